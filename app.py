@@ -1,0 +1,124 @@
+"""The app factory: settings, logging, the proxy fix, the TaskRouter backend and the blueprints.
+
+`flask --app app run` and `gunicorn 'app:create_app()'` both start here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import sys
+from collections.abc import Mapping
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import callback_log
+import config
+import taskrouter
+from config import ConfigError
+from routes import ApiError, assignment, console, reservations, tasks
+from taskrouter import TaskRouterError
+
+# Callbacks and action parameters are small; anything bigger is not from TaskRouter.
+MAX_CONTENT_LENGTH = 1024 * 1024
+
+
+def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
+    """Build the app from the environment (and `.env`), with `test_config` merged over it.
+
+    test_config may hold any setting from config.SETTINGS (validated like the environment),
+    other Flask config keys (TESTING, CALLBACK_LOG_PATH, ...), and ENVIRON: the mapping to
+    read settings from instead of the process environment and `.env`.
+
+    Started without test_config (flask run, gunicorn), a bad setting prints one line
+    "error: ..." to stderr and exits with status 1 instead of a traceback.
+    """
+    try:
+        return _create_app(test_config)
+    except ConfigError as exc:
+        if test_config is not None:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _create_app(test_config: Mapping[str, object] | None) -> Flask:
+    extra = dict(test_config or {})
+    environ = extra.pop("ENVIRON", None)
+    overrides = {name: extra.pop(name) for name in list(extra) if name in config.SETTING_NAMES}
+    if environ is None:
+        environ = config.read_environment()
+    settings = config.load_settings({**environ, **overrides})
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH)
+    app.config.update(settings)
+    app.config.update(extra)
+
+    if app.logger.level == logging.NOTSET:
+        # One INFO line per callback is part of what this server offers.
+        app.logger.setLevel(logging.INFO)
+
+    # One proxy (ngrok) in front: trust its scheme and host, never its client address
+    # (the guard in security.py reads the real peer address).
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=1)
+
+    taskrouter.init_app(app)
+    try:
+        callback_log.init_app(app)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(
+            f"the callback log in {app.instance_path} cannot be opened: {exc} "
+            "(the instance folder must be writable)"
+        ) from exc
+
+    register_error_handlers(app)
+    for module in (assignment, tasks, reservations, console):
+        app.register_blueprint(module.bp)
+    return app
+
+
+def _error_response(status: int, body: dict[str, object], headers: Mapping[str, str] | None = None):
+    response = jsonify({"error": body})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every error reaches the client as JSON: no HTML error page, no stack trace."""
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return _error_response(exc.status, exc.as_dict(), exc.headers)
+
+    @app.errorhandler(TaskRouterError)
+    def taskrouter_error(exc: TaskRouterError):
+        app.logger.warning("TaskRouter error %s (%s): %s", exc.status, exc.code, exc.message)
+        return _error_response(exc.status, exc.as_dict())
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        status = exc.code or 500
+        body = {
+            "status": status,
+            "code": (exc.name or "error").lower().replace(" ", "_"),
+            "message": exc.description,
+            "more_info": None,
+        }
+        # 405 must keep its Allow header.
+        headers = {key: value for key, value in exc.get_headers() if key == "Allow"}
+        return _error_response(status, body, headers)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        app.logger.exception("Unhandled error")
+        body = {
+            "status": 500,
+            "code": "internal_error",
+            "message": "The server failed to handle this request; the server log has details.",
+            "more_info": None,
+        }
+        return _error_response(500, body)

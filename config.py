@@ -1,0 +1,249 @@
+"""Every setting the server reads, from the environment and `.env`, validated once.
+
+A bad value raises ConfigError with one line naming the variable and where to find its value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+DOTENV_PATH = Path(__file__).resolve().parent / ".env"
+
+ASSIGNMENT_MODES = ("manual", "accept")
+DEFAULT_TASKROUTER_BASE_URL = "https://taskrouter.twilio.com"
+CONTROL_TOKEN_MIN_LENGTH = 16
+MAX_HTTP_TIMEOUT = 300.0
+
+# The settings that make up a Twilio account; with none of them set the server has no backend.
+ACCOUNT_SETTINGS = (
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_API_KEY",
+    "TWILIO_API_SECRET",
+)
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line meant for a person."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    parse: Callable[[Setting, object], object]
+    default: object
+    where: str
+
+    def error(self, what: str) -> ConfigError:
+        return ConfigError(f"{self.name} {what} ({self.where})")
+
+
+def _sid(prefix: str) -> Callable[[Setting, object], str]:
+    pattern = re.compile(rf"{prefix}[0-9a-fA-F]{{32}}")
+
+    def parse(setting: Setting, value: object) -> str:
+        text = str(value)
+        if not pattern.fullmatch(text):
+            raise setting.error(f"must be {prefix} followed by 32 hex characters")
+        return text
+
+    return parse
+
+
+def _secret(setting: Setting, value: object) -> str:
+    text = str(value)
+    if re.search(r"[\s'\"]", text):
+        raise setting.error("must not contain spaces or quotes; paste the value alone")
+    return text
+
+
+def _control_token(setting: Setting, value: object) -> str:
+    text = _secret(setting, value)
+    if len(text) < CONTROL_TOKEN_MIN_LENGTH:
+        raise setting.error(f"must be at least {CONTROL_TOKEN_MIN_LENGTH} characters long")
+    return text
+
+
+def _mode(setting: Setting, value: object) -> str:
+    text = str(value).strip().lower()
+    if text not in ASSIGNMENT_MODES:
+        allowed = ", ".join(ASSIGNMENT_MODES)
+        raise setting.error(f"must be one of: {allowed} (got {str(value)!r})")
+    return text
+
+
+def _url(setting: Setting, value: object) -> str:
+    text = str(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise setting.error("must be an http:// or https:// URL with a host")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise setting.error("must not carry a query string, fragment or credentials")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise setting.error("has a malformed port") from None
+    return text.rstrip("/")
+
+
+def _boolean(setting: Setting, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise setting.error("must be true or false")
+
+
+def _timeout(setting: Setting, value: object) -> float:
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise setting.error("must be a number of seconds") from None
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_HTTP_TIMEOUT:
+        raise setting.error(f"must be more than 0 and at most {MAX_HTTP_TIMEOUT:g} seconds")
+    return seconds
+
+
+_CONSOLE_ACCOUNT = "Twilio Console > Account Info"
+_CONSOLE_KEYS = "Twilio Console > Account > API keys & tokens"
+
+SETTINGS = (
+    Setting("TWILIO_ACCOUNT_SID", _sid("AC"), None, f"{_CONSOLE_ACCOUNT} > Account SID"),
+    Setting("TWILIO_AUTH_TOKEN", _secret, None, f"{_CONSOLE_ACCOUNT} > Auth Token"),
+    Setting("TWILIO_API_KEY", _sid("SK"), None, f"{_CONSOLE_KEYS}, the key's SID"),
+    Setting(
+        "TWILIO_API_SECRET",
+        _secret,
+        None,
+        f"{_CONSOLE_KEYS}, shown once when the key is created",
+    ),
+    Setting(
+        "TWILIO_WORKSPACE_SID",
+        _sid("WS"),
+        None,
+        "Twilio Console > TaskRouter > Workspaces",
+    ),
+    Setting(
+        "TWILIO_WORKFLOW_SID",
+        _sid("WW"),
+        None,
+        "Twilio Console > TaskRouter > Workspaces > your workspace > Workflows",
+    ),
+    Setting("ASSIGNMENT_MODE", _mode, "manual", "see Settings in README.md"),
+    Setting(
+        "TASKROUTER_BASE_URL",
+        _url,
+        DEFAULT_TASKROUTER_BASE_URL,
+        "leave unset for Twilio; see Settings in README.md",
+    ),
+    Setting(
+        "PUBLIC_BASE_URL",
+        _url,
+        None,
+        "the https URL printed by `ngrok http 5000`",
+    ),
+    Setting("VALIDATE_SIGNATURES", _boolean, True, "see Settings in README.md"),
+    Setting(
+        "CONTROL_TOKEN",
+        _control_token,
+        None,
+        'make one with: python3 -c "import secrets; print(secrets.token_urlsafe(32))"',
+    ),
+    Setting("TWILIO_HTTP_TIMEOUT", _timeout, 10.0, "seconds; see Settings in README.md"),
+)
+
+SETTING_NAMES = frozenset(setting.name for setting in SETTINGS)
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def read_environment(dotenv_path: Path = DOTENV_PATH) -> dict[str, str]:
+    """The process environment over the values in `.env`: a real variable always wins.
+
+    The file is read into a new mapping rather than into os.environ so that loading
+    settings changes nothing outside the app.
+    """
+    values = {key: value for key, value in dotenv_values(dotenv_path).items() if value is not None}
+    values.update(os.environ)
+    return values
+
+
+def load_settings(environ: Mapping[str, object] | None = None) -> dict[str, object]:
+    """Read and validate every setting from `environ` (the environment and `.env` by default).
+
+    Returns a plain dict keyed by the variable names. An empty value counts as unset, so a
+    copied `.env.example` with blank secrets behaves like a missing variable.
+    """
+    if environ is None:
+        environ = read_environment()
+    settings: dict[str, object] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.name)
+        if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+            settings[setting.name] = setting.default
+        else:
+            settings[setting.name] = setting.parse(setting, raw)
+    _check_account(settings)
+    return settings
+
+
+def account_configured(settings: Mapping[str, object]) -> bool:
+    """True when any Twilio credential is set: the server then talks to a Twilio account."""
+    return any(settings.get(name) for name in ACCOUNT_SETTINGS)
+
+
+def missing_account_settings(settings: Mapping[str, object]) -> list[str]:
+    """The settings a person still has to set to use a Twilio account (for the page and 503s)."""
+    missing = []
+    if not settings.get("TWILIO_ACCOUNT_SID"):
+        missing.append("TWILIO_ACCOUNT_SID")
+    if not settings.get("TWILIO_AUTH_TOKEN") and not settings.get("TWILIO_API_KEY"):
+        missing.append("TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)")
+    for name in ("TWILIO_WORKSPACE_SID", "TWILIO_WORKFLOW_SID"):
+        if not settings.get(name):
+            missing.append(name)
+    return missing
+
+
+def _check_account(settings: Mapping[str, object]) -> None:
+    """A partly configured account is a mistake worth stopping for, not a fallback."""
+    if not account_configured(settings):
+        return
+
+    def missing(name: str, what: str) -> ConfigError:
+        return _BY_NAME[name].error(what)
+
+    if not settings["TWILIO_ACCOUNT_SID"]:
+        raise missing("TWILIO_ACCOUNT_SID", "is required once a Twilio credential is set")
+    if settings["TWILIO_API_KEY"] and not settings["TWILIO_API_SECRET"]:
+        raise missing("TWILIO_API_SECRET", "is required with TWILIO_API_KEY")
+    if settings["TWILIO_API_SECRET"] and not settings["TWILIO_API_KEY"]:
+        raise missing("TWILIO_API_KEY", "is required with TWILIO_API_SECRET")
+    if not settings["TWILIO_AUTH_TOKEN"] and not settings["TWILIO_API_KEY"]:
+        raise missing(
+            "TWILIO_AUTH_TOKEN",
+            "(or TWILIO_API_KEY and TWILIO_API_SECRET) is required with TWILIO_ACCOUNT_SID",
+        )
+    if not settings["TWILIO_AUTH_TOKEN"] and settings["VALIDATE_SIGNATURES"]:
+        raise missing(
+            "TWILIO_AUTH_TOKEN",
+            "is required to check X-Twilio-Signature on callbacks, even when an API key "
+            "makes the REST calls (or set VALIDATE_SIGNATURES=false, which accepts "
+            "unsigned callbacks)",
+        )
+    for name in ("TWILIO_WORKSPACE_SID", "TWILIO_WORKFLOW_SID"):
+        if not settings[name]:
+            raise missing(name, "is required with a Twilio account")

@@ -1,0 +1,99 @@
+"""/create_task: creates a Task on the configured Workflow, as step 2 of the quickstart.
+
+The default Task is {"selected_language": "es"}; selected_language or Attributes may replace it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+from flask import Blueprint, jsonify
+
+from routes import ApiError, integer_parameter, invalid_parameter, parameter
+from security import control_required
+from taskrouter import current_taskrouter
+
+bp = Blueprint("tasks", __name__)
+
+DEFAULT_LANGUAGE = "es"
+MAX_ATTRIBUTES_BYTES = 4096
+MAX_PRIORITY = 2**31 - 1
+# Twilio's TaskRouter v1 description caps a Task's Timeout (TTL) at two weeks.
+MAX_TASK_TIMEOUT = 1_209_600
+# A language tag such as es, en, pt-BR or zh-Hant-TW.
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _attributes() -> dict[str, object]:
+    selected_language = parameter("selected_language")
+    raw_attributes = parameter("Attributes", "attributes")
+    if selected_language is not None and raw_attributes is not None:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            "Attributes and selected_language were both given: send one of them "
+            '(put "selected_language" inside Attributes)',
+        )
+    if raw_attributes is not None:
+        if len(raw_attributes.encode()) > MAX_ATTRIBUTES_BYTES:
+            raise invalid_parameter("Attributes", f"must be at most {MAX_ATTRIBUTES_BYTES} bytes")
+        try:
+            # NaN and Infinity are Python's extension, not JSON; TaskRouter refuses them.
+            attributes = json.loads(raw_attributes, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            raise invalid_parameter("Attributes", "must be a JSON object") from None
+        if not isinstance(attributes, dict):
+            raise invalid_parameter("Attributes", "must be a JSON object, not a list or value")
+        return attributes
+    if selected_language is not None:
+        if not LANGUAGE_TAG.fullmatch(selected_language):
+            raise invalid_parameter(
+                "selected_language", "must be a language code such as es, en or pt-BR"
+            )
+        return {"selected_language": selected_language}
+    return {"selected_language": DEFAULT_LANGUAGE}
+
+
+def _parsed_attributes(attributes: str | None) -> object:
+    try:
+        return json.loads(attributes) if attributes is not None else None
+    except ValueError:
+        return attributes
+
+
+def _iso(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+@bp.route("/create-task", methods=("GET", "POST"))
+@bp.route("/create_task", methods=("GET", "POST"))
+@control_required
+def create_task():
+    attributes = _attributes()
+    priority = integer_parameter("Priority", ("priority",), 0, MAX_PRIORITY)
+    timeout = integer_parameter("Timeout", ("timeout",), 1, MAX_TASK_TIMEOUT)
+
+    task = current_taskrouter().create_task(
+        json.dumps(attributes, separators=(",", ":")), priority=priority, timeout=timeout
+    )
+    answer = {
+        "sid": task.sid,
+        "assignment_status": task.assignment_status,
+        "attributes": _parsed_attributes(task.attributes),
+        "workflow_sid": task.workflow_sid,
+        "workflow_friendly_name": task.workflow_friendly_name,
+        "task_queue_sid": task.task_queue_sid,
+        "task_queue_friendly_name": task.task_queue_friendly_name,
+        "priority": task.priority,
+        "timeout": task.timeout,
+        "date_created": _iso(task.date_created),
+    }
+    return jsonify(answer), 201

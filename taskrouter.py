@@ -1,0 +1,223 @@
+"""The TaskRouter client this app talks through: one twilio Client per app, built from settings.
+
+It also owns TaskRouterError, the one error type every upstream failure is turned into.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import requests
+from flask import Flask, current_app
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+import config
+
+EXTENSION_KEY = "taskrouter"
+
+RESERVATION_NOT_PENDING_HINT = (
+    "The reservation is no longer pending: it may have timed out or been answered already. "
+    "Set the worker available again (Alice to Idle) and create another task, "
+    "or raise the Workflow's Task Reservation Timeout."
+)
+
+# Messages TaskRouter gives when a reservation is past the point of being accepted or rejected.
+_NOT_PENDING = re.compile(
+    r"not pending|already in state|cannot be updated|timed? ?out|rescinded|canceled",
+    re.IGNORECASE,
+)
+
+
+class TaskRouterError(Exception):
+    """A failure to hand to the client as JSON: {"error": {status, code, message, more_info}}."""
+
+    def __init__(
+        self,
+        status: int,
+        code: int | str | None,
+        message: str,
+        more_info: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.more_info = more_info
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "more_info": self.more_info,
+        }
+
+
+@dataclass(frozen=True)
+class TaskRouter:
+    """A configured TaskRouter backend: where REST calls go and how callbacks are signed."""
+
+    client: Client
+    workspace_sid: str
+    workflow_sid: str
+    base_url: str
+    # Signatures are always made with the account's auth token, even when an API key
+    # makes the REST calls; None only when signature checks are switched off.
+    auth_token: str | None
+
+    @property
+    def workspace(self):  # -> WorkspaceContext
+        return self.client.taskrouter.v1.workspaces(self.workspace_sid)
+
+    def create_task(
+        self,
+        attributes: str,
+        priority: int | None = None,
+        timeout: int | None = None,
+    ):
+        """Create a Task on the configured Workflow; returns the twilio TaskInstance."""
+        with self._upstream("create the task"):
+            return self.workspace.tasks.create(
+                workflow_sid=self.workflow_sid,
+                attributes=attributes,
+                priority=priority,
+                timeout=timeout,
+            )
+
+    def update_reservation(
+        self,
+        task_sid: str,
+        reservation_sid: str,
+        reservation_status: str,
+        worker_activity_sid: str | None = None,
+    ):
+        """Accept or reject a pending Reservation; returns the twilio ReservationInstance."""
+        action = f"update reservation {reservation_sid} to {reservation_status}"
+        with self._upstream(action, reservation=True):
+            return (
+                self.workspace.tasks(task_sid)
+                .reservations(reservation_sid)
+                .update(
+                    reservation_status=reservation_status,
+                    worker_activity_sid=worker_activity_sid,
+                )
+            )
+
+    @contextmanager
+    def _upstream(self, action: str, reservation: bool = False) -> Iterator[None]:
+        try:
+            yield
+        except TwilioRestException as exc:
+            raise _from_rest_exception(exc, reservation) from exc
+        except TwilioServiceException as exc:
+            message = exc.detail or exc.title
+            raise _from_status(exc.status, exc.code, message, exc.type, reservation) from exc
+        # Timeout first: a connect timeout is both a Timeout and a ConnectionError.
+        except requests.exceptions.Timeout as exc:
+            raise TaskRouterError(
+                504,
+                "upstream_timeout",
+                f"TaskRouter at {self.base_url} did not answer in time while trying to "
+                f"{action} (TWILIO_HTTP_TIMEOUT)",
+            ) from exc
+        except requests.exceptions.RequestException as exc:
+            raise TaskRouterError(
+                502,
+                "upstream_unreachable",
+                f"Could not reach TaskRouter at {self.base_url} to {action}: {type(exc).__name__}",
+            ) from exc
+        except ValueError as exc:
+            # The library parses the answer as JSON; anything else means a wrong base URL.
+            raise TaskRouterError(
+                502,
+                "upstream_invalid_response",
+                f"TaskRouter at {self.base_url} answered with something that is not "
+                f"TaskRouter JSON while trying to {action} (check TASKROUTER_BASE_URL)",
+            ) from exc
+
+
+def _more_info(code: object) -> str | None:
+    # Twilio error codes have five digits; a bare HTTP status in `code` has no page.
+    if isinstance(code, int) and code >= 10000:
+        return f"https://www.twilio.com/docs/errors/{code}"
+    return None
+
+
+def _from_rest_exception(exc: TwilioRestException, reservation: bool) -> TaskRouterError:
+    return _from_status(exc.status, exc.code, exc.msg, _more_info(exc.code), reservation)
+
+
+def _from_status(
+    status: int,
+    code: object,
+    message: str,
+    more_info: str | None,
+    reservation: bool,
+) -> TaskRouterError:
+    message = str(message or "TaskRouter refused the request")
+    code = code if isinstance(code, int | str) else None
+    if status >= 500 or status < 400:
+        # TaskRouter's own failure, not the caller's: the caller sees a bad gateway.
+        return TaskRouterError(
+            502, code, f"TaskRouter failed with HTTP {status}: {message}", more_info
+        )
+    not_pending = status in (409, 410) or (status == 400 and _NOT_PENDING.search(message))
+    if reservation and not_pending:
+        message = f"{message} {RESERVATION_NOT_PENDING_HINT}"
+    return TaskRouterError(status, code, message, more_info)
+
+
+def build_taskrouter(settings: Mapping[str, object]) -> TaskRouter | None:
+    """The TaskRouter for a configured Twilio account, or None when no account is configured."""
+    if not config.account_configured(settings):
+        return None
+    account_sid = str(settings["TWILIO_ACCOUNT_SID"])
+    api_key = settings.get("TWILIO_API_KEY")
+    if api_key:
+        username, password = str(api_key), str(settings["TWILIO_API_SECRET"])
+    else:
+        username, password = account_sid, str(settings["TWILIO_AUTH_TOKEN"])
+    base_url = str(settings["TASKROUTER_BASE_URL"]).rstrip("/")
+    client = Client(
+        username=username,
+        password=password,
+        account_sid=account_sid,
+        http_client=TwilioHttpClient(timeout=float(settings["TWILIO_HTTP_TIMEOUT"])),
+        # Given no mapping the library reads TWILIO_EDGE/TWILIO_REGION from os.environ and
+        # rewrites the host, which would send calls for a local base URL to Twilio.
+        environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
+    )
+    client.taskrouter.base_url = base_url
+    auth_token = settings.get("TWILIO_AUTH_TOKEN")
+    return TaskRouter(
+        client=client,
+        workspace_sid=str(settings["TWILIO_WORKSPACE_SID"]),
+        workflow_sid=str(settings["TWILIO_WORKFLOW_SID"]),
+        base_url=base_url,
+        auth_token=str(auth_token) if auth_token else None,
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Build the app's one TaskRouter (or None) from app.config."""
+    app.extensions[EXTENSION_KEY] = build_taskrouter(app.config)
+
+
+def current_taskrouter() -> TaskRouter:
+    """The app's TaskRouter; raises a 503 TaskRouterError naming what is missing if none."""
+    taskrouter = current_app.extensions.get(EXTENSION_KEY)
+    if taskrouter is None:
+        missing = config.missing_account_settings(current_app.config)
+        raise TaskRouterError(
+            503,
+            "not_configured",
+            "No TaskRouter backend is configured: set "
+            + ", ".join(missing)
+            + " (see .env.example)",
+        )
+    return taskrouter

@@ -1,0 +1,213 @@
+"""Fixtures for the quickstart server's tests: apps built from explicit settings, never from
+the developer's environment or .env, and TaskRouter mocked at the HTTP level with `responses`.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+from twilio.request_validator import RequestValidator
+
+from app import create_app
+
+TASKROUTER = "https://taskrouter.twilio.com"
+
+SIDS = SimpleNamespace(
+    account="AC" + "0123456789abcdef" * 2,
+    workspace="WS" + "1" * 32,
+    workflow="WW" + "2" * 32,
+    task="WT" + "3" * 32,
+    reservation="WR" + "4" * 32,
+    worker="WK" + "5" * 32,
+    task_queue="WQ" + "6" * 32,
+    activity="WA" + "7" * 32,
+    api_key="SK" + "8" * 32,
+)
+AUTH_TOKEN = "f" * 32
+CONTROL_TOKEN = "control-token-for-tests-0123456789"
+
+ACCOUNT_ENVIRON = {
+    "TWILIO_ACCOUNT_SID": SIDS.account,
+    "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+    "TWILIO_WORKSPACE_SID": SIDS.workspace,
+    "TWILIO_WORKFLOW_SID": SIDS.workflow,
+}
+
+
+@pytest.fixture
+def sids() -> SimpleNamespace:
+    return SIDS
+
+
+@pytest.fixture
+def auth_token() -> str:
+    return AUTH_TOKEN
+
+
+@pytest.fixture
+def control_token() -> str:
+    return CONTROL_TOKEN
+
+
+@pytest.fixture
+def account_environ() -> dict[str, str]:
+    return dict(ACCOUNT_ENVIRON)
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """Build an app from `environ` (default: a configured account) plus config overrides."""
+
+    def make(environ=None, **overrides):
+        test_config = {
+            "TESTING": True,
+            "ENVIRON": dict(ACCOUNT_ENVIRON if environ is None else environ),
+            "CALLBACK_LOG_PATH": str(tmp_path / "instance" / "callbacks.sqlite3"),
+            **overrides,
+        }
+        return create_app(test_config)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def upstream():
+    """TaskRouter over HTTP: register answers; any unregistered request fails to connect."""
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def sign():
+    """The X-Twilio-Signature Twilio would send for `url` and form `params`."""
+
+    def compute(url, params=None, token=AUTH_TOKEN):
+        return RequestValidator(token).compute_signature(url, params or {})
+
+    return compute
+
+
+def form_of(call) -> dict[str, list[str]]:
+    body = call.request.body or ""
+    if isinstance(body, bytes):
+        body = body.decode()
+    return parse_qs(body, keep_blank_values=True)
+
+
+@pytest.fixture
+def sent_form():
+    """The form fields of a request `responses` recorded, as lists of values."""
+    return form_of
+
+
+def task_resource(**fields) -> dict[str, object]:
+    """A Task as TaskRouter answers it (field names from the TaskRouter v1 description)."""
+    task = {
+        "account_sid": SIDS.account,
+        "workspace_sid": SIDS.workspace,
+        "sid": SIDS.task,
+        "age": 0,
+        "assignment_status": "pending",
+        "attributes": json.dumps({"selected_language": "es"}),
+        "addons": "{}",
+        "date_created": "2024-05-14T14:26:54Z",
+        "date_updated": "2024-05-14T14:26:54Z",
+        "task_queue_entered_date": "2024-05-14T14:26:54Z",
+        "priority": 0,
+        "reason": None,
+        "task_queue_sid": SIDS.task_queue,
+        "task_queue_friendly_name": "Customer Care Requests - Spanish",
+        "task_channel_sid": "TC" + "9" * 32,
+        "task_channel_unique_name": "default",
+        "timeout": 86400,
+        "workflow_sid": SIDS.workflow,
+        "workflow_friendly_name": "Incoming Customer Care Requests",
+        "url": f"{TASKROUTER}/v1/Workspaces/{SIDS.workspace}/Tasks/{SIDS.task}",
+        "links": {},
+        "virtual_start_time": "2024-05-14T14:26:54Z",
+        "ignore_capacity": False,
+        "routing_target": None,
+    }
+    task.update(fields)
+    return task
+
+
+def reservation_resource(**fields) -> dict[str, object]:
+    """A Reservation as TaskRouter answers it under Tasks/{TaskSid}/Reservations."""
+    reservation = {
+        "account_sid": SIDS.account,
+        "workspace_sid": SIDS.workspace,
+        "sid": SIDS.reservation,
+        "task_sid": SIDS.task,
+        "worker_sid": SIDS.worker,
+        "worker_name": "Alice",
+        "reservation_status": "accepted",
+        "date_created": "2024-05-14T14:26:54Z",
+        "date_updated": "2024-05-14T14:27:01Z",
+        "url": (
+            f"{TASKROUTER}/v1/Workspaces/{SIDS.workspace}/Tasks/{SIDS.task}"
+            f"/Reservations/{SIDS.reservation}"
+        ),
+        "links": {},
+    }
+    reservation.update(fields)
+    return reservation
+
+
+@pytest.fixture
+def task_json():
+    return task_resource
+
+
+@pytest.fixture
+def reservation_json():
+    return reservation_resource
+
+
+@pytest.fixture
+def tasks_url() -> str:
+    return f"{TASKROUTER}/v1/Workspaces/{SIDS.workspace}/Tasks"
+
+
+@pytest.fixture
+def reservation_url() -> str:
+    task_url = f"{TASKROUTER}/v1/Workspaces/{SIDS.workspace}/Tasks/{SIDS.task}"
+    return f"{task_url}/Reservations/{SIDS.reservation}"
+
+
+@pytest.fixture
+def callback_params() -> dict[str, str]:
+    """The form TaskRouter posts to the Assignment Callback URL."""
+    return {
+        "AccountSid": SIDS.account,
+        "WorkspaceSid": SIDS.workspace,
+        "WorkflowSid": SIDS.workflow,
+        "TaskQueueSid": SIDS.task_queue,
+        "WorkerSid": SIDS.worker,
+        "WorkerAttributes": json.dumps({"languages": ["en", "es"]}),
+        "TaskSid": SIDS.task,
+        "TaskAttributes": json.dumps({"selected_language": "es"}),
+        "TaskAge": "12",
+        "TaskPriority": "0",
+        "ReservationSid": SIDS.reservation,
+        "Timestamp": "1715696814",
+    }
