@@ -1,0 +1,641 @@
+"""Delivery of the sandbox's assignment and event callbacks, signed and off the request thread.
+
+Owns the HTTP POSTs to the user's callback URLs, the reading of an assignment callback's
+answer into an AssignmentOutcome (with Twilio's alert codes) and the worker threads that send.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import urllib3
+from twilio.request_validator import RequestValidator
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "TwilioProxy/1.1"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
+
+# Twilio's debugger codes for what can go wrong with a callback and its answer.
+ALERT_HTTP_RETRIEVAL_FAILURE = 11200
+ALERT_CONTENT_TYPE_NOT_JSON = 40000
+ALERT_INVALID_JSON = 40001
+ALERT_NO_INSTRUCTION = 40005
+ALERT_INVALID_INSTRUCTION = 55555
+
+# Instruction names are matched exactly, in lower case: Twilio's documentation only ever
+# spells them that way and never promises case folding, so an answer that passes here
+# passes at Twilio too, and "Accept" shows up as a 55555 alert instead of silently working.
+INSTRUCTIONS = frozenset({"accept", "reject", "dequeue", "conference", "call", "redirect"})
+# Telephony instructions that a sandbox without calls treats as accepting the reservation.
+_ACCEPTING_TELEPHONY = frozenset({"dequeue", "conference"})
+# Telephony instructions that accept only when the answer says "accept": true.
+_ACCEPT_FLAG_TELEPHONY = frozenset({"call", "redirect"})
+
+_ACTIVITY_SID = re.compile(r"^WA[0-9a-fA-F]{32}$")
+
+# An answer larger than this is not an instruction document; stop reading rather than
+# buffer whatever the far end streams at us.
+MAX_ANSWER_BYTES = 1024 * 1024
+
+AlertLevel = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A debugger alert about a callback, in Twilio's codes (11200, 40000, 40001, ...)."""
+
+    code: int
+    level: AlertLevel
+    message: str
+    url: str
+
+
+@dataclass(frozen=True)
+class AssignmentAnswer:
+    """What one assignment callback answer means, before any fallback is considered.
+
+    `failed` marks an answer TaskRouter does not accept at all (non-200, non-JSON content
+    type): the caller then tries the fallback URL.
+    """
+
+    failed: bool
+    instruction: str | None = None
+    accept: bool = False
+    reject: bool = False
+    activity_sid: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    alerts: tuple[Alert, ...] = ()
+
+
+@dataclass(frozen=True)
+class AssignmentOutcome:
+    """The result of delivering one assignment callback, fallback included.
+
+    `instruction` is the recognised instruction (also for call/redirect that did not accept);
+    `accept`/`reject` say what to do with the reservation; neither means it stays pending.
+    `alerts` holds every alert of every attempt; `url_used` and `status_code` describe the
+    last attempt (status None when no HTTP answer came); `elapsed_ms` covers all attempts.
+    """
+
+    reservation_sid: str
+    instruction: str | None
+    accept: bool
+    reject: bool
+    activity_sid: str | None
+    params: dict[str, Any]
+    alerts: tuple[Alert, ...]
+    url_used: str
+    status_code: int | None
+    elapsed_ms: float
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials, query or fragment: safe for logs and alert lists."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def interpret_assignment_answer(
+    status_code: int, content_type: str | None, body: bytes, *, url: str = ""
+) -> AssignmentAnswer:
+    """Read an assignment callback's HTTP answer the way TaskRouter does.
+
+    Only a 200 counts; an empty body (any content type) or `{}` means "no instruction, leave
+    the reservation pending" with no alert. `url` only labels the alerts.
+    """
+    label = redact_url(url)
+    if status_code != 200:
+        return AssignmentAnswer(
+            failed=True,
+            alerts=(
+                Alert(
+                    ALERT_HTTP_RETRIEVAL_FAILURE,
+                    "error",
+                    f"HTTP retrieval failure: the assignment callback answered {status_code}, "
+                    "expected 200",
+                    label,
+                ),
+            ),
+        )
+    if not body.strip():
+        return AssignmentAnswer(failed=False)
+    media_type = _media_type(content_type)
+    if media_type != "application/json":
+        shown = media_type or "none"
+        return AssignmentAnswer(
+            failed=True,
+            alerts=(
+                Alert(
+                    ALERT_CONTENT_TYPE_NOT_JSON,
+                    "error",
+                    f"Content-Type of 'application/json' not set (got {shown})",
+                    label,
+                ),
+            ),
+        )
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers both JSONDecodeError and a body that is not valid UTF-8.
+        return AssignmentAnswer(
+            failed=False,
+            alerts=(
+                Alert(
+                    ALERT_INVALID_JSON,
+                    "warning",
+                    f"Assignment instruction answer is not valid JSON ({type(exc).__name__})",
+                    label,
+                ),
+            ),
+        )
+    if not isinstance(document, dict):
+        # Typically a JSON document serialised twice: a string holding the real object.
+        return AssignmentAnswer(
+            failed=False,
+            alerts=(
+                Alert(
+                    ALERT_INVALID_JSON,
+                    "warning",
+                    "Assignment instruction answer is JSON but not an object "
+                    f"({type(document).__name__}); ensure it is not escaped",
+                    label,
+                ),
+            ),
+        )
+    if not document:
+        return AssignmentAnswer(failed=False)
+    if "instruction" not in document:
+        return AssignmentAnswer(
+            failed=False,
+            params=document,
+            alerts=(
+                Alert(
+                    ALERT_NO_INSTRUCTION,
+                    "warning",
+                    "Assignment callback answer does not contain 'instruction'",
+                    label,
+                ),
+            ),
+        )
+    instruction = document["instruction"]
+    if not isinstance(instruction, str) or instruction not in INSTRUCTIONS:
+        expected = ", ".join(sorted(INSTRUCTIONS))
+        message = f"Invalid instruction {instruction!r}: expected one of {expected}"
+        return _invalid_instruction(document, message, label)
+    if instruction == "accept":
+        return AssignmentAnswer(failed=False, instruction=instruction, accept=True, params=document)
+    if instruction == "reject":
+        activity_sid = document.get("activity_sid")
+        if activity_sid is not None and (
+            not isinstance(activity_sid, str) or not _ACTIVITY_SID.match(activity_sid)
+        ):
+            return _invalid_instruction(
+                document,
+                f"Invalid reject instruction: activity_sid {activity_sid!r} is not an "
+                "Activity SID (WA followed by 32 hex digits)",
+                label,
+            )
+        return AssignmentAnswer(
+            failed=False,
+            instruction=instruction,
+            reject=True,
+            activity_sid=activity_sid,
+            params=document,
+        )
+    if instruction in _ACCEPTING_TELEPHONY:
+        return AssignmentAnswer(failed=False, instruction=instruction, accept=True, params=document)
+    # call / redirect: JSON true only, as Twilio documents the flag as a boolean.
+    return AssignmentAnswer(
+        failed=False,
+        instruction=instruction,
+        accept=document.get("accept") is True,
+        params=document,
+    )
+
+
+def _invalid_instruction(document: dict[str, Any], message: str, url: str) -> AssignmentAnswer:
+    return AssignmentAnswer(
+        failed=False,
+        params=document,
+        alerts=(Alert(ALERT_INVALID_INSTRUCTION, "error", message, url),),
+    )
+
+
+def form_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """The form fields exactly as sent and signed: every value a string.
+
+    Booleans become "true"/"false" (as Twilio writes them), dicts and lists JSON, None is
+    left out; anything else goes through str().
+    """
+    if not isinstance(params, Mapping):
+        raise TypeError(f"callback params must be a mapping, not {type(params).__name__}")
+    form: dict[str, str] = {}
+    for name, value in params.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"callback parameter names must be non-empty strings: {name!r}")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            form[name] = "true" if value else "false"
+        elif isinstance(value, dict | list):
+            form[name] = json.dumps(value, separators=(",", ":"))
+        else:
+            form[name] = str(value)
+    return form
+
+
+def _check_url(url: str, what: str) -> None:
+    if not isinstance(url, str):
+        raise ValueError(f"{what} must be a string, not {type(url).__name__}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{what} must be an absolute http(s) URL: {redact_url(url)!r}")
+
+
+@dataclass(frozen=True)
+class _HttpAnswer:
+    status_code: int
+    content_type: str | None
+    body: bytes
+
+
+class _DeliveryFailure(Exception):
+    """No usable HTTP answer: timeout, connection failure, oversized body."""
+
+
+@dataclass(order=True)
+class _Job:
+    seq: int
+    run: Callable[[requests.Session], None] = field(compare=False)
+
+
+class Dispatcher:
+    """Sends signed callbacks from a small pool of worker threads.
+
+    send_assignment/send_event only enqueue; each worker keeps one requests.Session so
+    deliveries to the same app reuse connections. on_assignment_outcome is called on the
+    worker thread for every assignment delivery; on_alert (optional) receives alerts about
+    event deliveries (assignment alerts travel inside the outcome).
+    """
+
+    def __init__(
+        self,
+        auth_token: str,
+        on_assignment_outcome: Callable[[AssignmentOutcome], None],
+        *,
+        assignment_timeout: float = 5.0,
+        event_timeout: float = 15.0,
+        max_workers: int = 4,
+        session_factory: Callable[[], requests.Session] = requests.Session,
+        on_alert: Callable[[Alert], None] | None = None,
+    ) -> None:
+        if not isinstance(auth_token, str) or not auth_token:
+            raise ValueError("auth_token must be a non-empty string")
+        if assignment_timeout <= 0 or event_timeout <= 0:
+            raise ValueError("callback timeouts must be positive")
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self._validator = RequestValidator(auth_token)
+        self._on_assignment_outcome = on_assignment_outcome
+        self._on_alert = on_alert
+        self._assignment_timeout = assignment_timeout
+        self._event_timeout = event_timeout
+        self._max_workers = max_workers
+        self._session_factory = session_factory
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._threads: list[threading.Thread] = []
+        self._spare = 0
+        self._next_seq = 0
+        self._unfinished: set[int] = set()
+        self._closed = False
+
+    # -- public API ---------------------------------------------------------------------
+
+    def send_assignment(
+        self,
+        reservation_sid: str,
+        url: str,
+        fallback_url: str | None,
+        params: Mapping[str, Any],
+    ) -> None:
+        """Queue an assignment callback for reservation_sid; returns at once."""
+        _check_url(url, "assignment callback URL")
+        if fallback_url:
+            _check_url(fallback_url, "fallback assignment callback URL")
+        form = form_params(params)
+        self._enqueue(
+            lambda session: self._deliver_assignment(
+                session, reservation_sid, url, fallback_url or None, form
+            )
+        )
+
+    def send_event(self, url: str, params: Mapping[str, Any]) -> None:
+        """Queue an event callback; delivered once, a failure becomes an alert."""
+        _check_url(url, "event callback URL")
+        form = form_params(params)
+        self._enqueue(lambda session: self._deliver_event(session, url, form))
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every delivery queued before this call has finished; False on timeout."""
+        with self._changed:
+            last = self._next_seq - 1
+            return self._changed.wait_for(
+                lambda: not self._unfinished or min(self._unfinished) > last, timeout
+            )
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers: with wait, after delivering what is queued; without, drop it."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            threads = list(self._threads)
+        if not wait:
+            dropped = 0
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    dropped += 1
+                    self._finish(job.seq)
+            if dropped:
+                logger.warning("dispatcher closed: %d queued callbacks dropped", dropped)
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+    def __enter__(self) -> Dispatcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- pool ---------------------------------------------------------------------------
+
+    def _enqueue(self, run: Callable[[requests.Session], None]) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the dispatcher is closed")
+            job = _Job(self._next_seq, run)
+            self._next_seq += 1
+            self._unfinished.add(job.seq)
+            # _spare counts waiting workers minus queued jobs. Threads start on demand, so
+            # an idle sandbox holds no threads or sockets; a new thread takes this job.
+            if self._spare <= 0 and len(self._threads) < self._max_workers:
+                thread = threading.Thread(
+                    target=self._work,
+                    name=f"sandbox-dispatch-{len(self._threads) + 1}",
+                    daemon=True,
+                )
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._spare -= 1
+            self._queue.put(job)
+
+    def _work(self) -> None:
+        session = self._session_factory()
+        try:
+            while True:
+                job = self._queue.get()
+                if job is None:
+                    return
+                try:
+                    job.run(session)
+                except Exception:
+                    logger.exception("callback delivery failed unexpectedly")
+                finally:
+                    with self._lock:
+                        self._spare += 1
+                    self._finish(job.seq)
+        finally:
+            session.close()
+
+    def _finish(self, seq: int) -> None:
+        with self._changed:
+            self._unfinished.discard(seq)
+            self._changed.notify_all()
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    def _post(
+        self,
+        session: requests.Session,
+        url: str,
+        form: dict[str, str],
+        timeout: float,
+        idempotency_token: str,
+    ) -> _HttpAnswer:
+        headers = {
+            "User-Agent": USER_AGENT,
+            SIGNATURE_HEADER: self._validator.compute_signature(url, form),
+            IDEMPOTENCY_HEADER: idempotency_token,
+        }
+        deadline = time.monotonic() + timeout
+        try:
+            with session.post(
+                url,
+                data=form,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                # requests' timeout bounds each socket read, not the whole answer, so a
+                # slowly dripping body is cut off here against the total deadline; read1
+                # returns what has arrived instead of waiting for a full chunk.
+                chunks: list[bytes] = []
+                size = 0
+                while chunk := response.raw.read1(16384, decode_content=True):
+                    size += len(chunk)
+                    if size > MAX_ANSWER_BYTES:
+                        raise _DeliveryFailure(f"answer larger than {MAX_ANSWER_BYTES} bytes")
+                    if time.monotonic() > deadline:
+                        raise _DeliveryFailure(f"timed out after {timeout:g} s")
+                    chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise _DeliveryFailure(f"timed out after {timeout:g} s")
+                return _HttpAnswer(
+                    response.status_code, response.headers.get("Content-Type"), b"".join(chunks)
+                )
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            # Reading the body raw raises urllib3's errors rather than requests' wrappers.
+            root = _root_cause(exc)
+            timed_out = isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError)
+            if timed_out or isinstance(root, TimeoutError):
+                raise _DeliveryFailure(f"timed out after {timeout:g} s") from exc
+            raise _DeliveryFailure(f"request failed: {_describe(root)}") from exc
+
+    def _deliver_assignment(
+        self,
+        session: requests.Session,
+        reservation_sid: str,
+        url: str,
+        fallback_url: str | None,
+        form: dict[str, str],
+    ) -> None:
+        started = time.monotonic()
+        # One token for the delivery, fallback included: both POSTs carry the same news.
+        idempotency_token = uuid.uuid4().hex
+        alerts: list[Alert] = []
+        answer, status_code, url_used = self._attempt_assignment(
+            session, reservation_sid, url, form, idempotency_token
+        )
+        alerts.extend(answer.alerts)
+        if answer.failed and fallback_url:
+            answer, status_code, url_used = self._attempt_assignment(
+                session, reservation_sid, fallback_url, form, idempotency_token
+            )
+            alerts.extend(answer.alerts)
+        outcome = AssignmentOutcome(
+            reservation_sid=reservation_sid,
+            instruction=answer.instruction,
+            accept=answer.accept,
+            reject=answer.reject,
+            activity_sid=answer.activity_sid,
+            params=answer.params,
+            alerts=tuple(alerts),
+            url_used=url_used,
+            status_code=status_code,
+            elapsed_ms=(time.monotonic() - started) * 1000.0,
+        )
+        try:
+            self._on_assignment_outcome(outcome)
+        except Exception:
+            logger.exception("on_assignment_outcome failed for reservation %s", reservation_sid)
+
+    def _attempt_assignment(
+        self,
+        session: requests.Session,
+        reservation_sid: str,
+        url: str,
+        form: dict[str, str],
+        idempotency_token: str,
+    ) -> tuple[AssignmentAnswer, int | None, str]:
+        started = time.monotonic()
+        try:
+            http = self._post(session, url, form, self._assignment_timeout, idempotency_token)
+        except _DeliveryFailure as exc:
+            answer = AssignmentAnswer(
+                failed=True,
+                alerts=(
+                    Alert(
+                        ALERT_HTTP_RETRIEVAL_FAILURE,
+                        "error",
+                        f"HTTP retrieval failure: {exc}",
+                        redact_url(url),
+                    ),
+                ),
+            )
+            status_code = None
+        else:
+            answer = interpret_assignment_answer(
+                http.status_code, http.content_type, http.body, url=url
+            )
+            status_code = http.status_code
+        logger.info(
+            "assignment callback %s POST %s -> %s in %.0f ms, instruction %s",
+            reservation_sid,
+            redact_url(url),
+            status_code if status_code is not None else "no answer",
+            (time.monotonic() - started) * 1000.0,
+            answer.instruction or "none",
+        )
+        for alert in answer.alerts:
+            _log_alert(alert)
+        return answer, status_code, url
+
+    def _deliver_event(self, session: requests.Session, url: str, form: dict[str, str]) -> None:
+        started = time.monotonic()
+        event_type = form.get("EventType", "event")
+        alert: Alert | None = None
+        status: int | str
+        try:
+            http = self._post(session, url, form, self._event_timeout, uuid.uuid4().hex)
+        except _DeliveryFailure as exc:
+            status = "no answer"
+            alert = Alert(
+                ALERT_HTTP_RETRIEVAL_FAILURE,
+                "error",
+                f"HTTP retrieval failure: event callback {event_type}: {exc}",
+                redact_url(url),
+            )
+        else:
+            status = http.status_code
+            if not 200 <= http.status_code < 300:
+                alert = Alert(
+                    ALERT_HTTP_RETRIEVAL_FAILURE,
+                    "error",
+                    f"HTTP retrieval failure: event callback {event_type} answered "
+                    f"{http.status_code}, expected 2xx",
+                    redact_url(url),
+                )
+        logger.info(
+            "event callback %s POST %s -> %s in %.0f ms",
+            event_type,
+            redact_url(url),
+            status,
+            (time.monotonic() - started) * 1000.0,
+        )
+        if alert is None:
+            return
+        _log_alert(alert)
+        if self._on_alert is not None:
+            try:
+                self._on_alert(alert)
+            except Exception:
+                logger.exception("on_alert failed")
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    # requests wraps urllib3 wraps socket errors; the innermost one says what happened.
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    # Unlike requests' own message this carries no URL, whose query may hold secrets.
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__} ({exc.strerror})"
+    return type(exc).__name__
+
+
+def _log_alert(alert: Alert) -> None:
+    logger.log(
+        logging.ERROR if alert.level == "error" else logging.WARNING,
+        "alert %d (%s) for %s: %s",
+        alert.code,
+        alert.level,
+        alert.url,
+        alert.message,
+    )
