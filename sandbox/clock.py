@@ -1,0 +1,78 @@
+"""Time for the sandbox: the system clock, a settable clock for tests, and the date formats.
+
+Dates are stored as sortable ISO 8601 text with microseconds and shown in Twilio's form.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Anything with now() returning an aware UTC datetime."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The wall clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class ManualClock:
+    """A clock that moves only when told to, so tests never sleep."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        start = start or datetime(2024, 1, 1, 9, 0, 0, tzinfo=timezone.utc)
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self._now = start.astimezone(timezone.utc)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards")
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+            return self._now
+
+    def set(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        with self._lock:
+            self._now = moment.astimezone(timezone.utc)
+
+
+def to_storage(moment: datetime) -> str:
+    """Sortable text with microseconds, e.g. 2024-01-01T09:00:00.000000Z."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_storage(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def to_twilio(text: str | None) -> str | None:
+    """A stored date in the form the API returns and the twilio library parses."""
+    if text is None:
+        return None
+    return text[:19] + "Z"
+
+
+def parse_twilio(text: str) -> datetime:
+    """An ISO 8601 date as clients send it (2024-01-01T09:00:00Z, offsets, fractions)."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)

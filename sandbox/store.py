@@ -1,0 +1,556 @@
+"""SQLite persistence for the sandbox: the schema, connections, transactions and keyset paging.
+
+The database is the single source of truth, shared by every thread and process that opens it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+MEMORY = ":memory:"
+
+# Children before parents: the order in which a wipe empties the tables.
+RESOURCE_TABLES = (
+    "events",
+    "reservations",
+    "tasks",
+    "workflows",
+    "workers",
+    "task_queues",
+    "task_channels",
+    "activities",
+    "workspaces",
+)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS workspaces (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        friendly_name TEXT NOT NULL,
+        default_activity_sid TEXT,
+        timeout_activity_sid TEXT,
+        event_callback_url TEXT,
+        events_filter TEXT,
+        multi_task_enabled INTEGER NOT NULL DEFAULT 0,
+        prioritize_queue_order TEXT NOT NULL DEFAULT 'FIFO',
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS activities (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        available INTEGER NOT NULL,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS activities_workspace ON activities (workspace_sid, seq)",
+    """CREATE TABLE IF NOT EXISTS task_channels (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        unique_name TEXT NOT NULL,
+        channel_optimized_routing INTEGER,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        UNIQUE (workspace_sid, unique_name)
+    )""",
+    """CREATE TABLE IF NOT EXISTS workers (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        friendly_name_key TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        activity_sid TEXT NOT NULL REFERENCES activities(sid),
+        available INTEGER NOT NULL,
+        date_status_changed TEXT NOT NULL,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        UNIQUE (workspace_sid, friendly_name_key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS workers_activity ON workers (workspace_sid, activity_sid)",
+    # Routing looks for available workers, the one idle the longest first.
+    """CREATE INDEX IF NOT EXISTS workers_available
+        ON workers (workspace_sid, available, date_status_changed)""",
+    """CREATE TABLE IF NOT EXISTS task_queues (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        target_workers TEXT NOT NULL,
+        reservation_activity_sid TEXT,
+        assignment_activity_sid TEXT,
+        max_reserved_workers INTEGER NOT NULL DEFAULT 1,
+        task_order TEXT NOT NULL DEFAULT 'FIFO',
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS task_queues_workspace ON task_queues (workspace_sid, seq)",
+    """CREATE TABLE IF NOT EXISTS workflows (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        configuration TEXT NOT NULL,
+        assignment_callback_url TEXT,
+        fallback_assignment_callback_url TEXT,
+        task_reservation_timeout INTEGER NOT NULL DEFAULT 120,
+        document_content_type TEXT NOT NULL DEFAULT 'application/json',
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS workflows_workspace ON workflows (workspace_sid, seq)",
+    # target_index is the position of the workflow target the task sits in (-1 for
+    # default_filter); target_entered_date starts that target's timeout; timeout_at is the
+    # task's TTL deadline. Routing and timers read them.
+    """CREATE TABLE IF NOT EXISTS tasks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        attributes TEXT NOT NULL,
+        assignment_status TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        timeout INTEGER NOT NULL,
+        timeout_at TEXT NOT NULL,
+        reason TEXT,
+        task_queue_sid TEXT,
+        task_queue_entered_date TEXT,
+        workflow_sid TEXT,
+        workflow_filter_name TEXT,
+        target_index INTEGER,
+        target_entered_date TEXT,
+        task_channel_sid TEXT,
+        rejection_count INTEGER NOT NULL DEFAULT 0,
+        virtual_start_time TEXT,
+        ignore_capacity INTEGER,
+        routing_target TEXT,
+        addons TEXT,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    """CREATE INDEX IF NOT EXISTS tasks_queue_order
+        ON tasks (workspace_sid, assignment_status, task_queue_sid, priority, date_created)""",
+    "CREATE INDEX IF NOT EXISTS tasks_workflow ON tasks (workspace_sid, workflow_sid)",
+    "CREATE INDEX IF NOT EXISTS tasks_created ON tasks (workspace_sid, date_created)",
+    "CREATE INDEX IF NOT EXISTS tasks_ttl ON tasks (assignment_status, timeout_at)",
+    """CREATE TABLE IF NOT EXISTS reservations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        task_sid TEXT NOT NULL REFERENCES tasks(sid) ON DELETE CASCADE,
+        worker_sid TEXT NOT NULL REFERENCES workers(sid) ON DELETE CASCADE,
+        reservation_status TEXT NOT NULL,
+        task_queue_sid TEXT,
+        workflow_sid TEXT,
+        worker_previous_activity_sid TEXT,
+        timeout_at TEXT,
+        instruction TEXT,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS reservations_task ON reservations (task_sid, reservation_status)",
+    """CREATE INDEX IF NOT EXISTS reservations_worker
+        ON reservations (worker_sid, reservation_status)""",
+    """CREATE INDEX IF NOT EXISTS reservations_timeout
+        ON reservations (reservation_status, timeout_at)""",
+    """CREATE TABLE IF NOT EXISTS events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        event_type TEXT NOT NULL,
+        event_date TEXT NOT NULL,
+        event_date_ms INTEGER NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_sid TEXT NOT NULL,
+        actor_type TEXT NOT NULL,
+        actor_sid TEXT NOT NULL,
+        description TEXT NOT NULL,
+        event_data TEXT NOT NULL,
+        task_sid TEXT,
+        worker_sid TEXT,
+        reservation_sid TEXT,
+        task_queue_sid TEXT,
+        workflow_sid TEXT,
+        task_channel_unique_name TEXT,
+        source TEXT NOT NULL,
+        source_ip_address TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_date ON events (workspace_sid, event_date)",
+    "CREATE INDEX IF NOT EXISTS events_type ON events (workspace_sid, event_type)",
+    "CREATE INDEX IF NOT EXISTS events_task ON events (task_sid)",
+    "CREATE INDEX IF NOT EXISTS events_worker ON events (worker_sid)",
+    "CREATE INDEX IF NOT EXISTS events_reservation ON events (reservation_sid)",
+)
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as asked (closed, newer schema, misuse of transactions)."""
+
+
+class InvalidPageToken(ValueError):
+    """A PageToken this store did not issue, or one for another ordering."""
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
+    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
+
+
+class _ConnectionHolder:
+    """Owns one thread's connection and closes it when the thread's locals go away."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def close(self) -> None:
+        # Closing twice, or while the interpreter shuts down, is harmless.
+        with contextlib.suppress(sqlite3.Error):
+            self.connection.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class Transaction:
+    """One open transaction: query helpers and hooks that run after a successful commit."""
+
+    def __init__(self, connection: sqlite3.Connection, write: bool) -> None:
+        self.connection = connection
+        self.write = write
+        # Per-transaction scratch space for callers (the engine keeps its effects here).
+        self.data: dict[str, Any] = {}
+        self._after_commit: list[Callable[[], None]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        return self.connection.execute(sql, params)
+
+    def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
+        return self.connection.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        return self.connection.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        row = self.connection.execute(sql, params).fetchone()
+        return None if row is None else next(iter(row.values()))
+
+    def insert(self, table: str, values: dict[str, Any]) -> None:
+        self._require_write()
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        self.connection.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(values.values())
+        )
+
+    def update(self, table: str, sid: str, values: dict[str, Any]) -> None:
+        self._require_write()
+        if not values:
+            return
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        self.connection.execute(
+            f"UPDATE {table} SET {assignments} WHERE sid = ?", (*values.values(), sid)
+        )
+
+    def delete(self, table: str, sid: str) -> None:
+        self._require_write()
+        self.connection.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
+
+    def setting(self, key: str) -> str | None:
+        return self.scalar("SELECT value FROM settings WHERE key = ?", (key,))
+
+    def set_setting(self, key: str, value: str) -> None:
+        self._require_write()
+        self.connection.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run callback once the outermost transaction has committed (never on rollback)."""
+        self._after_commit.append(callback)
+
+    def _require_write(self) -> None:
+        if not self.write:
+            raise StoreError("a read transaction cannot change the database")
+
+
+class Store:
+    """The sandbox database: a connection per thread for files, one locked one for :memory:."""
+
+    def __init__(self, database: str, *, busy_timeout_ms: int = 5000) -> None:
+        self.database = database
+        self.busy_timeout_ms = busy_timeout_ms
+        self._memory = database == MEMORY
+        self._local = threading.local()
+        self._holders: weakref.WeakSet[_ConnectionHolder] = weakref.WeakSet()
+        self._holders_lock = threading.Lock()
+        self._closed = False
+        # One connection cannot serve two threads' transactions at once; a re-entrant lock
+        # serialises them and lets one thread nest transactions.
+        self._memory_lock = threading.RLock()
+        self._shared: _ConnectionHolder | None = None
+        if self._memory:
+            self._shared = self._open()
+        self._create_schema()
+
+    # -- connections -------------------------------------------------------------------
+
+    def _open(self) -> _ConnectionHolder:
+        connection = sqlite3.connect(
+            self.database,
+            timeout=self.busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        connection.row_factory = _dict_row
+        connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        connection.execute("PRAGMA foreign_keys = ON")
+        if not self._memory:
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+        holder = _ConnectionHolder(connection)
+        with self._holders_lock:
+            self._holders.add(holder)
+        return holder
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError("the sandbox store is closed")
+        if self._shared is not None:
+            return self._shared.connection
+        holder = getattr(self._local, "holder", None)
+        if holder is None:
+            holder = self._open()
+            self._local.holder = holder
+        return holder.connection
+
+    def close(self) -> None:
+        """Close every connection this store opened; further use raises StoreError."""
+        self._closed = True
+        with self._holders_lock:
+            holders = list(self._holders)
+            self._holders.clear()
+        for holder in holders:
+            holder.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- transactions ------------------------------------------------------------------
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); nested calls join the open one."""
+        return self._transaction(write=True)
+
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A consistent snapshot for reads; inside a write transaction it joins that one."""
+        return self._transaction(write=False)
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Transaction]:
+        current: Transaction | None = getattr(self._local, "transaction", None)
+        if current is not None:
+            if write and not current.write:
+                raise StoreError("cannot start a write transaction inside a read transaction")
+            yield current
+            return
+        lock = self._memory_lock if self._memory else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            connection = self._connection()
+            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+            tx = Transaction(connection, write)
+            self._local.transaction = tx
+            try:
+                yield tx
+            except BaseException:
+                self._local.transaction = None
+                connection.execute("ROLLBACK")
+                raise
+            self._local.transaction = None
+            try:
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        finally:
+            if lock is not None:
+                lock.release()
+        for callback in tx._after_commit:
+            try:
+                callback()
+            except Exception:
+                logger.exception("after-commit hook failed")
+
+    # -- schema and maintenance ------------------------------------------------------
+
+    def _create_schema(self) -> None:
+        with self.transaction() as tx:
+            for statement in _SCHEMA:
+                tx.execute(statement)
+            stored = tx.setting("schema_version")
+            if stored is None:
+                tx.set_setting("schema_version", str(SCHEMA_VERSION))
+            elif int(stored) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database {self.database} has schema version {stored}, newer than "
+                    f"this sandbox's {SCHEMA_VERSION}: upgrade the code or use another file"
+                )
+
+    @staticmethod
+    def wipe(tx: Transaction, *, keep_settings: Sequence[str] = ()) -> None:
+        """Delete every resource and every setting except schema_version and keep_settings."""
+        for table in RESOURCE_TABLES:
+            tx.execute(f"DELETE FROM {table}")
+        kept = ("schema_version", *keep_settings)
+        marks = ", ".join("?" for _ in kept)
+        tx.execute(f"DELETE FROM settings WHERE key NOT IN ({marks})", kept)
+
+
+# -- keyset paging ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Order:
+    """One ordering column: the SQL expression, the row field holding it, the direction."""
+
+    expression: str
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    next_token: str | None
+    previous_token: str | None
+
+
+def _encode_token(direction: str, key: list[Any]) -> str:
+    raw = json.dumps(key, separators=(",", ":")).encode()
+    return direction + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, width: int) -> tuple[str, list[Any]]:
+    direction, body = token[:2], token[2:]
+    if direction not in ("PA", "PB") or not body:
+        raise InvalidPageToken(token)
+    try:
+        key = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as error:
+        raise InvalidPageToken(token) from error
+    if (
+        not isinstance(key, list)
+        or len(key) != width
+        or not all(isinstance(value, str | int | float) for value in key)
+    ):
+        raise InvalidPageToken(token)
+    return direction, key
+
+
+def _beyond(order: Sequence[Order], key: list[Any], reverse: bool) -> tuple[str, list[Any]]:
+    """SQL for 'rows strictly after key' in the ordering (before it when reverse)."""
+    alternatives = []
+    params: list[Any] = []
+    for index, column in enumerate(order):
+        descending = column.descending != reverse
+        terms = [f"{order[j].expression} = ?" for j in range(index)]
+        terms.append(f"{column.expression} {'<' if descending else '>'} ?")
+        params.extend(key[: index + 1])
+        alternatives.append("(" + " AND ".join(terms) + ")")
+    return "(" + " OR ".join(alternatives) + ")", params
+
+
+def _order_by(order: Sequence[Order], reverse: bool) -> str:
+    return ", ".join(
+        f"{column.expression} {'DESC' if column.descending != reverse else 'ASC'}"
+        for column in order
+    )
+
+
+def page(
+    tx: Transaction,
+    *,
+    select: str,
+    where: Sequence[str],
+    params: Sequence[Any],
+    order: Sequence[Order],
+    page_size: int,
+    page_number: int = 0,
+    page_token: str | None = None,
+    predicate: Callable[[dict[str, Any]], bool] | None = None,
+) -> Page:
+    """One page of select, keyset-paged on order (whose last column must be unique).
+
+    Tokens carry the boundary row's ordering values, so rows added or removed elsewhere do
+    not shift a page. predicate filters in Python what SQL cannot (expressions).
+    """
+    direction, key = ("PA", None)
+    if page_token:
+        direction, key = _decode_token(page_token, len(order))
+    reverse = direction == "PB"
+    conditions = list(where)
+    arguments = list(params)
+    if key is not None:
+        condition, extra = _beyond(order, key, reverse)
+        conditions.append(condition)
+        arguments.extend(extra)
+    sql = select
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    sql += " ORDER BY " + _order_by(order, reverse)
+    skip = page_number * page_size if key is None else 0
+    wanted = page_size + 1
+    rows: list[dict[str, Any]] = []
+    cursor = tx.execute(sql, arguments)
+    try:
+        for row in cursor:
+            if predicate is not None and not predicate(row):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            rows.append(row)
+            if len(rows) == wanted:
+                break
+    finally:
+        cursor.close()
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+
+    def key_of(row: dict[str, Any]) -> list[Any]:
+        return [row[column.field] for column in order]
+
+    if reverse:
+        rows.reverse()
+        has_previous, has_next = more, True
+    else:
+        has_previous, has_next = key is not None or page_number > 0, more
+    return Page(
+        rows=rows,
+        next_token=_encode_token("PA", key_of(rows[-1])) if rows and has_next else None,
+        previous_token=_encode_token("PB", key_of(rows[0])) if rows and has_previous else None,
+    )
