@@ -341,6 +341,9 @@ class Engine:
         """callback(effects) runs after each committed change that produced effects."""
         self._subscribers.append(callback)
 
+    def unsubscribe(self, callback: Callable[[list[Effect]], None]) -> None:
+        self._subscribers.remove(callback)
+
     def _publish(self, effects: list[Effect]) -> None:
         if not effects:
             return
