@@ -1,0 +1,248 @@
+"""The SQLite store: pragmas, transactions, hooks, per-thread connections and keyset paging.
+
+Real database files in tmp_path; threads are joined before each test ends.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.store import (
+    SCHEMA_VERSION,
+    InvalidPageToken,
+    Order,
+    Page,
+    Store,
+    StoreError,
+    page,
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(str(tmp_path / "store.sqlite3"))
+    yield opened
+    opened.close()
+
+
+def _add_workspace(store: Store, sid: str, name: str = "W") -> None:
+    with store.transaction() as tx:
+        tx.insert(
+            "workspaces",
+            {
+                "sid": sid,
+                "friendly_name": name,
+                "date_created": "2024-01-01T00:00:00.000000Z",
+                "date_updated": "2024-01-01T00:00:00.000000Z",
+            },
+        )
+
+
+def test_file_store_uses_wal_and_foreign_keys(store: Store) -> None:
+    with store.read() as tx:
+        assert tx.scalar("PRAGMA journal_mode") == "wal"
+        assert tx.scalar("PRAGMA foreign_keys") == 1
+        assert tx.setting("schema_version") == str(SCHEMA_VERSION)
+    with pytest.raises(sqlite3.IntegrityError), store.transaction() as tx:
+        tx.insert(
+            "activities",
+            {
+                "sid": "WA" + "0" * 32,
+                "workspace_sid": "WS" + "0" * 32,
+                "friendly_name": "Orphan",
+                "available": 0,
+                "date_created": "x",
+                "date_updated": "x",
+            },
+        )
+
+
+def test_rollback_on_error_and_hooks_only_after_commit(store: Store) -> None:
+    ran: list[str] = []
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.set_setting("k", "v")
+        tx.after_commit(lambda: ran.append("rolled back"))
+        raise RuntimeError("boom")
+    with store.read() as tx:
+        assert tx.setting("k") is None
+    assert ran == []
+    with store.transaction() as tx:
+        tx.set_setting("k", "v")
+        tx.after_commit(lambda: ran.append("committed"))
+        assert ran == []
+    assert ran == ["committed"]
+
+
+def test_nested_transactions_join_the_outer_one(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as outer:
+        outer.set_setting("a", "1")
+        with store.transaction() as inner:
+            assert inner is outer
+            inner.set_setting("b", "2")
+        raise RuntimeError("undo both")
+    with store.read() as tx:
+        assert tx.setting("a") is None and tx.setting("b") is None
+    with store.read() as tx, pytest.raises(StoreError, match="inside a read"), store.transaction():
+        pass
+    with store.read() as tx, pytest.raises(StoreError, match="cannot change"):
+        tx.set_setting("c", "3")
+
+
+def test_each_thread_has_its_own_connection(store: Store) -> None:
+    connections: list[sqlite3.Connection] = []
+
+    def grab() -> None:
+        with store.read() as tx:
+            connections.append(tx.connection)
+
+    threads = [threading.Thread(target=grab) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    grab()
+    assert len({id(connection) for connection in connections}) == 4
+
+
+def test_memory_store_shares_one_connection_safely() -> None:
+    store = Store(":memory:")
+    try:
+        _add_workspace(store, "WS" + "1" * 32)
+
+        def bump() -> None:
+            for _ in range(50):
+                with store.transaction() as tx:
+                    value = int(tx.setting("counter") or 0)
+                    tx.set_setting("counter", str(value + 1))
+
+        threads = [threading.Thread(target=bump) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with store.read() as tx:
+            assert tx.setting("counter") == "200"
+            assert tx.scalar("SELECT count(*) FROM workspaces") == 1
+    finally:
+        store.close()
+
+
+def test_concurrent_writers_on_a_file_lose_nothing(tmp_path: Path) -> None:
+    database = str(tmp_path / "shared.sqlite3")
+    stores = [Store(database) for _ in range(3)]  # as if three processes
+
+    def bump(store: Store) -> None:
+        for _ in range(40):
+            with store.transaction() as tx:
+                value = int(tx.setting("counter") or 0)
+                tx.set_setting("counter", str(value + 1))
+
+    threads = [threading.Thread(target=bump, args=(store,)) for store in stores]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with stores[0].read() as tx:
+            assert tx.setting("counter") == "120"
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_closed_store_refuses_work(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "closed.sqlite3"))
+    store.close()
+    assert store.closed
+    with pytest.raises(StoreError, match="closed"), store.read():
+        pass
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    database = str(tmp_path / "future.sqlite3")
+    store = Store(database)
+    with store.transaction() as tx:
+        tx.set_setting("schema_version", str(SCHEMA_VERSION + 1))
+    store.close()
+    with pytest.raises(StoreError, match="newer than"):
+        Store(database)
+
+
+def test_wipe_keeps_only_what_it_is_told(store: Store) -> None:
+    _add_workspace(store, "WS" + "2" * 32)
+    with store.transaction() as tx:
+        tx.set_setting("account_sid", "AC" + "0" * 32)
+        tx.set_setting("seed", "{}")
+        Store.wipe(tx, keep_settings=("account_sid",))
+    with store.read() as tx:
+        assert tx.scalar("SELECT count(*) FROM workspaces") == 0
+        assert tx.setting("account_sid") == "AC" + "0" * 32
+        assert tx.setting("seed") is None
+        assert tx.setting("schema_version") == str(SCHEMA_VERSION)
+
+
+# -- keyset paging -------------------------------------------------------------------
+
+
+@pytest.fixture
+def numbered(store: Store) -> Store:
+    """Ten workspaces named n0..n9 whose friendly names sort in reverse of creation."""
+    for number in range(10):
+        _add_workspace(store, f"WS{number:032x}", f"n{9 - number}")
+    return store
+
+
+def _page(store: Store, **arguments: Any) -> Page:
+    with store.read() as tx:
+        return page(
+            tx,
+            select="SELECT w.* FROM workspaces w",
+            where=[],
+            params=[],
+            **arguments,
+        )
+
+
+def test_pages_walk_forward_and_back(numbered: Store) -> None:
+    order = [Order("w.friendly_name", "friendly_name"), Order("w.seq", "seq")]
+    first = _page(numbered, order=order, page_size=4)
+    assert [row["friendly_name"] for row in first.rows] == ["n0", "n1", "n2", "n3"]
+    assert first.previous_token is None and first.next_token.startswith("PA")
+    second = _page(numbered, order=order, page_size=4, page_token=first.next_token)
+    assert [row["friendly_name"] for row in second.rows] == ["n4", "n5", "n6", "n7"]
+    third = _page(numbered, order=order, page_size=4, page_token=second.next_token)
+    assert [row["friendly_name"] for row in third.rows] == ["n8", "n9"]
+    assert third.next_token is None
+    back = _page(numbered, order=order, page_size=4, page_token=third.previous_token)
+    assert [row["friendly_name"] for row in back.rows] == ["n4", "n5", "n6", "n7"]
+    start = _page(numbered, order=order, page_size=4, page_token=back.previous_token)
+    assert [row["friendly_name"] for row in start.rows] == ["n0", "n1", "n2", "n3"]
+    assert start.previous_token is None
+
+
+def test_descending_order_predicate_and_page_number(numbered: Store) -> None:
+    order = [Order("w.seq", "seq", descending=True)]
+    odd = _page(
+        numbered,
+        order=order,
+        page_size=2,
+        page_number=1,
+        predicate=lambda row: int(row["friendly_name"][1]) % 2 == 1,
+    )
+    assert [row["friendly_name"] for row in odd.rows] == ["n5", "n7"]
+    assert odd.previous_token is not None and odd.next_token is not None
+
+
+@pytest.mark.parametrize(
+    "token", ["garbage", "PA", "PA!!!", "PXeyJ4Ijox", "PAWzFd", "PAeyJ4Ijoxfq"]
+)
+def test_foreign_page_tokens_are_refused(numbered: Store, token: str) -> None:
+    order = [Order("w.friendly_name", "friendly_name"), Order("w.seq", "seq")]
+    with pytest.raises(InvalidPageToken):
+        _page(numbered, order=order, page_size=2, page_token=token)
