@@ -71,7 +71,9 @@ def make_client(sandbox: Sandbox, base_url: str) -> Client:
 def serve(app: Flask) -> Iterator[str]:
     """Serve app on 127.0.0.1 at a free port; yields the root URL, shuts down on exit."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="sandbox-test-server")
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-test-server"
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
