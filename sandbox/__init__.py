@@ -146,7 +146,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     sandbox = init_app(app, url_prefix="")
     if not app.config.get("TESTING"):
-        host = os.environ.get("FLASK_RUN_HOST", "127.0.0.1")
-        port = os.environ.get("FLASK_RUN_PORT", "5000")
-        click.echo(sandbox.describe(f"http://{host}:{port}"), err=True)
+        click.echo(sandbox.describe(_served_at()), err=True)
     return app
+
+
+def _served_at() -> str:
+    """The base URL `flask run` is about to serve (its --host/--port, else the defaults)."""
+    context = click.get_current_context(silent=True)
+    params = context.params if context is not None else {}
+    host = params.get("host") or os.environ.get("FLASK_RUN_HOST") or "127.0.0.1"
+    port = params.get("port") or os.environ.get("FLASK_RUN_PORT") or 5000
+    scheme = "https" if params.get("cert") else "http"
+    return f"{scheme}://{host}:{port}"

@@ -549,7 +549,8 @@ def create_blueprint(sandbox: Sandbox, url_prefix: str = "") -> Blueprint:
     @blueprint.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        code = {400: 20001, 401: 20003, 404: 20404, 405: 20004}.get(status, 20000 + status)
+        known = {401: 20003, 404: 20404, 405: 20004}
+        code = known.get(status, 20500 if status >= 500 else 20001)
         return _error(ApiError(status, code, error.description or error.name))
 
     @blueprint.errorhandler(Exception)
