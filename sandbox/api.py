@@ -122,7 +122,10 @@ class Params:
         if not re.fullmatch(r"[+-]?\d{1,19}", value.strip()):
             raise ApiError(400, 20001, f"Parameter {name} must be an integer, got {value!r}")
         number = int(value)
-        if (low is not None and number < low) or (high is not None and number > high):
+        # SQLite stores 64-bit integers; anything wider is out of range for every parameter.
+        low = -(2**63) if low is None else low
+        high = 2**63 - 1 if high is None else high
+        if not low <= number <= high:
             raise ApiError(
                 400, 20001, f"Parameter {name} must be between {low} and {high}, got {number}"
             )
@@ -145,7 +148,7 @@ class Params:
             return None
         try:
             return parse_twilio(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ApiError(
                 400,
                 20001,

@@ -5,6 +5,7 @@ Raw requests where the twilio library would hide the detail; the library where i
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from tests.sandbox.conftest import PREFIX, Live, assert_error_body, twilio_error
+from tests.sandbox.conftest import PREFIX, Live, assert_error_body, live_sandbox, twilio_error
 
 
 def test_missing_credentials_are_401(live: Live) -> None:
@@ -122,6 +123,36 @@ def test_json_body_is_not_form_parameters(live: Live) -> None:
     assert "FriendlyName" in assert_error_body(response, 400, 20001)["message"]
 
 
+def test_attributes_over_the_limit_are_400(live: Live) -> None:
+    response = live.http(
+        "POST",
+        f"/v1/Workspaces/{live.sandbox.seeded.workspace_sid}/Tasks",
+        data={"Attributes": json.dumps({"blob": "x" * 20_000})},
+    )
+    assert "Attributes" in assert_error_body(response, 400, 20001)["message"]
+
+
+def test_werkzeug_refusals_are_json_too() -> None:
+    # An app-wide body limit makes werkzeug refuse the form; the answer keeps Twilio's shape.
+    with live_sandbox(MAX_CONTENT_LENGTH=1000) as small:
+        response = small.http("POST", "/v1/Workspaces", data={"FriendlyName": "x" * 5000})
+        assert_error_body(response, 413, 20001)
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        ({"Priority": "9999999999999999999"}, "Priority"),
+        ({"StartDate": "0001-01-01T00:00:00+01:00"}, "StartDate"),
+    ],
+)
+def test_values_out_of_range_are_400(live: Live, query: dict, fragment: str) -> None:
+    workspace_sid = live.sandbox.seeded.workspace_sid
+    path = "Events" if "StartDate" in query else "Tasks"
+    response = live.http("GET", f"/v1/Workspaces/{workspace_sid}/{path}", params=query)
+    assert fragment in assert_error_body(response, 400, 20001)["message"]
+
+
 def test_unexpected_failure_is_a_logged_twilio_shaped_500(
     live: Live, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -141,7 +172,13 @@ def test_unexpected_failure_is_a_logged_twilio_shaped_500(
 
 _texts = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", "true", "false", "0", "-1", "1e9", "{}", "[]", "null", "WS", "PA", "PB"]),
+    st.sampled_from(
+        [
+            *("", "true", "false", "0", "-1", "1e9", "{}", "[]", "null", "WS", "PA", "PB"),
+            *("9999999999999999999", "-9999999999999999999", "99999999999999999999"),
+            *("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2024-01-01T00:00:00Z"),
+        ]
+    ),
 )
 
 
