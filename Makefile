@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# The server reads HOST and PORT too: the local sandbox calls it back at that address.
+export HOST PORT
 
 .PHONY: run test lint format clean
 
