@@ -23,6 +23,9 @@ from taskrouter import TaskRouterError
 
 # Callbacks and action parameters are small; anything bigger is not from TaskRouter.
 MAX_CONTENT_LENGTH = 1024 * 1024
+# gunicorn's master stops on this worker exit status ("worker failed to boot") instead of
+# restarting the worker forever; for flask run it is just a non-zero status.
+CONFIG_ERROR_EXIT_STATUS = 3
 
 
 def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
@@ -33,7 +36,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     read settings from instead of the process environment and `.env`.
 
     Started without test_config (flask run, gunicorn), a bad setting prints one line
-    "error: ..." to stderr and exits with status 1 instead of a traceback.
+    "error: ..." to stderr and exits with status 3 instead of a traceback.
     """
     try:
         return _create_app(test_config)
@@ -41,7 +44,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
         if test_config is not None:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(CONFIG_ERROR_EXIT_STATUS) from None
 
 
 def _create_app(test_config: Mapping[str, object] | None) -> Flask:

@@ -168,7 +168,7 @@ def _from_status(
         )
     not_pending = status in (409, 410) or (status == 400 and _NOT_PENDING.search(message))
     if reservation and not_pending:
-        message = f"{message} {RESERVATION_NOT_PENDING_HINT}"
+        message = f"{message.rstrip('. ')}. {RESERVATION_NOT_PENDING_HINT}"
     return TaskRouterError(status, code, message, more_info)
 
 

@@ -92,7 +92,7 @@ def test_create_app_without_test_config_exits_with_one_line(monkeypatch, capsys)
     with pytest.raises(SystemExit) as caught:
         create_app()
 
-    assert caught.value.code == 1
+    assert caught.value.code == 3
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == (
@@ -143,6 +143,6 @@ def run_flask(*args: str, **settings: str) -> subprocess.CompletedProcess:
 )
 def test_flask_cli_prints_one_error_line_and_exits_non_zero(settings, message):
     result = run_flask("routes", **settings)
-    assert result.returncode != 0
+    assert result.returncode == 3
     assert result.stderr.splitlines() == [message]
     assert "Traceback" not in result.stderr

@@ -75,7 +75,8 @@ def test_reservation_not_pending_gets_the_hint(client, upstream, reservation_url
     assert response.status_code == status
     error = response.get_json()["error"]
     assert error["code"] == 20001
-    assert error["message"] == f"Unable to update record: {message} {RESERVATION_NOT_PENDING_HINT}"
+    expected = f"Unable to update record: {message}. {RESERVATION_NOT_PENDING_HINT}"
+    assert error["message"] == expected
     assert "Task Reservation Timeout" in error["message"]
     assert "create another task" in error["message"]
 
