@@ -5,8 +5,10 @@ factory's merge of test_config over the environment.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 import config
 from config import ConfigError, load_settings
@@ -310,3 +312,18 @@ def test_one_client_per_app_pointed_at_the_base_url(make_app, account_environ, s
     assert taskrouter.workflow_sid == sids.workflow
     with app.test_request_context():
         assert current_taskrouter() is taskrouter
+
+
+def test_env_example_lists_every_setting_and_loads():
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    values = dotenv_values(example)
+    assert set(values) == config.SETTING_NAMES
+    # Secrets are blank in the example, so it loads as "no Twilio account".
+    settings = load_settings({key: value or "" for key, value in values.items()})
+    assert not config.account_configured(settings)
+
+
+def test_readme_documents_every_setting():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in config.SETTING_NAMES:
+        assert f"| `{name}` |" in readme
