@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from sandbox import expressions
 from sandbox.clock import Clock, from_storage, to_storage
+from sandbox.routing import DUE_BATCH, TTL_REASON, Router, parse_order_by
 from sandbox.store import InvalidPageToken, Order, Page, Store, Transaction, page
 
 logger = logging.getLogger(__name__)
@@ -148,6 +149,16 @@ class Actor:
     sid: str
 
 
+@dataclass(frozen=True)
+class _Alert:
+    """An alert the engine raises itself, shaped like dispatch.Alert."""
+
+    code: int
+    level: str
+    message: str
+    url: str
+
+
 @dataclass
 class _Pending:
     """What an engine operation collects inside its transaction."""
@@ -155,6 +166,8 @@ class _Pending:
     effects: list[Effect] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     workspace_names: dict[str, str] = field(default_factory=dict)
+    # Whether the operation set a deadline the timer thread must learn about.
+    deadline: bool = False
 
 
 # -- queries ------------------------------------------------------------------------------
@@ -334,6 +347,8 @@ class Engine:
         self.clock = clock
         self.account_sid = account_sid
         self._subscribers: list[Callable[[list[Effect]], None]] = []
+        self._deadline_listeners: list[Callable[[], None]] = []
+        self.router = Router(self)
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -343,6 +358,23 @@ class Engine:
 
     def unsubscribe(self, callback: Callable[[list[Effect]], None]) -> None:
         self._subscribers.remove(callback)
+
+    def on_deadline(self, callback: Callable[[], None]) -> None:
+        """callback() runs after each committed change that set a deadline (scheduler.wake)."""
+        self._deadline_listeners.append(callback)
+
+    def remove_deadline_listener(self, callback: Callable[[], None]) -> None:
+        self._deadline_listeners.remove(callback)
+
+    def _deadline_set(self, tx: Transaction) -> None:
+        tx.data["engine"].deadline = True
+
+    def _wake(self) -> None:
+        for callback in list(self._deadline_listeners):
+            try:
+                callback()
+            except Exception:
+                logger.exception("a deadline listener failed")
 
     def _publish(self, effects: list[Effect]) -> None:
         if not effects:
@@ -373,13 +405,12 @@ class Engine:
             finally:
                 del tx.data["engine"]
             tx.after_commit(lambda: self._publish(pending.effects))
+            if pending.deadline:
+                tx.after_commit(self._wake)
 
     def _after_change(self, tx: Transaction, changes: list[Change]) -> None:
-        """Where routing runs, inside the same transaction, once per operation.
-
-        Routing (matching pending tasks with available workers) arrives with the next part;
-        until then the noted changes need no further work.
-        """
+        """Where routing runs, inside the same transaction, once per operation."""
+        self.router.run(tx, changes)
 
     def _note(self, tx: Transaction, kind: str, workspace_sid: str, sid: str) -> None:
         tx.data["engine"].changes.append(Change(kind, workspace_sid, sid))
@@ -389,6 +420,10 @@ class Engine:
 
     def _now(self) -> datetime:
         return self.clock.now()
+
+    @staticmethod
+    def _workspace_actor(workspace_sid: str) -> Actor:
+        return Actor("workspace", workspace_sid)
 
     # -- lookups -------------------------------------------------------------------
 
@@ -1102,6 +1137,7 @@ class Engine:
                     "date_updated": now,
                 },
             )
+            self.router.sync_worker(tx, sid)
             self._record(
                 tx,
                 workspace_sid,
@@ -1135,6 +1171,7 @@ class Engine:
                 "date_updated": to_storage(now),
             },
         )
+        Router.worker_moved(tx, worker["sid"], activity["available"], to_storage(now))
         spent = now - from_storage(worker["date_status_changed"])
         fields = self._worker_fields(tx, worker["sid"])
         fields.update(
@@ -1206,6 +1243,7 @@ class Engine:
                     sid,
                     {"attributes": attributes, "date_updated": to_storage(self._now())},
                 )
+                self.router.sync_worker(tx, sid)
                 self._record(
                     tx,
                     workspace_sid,
@@ -1380,6 +1418,7 @@ class Engine:
                     "date_updated": now,
                 },
             )
+            self.router.sync_queue(tx, sid)
             self._record(
                 tx,
                 workspace_sid,
@@ -1417,6 +1456,8 @@ class Engine:
             if values:
                 values["date_updated"] = to_storage(self._now())
                 tx.update("task_queues", sid, values)
+                if values.get("target_workers", queue["target_workers"]) != queue["target_workers"]:
+                    self.router.sync_queue(tx, sid)
                 if values.get("target_workers", queue["target_workers"]) != queue["target_workers"]:
                     self._record(
                         tx,
@@ -1567,8 +1608,13 @@ class Engine:
                             raise EngineError(
                                 f"Configuration {here}.{key} must be between {low} and {high}"
                             )
-                if "order_by" in target and not isinstance(target["order_by"], str):
-                    raise EngineError(f"Configuration {here}.order_by must be a string")
+                if "order_by" in target:
+                    if not isinstance(target["order_by"], str):
+                        raise EngineError(f"Configuration {here}.order_by must be a string")
+                    try:
+                        parse_order_by(target["order_by"])
+                    except ValueError as error:
+                        raise EngineError(f"Configuration {here}.{error}") from None
         default = routing.get("default_filter")
         if default is not None:
             if not isinstance(default, dict):
@@ -1687,6 +1733,7 @@ class Engine:
                     (sid,),
                 ):
                     self._place_task(tx, workspace_sid, task["sid"])
+                    self._note(tx, "task.placed", workspace_sid, task["sid"])
             return self._workflow(tx, workspace_sid, sid)
 
     def delete_workflow(self, workspace_sid: str, sid: str) -> None:
@@ -1904,6 +1951,7 @@ class Engine:
                 f"Task {sid} created",
                 self._task_fields(tx, sid),
             )
+            self._deadline_set(tx)
             if task_queue_sid is not None and workflow_sid is None:
                 self._enter_queue(tx, workspace_sid, sid, task_queue_sid, None, None)
             else:
@@ -1912,53 +1960,8 @@ class Engine:
             return self._task(tx, workspace_sid, sid)
 
     def _place_task(self, tx: Transaction, workspace_sid: str, task_sid: str) -> None:
-        """Put a pending task in the first target of its workflow's first matching filter.
-
-        Later targets, target expressions, timeouts and skip_if belong to routing.
-        """
-        task = self._task(tx, workspace_sid, task_sid)
-        workflow = tx.one(WORKFLOW_SELECT + " WHERE f.sid = ?", (task["workflow_sid"],))
-        if workflow is None:
-            return
-        routing = json.loads(workflow["configuration"])["task_routing"]
-        attributes = _attributes(task["attributes"])
-        for item in routing.get("filters", []):
-            if expressions.parse(item["expression"]).evaluate(attributes):
-                target = item["targets"][0]
-                name = item.get("filter_friendly_name", item.get("friendly_name"))
-                self._record(
-                    tx,
-                    workspace_sid,
-                    "workflow.target-matched",
-                    "task",
-                    task_sid,
-                    f"Task {task_sid} matched filter {name or item['expression']!r} of "
-                    f"Workflow {workflow['friendly_name']}",
-                    {
-                        **self._task_fields(tx, task_sid),
-                        "WorkflowFilterName": name,
-                        "WorkflowFilterExpression": item["expression"],
-                        "WorkflowFilterTargetExpression": target.get("expression"),
-                        "WorkflowFilterTargetQueueSid": target["queue"],
-                    },
-                )
-                if target.get("priority") is not None:
-                    # A target's priority wins over the one the task was created with.
-                    tx.update("tasks", task_sid, {"priority": target["priority"]})
-                self._enter_queue(tx, workspace_sid, task_sid, target["queue"], name, 0)
-                return
-        default = routing.get("default_filter")
-        if default is not None:
-            self._enter_queue(tx, workspace_sid, task_sid, default["queue"], "Default Filter", -1)
-            return
-        self._finish_task(
-            tx,
-            workspace_sid,
-            task_sid,
-            "canceled",
-            "Task did not match any filter of its workflow, which has no default_filter",
-            Actor("workspace", workspace_sid),
-        )
+        """Run a pending task through its workflow (filters, targets, default_filter)."""
+        self.router.place(tx, workspace_sid, task_sid)
 
     def _enter_queue(
         self,
@@ -2109,6 +2112,7 @@ class Engine:
                 {"reservation_status": "wrapping", "date_updated": now},
             )
             self._record_reservation(tx, reservation["sid"], "reservation.wrapup", "wrapping up")
+            self._note(tx, "reservation.wrapup", workspace_sid, reservation["sid"])
         self._record(
             tx,
             workspace_sid,
@@ -2151,6 +2155,7 @@ class Engine:
                     tx, reservation["sid"], "reservation.canceled", "canceled", actor
                 )
                 self._release_worker(tx, reservation, actor)
+                self._note(tx, "reservation.canceled", workspace_sid, reservation["sid"])
             else:
                 tx.update(
                     "reservations",
@@ -2160,6 +2165,7 @@ class Engine:
                 self._record_reservation(
                     tx, reservation["sid"], "reservation.completed", "completed", actor
                 )
+                self._note(tx, "reservation.completed", workspace_sid, reservation["sid"])
         fields = self._task_fields(tx, task_sid)
         if status == "canceled":
             fields["TaskCanceledReason"] = reason
@@ -2394,6 +2400,7 @@ class Engine:
                 },
             )
             tx.update("tasks", task_sid, {"assignment_status": "reserved", "date_updated": now})
+            self._deadline_set(tx)
             self._record_reservation(tx, sid, "reservation.created", "created", actor)
             if not workspace["multi_task_enabled"] and queue["reservation_activity_sid"]:
                 activity = tx.one(
@@ -2545,6 +2552,7 @@ class Engine:
             )
             self._record_reservation(tx, other["sid"], "reservation.rescinded", "rescinded")
             self._release_worker(tx, other)
+            self._note(tx, "reservation.rescinded", workspace_sid, other["sid"])
         workspace = self._workspace(tx, workspace_sid)
         queue = tx.one(
             "SELECT assignment_activity_sid FROM task_queues WHERE sid = ?",
@@ -2598,6 +2606,236 @@ class Engine:
                     Actor("workspace", workspace_sid),
                 )
         self._note(tx, "reservation.rejected", workspace_sid, reservation["sid"])
+
+    # -- timers --------------------------------------------------------------------
+
+    def fire_due(self) -> float | None:
+        """Fire every reservation timeout, target timeout and task TTL due at clock.now(),
+        each in its own transaction; return the seconds until the next deadline (None: none).
+
+        The scheduler's tick: safe to call from any thread or process at any time.
+        """
+        moment = self._now()
+        stamp = to_storage(moment)
+        while True:
+            with self.store.read() as tx:
+                reservations = tx.all(
+                    "SELECT sid FROM reservations WHERE reservation_status = 'pending'"
+                    " AND timeout_at <= ? ORDER BY timeout_at LIMIT ?",
+                    (stamp, DUE_BATCH),
+                )
+                expired = [
+                    row
+                    for status in ("pending", "reserved")
+                    for row in tx.all(
+                        "SELECT sid FROM tasks WHERE assignment_status = ? AND timeout_at <= ?"
+                        " ORDER BY timeout_at LIMIT ?",
+                        (status, stamp, DUE_BATCH),
+                    )
+                ]
+                moved = tx.all(
+                    "SELECT sid FROM tasks WHERE assignment_status = 'pending'"
+                    " AND target_timeout_at <= ? ORDER BY target_timeout_at LIMIT ?",
+                    (stamp, DUE_BATCH),
+                )
+            if not (reservations or expired or moved):
+                break
+            for row in reservations:
+                with self._change() as tx:
+                    self._time_out_reservation(tx, row["sid"], stamp)
+            for row in expired:
+                with self._change() as tx:
+                    self._expire_task(tx, row["sid"], stamp)
+            for row in moved:
+                with self._change() as tx:
+                    self.router.target_timed_out(tx, row["sid"])
+        return self.next_deadline()
+
+    def next_deadline(self) -> float | None:
+        """Seconds from clock.now() to the earliest pending deadline (0 if overdue)."""
+        with self.store.read() as tx:
+            candidates = [
+                tx.scalar(
+                    "SELECT min(timeout_at) FROM reservations WHERE reservation_status = 'pending'"
+                ),
+                tx.scalar("SELECT min(timeout_at) FROM tasks WHERE assignment_status = 'pending'"),
+                tx.scalar("SELECT min(timeout_at) FROM tasks WHERE assignment_status = 'reserved'"),
+                tx.scalar(
+                    "SELECT min(target_timeout_at) FROM tasks WHERE assignment_status = 'pending'"
+                ),
+            ]
+        due = [from_storage(value) for value in candidates if value]
+        if not due:
+            return None
+        return max(0.0, (min(due) - self._now()).total_seconds())
+
+    def _time_out_reservation(self, tx: Transaction, reservation_sid: str, stamp: str) -> None:
+        """A pending reservation past task_reservation_timeout: the worker goes to the
+        workspace's timeout activity and the task back to routing."""
+        reservation = tx.one(RESERVATION_SELECT + " WHERE r.sid = ?", (reservation_sid,))
+        if (
+            reservation is None
+            or reservation["reservation_status"] != "pending"
+            or reservation["timeout_at"] > stamp
+        ):
+            return
+        workspace_sid = reservation["workspace_sid"]
+        actor = self._workspace_actor(workspace_sid)
+        now = to_storage(self._now())
+        tx.update(
+            "reservations", reservation_sid, {"reservation_status": "timeout", "date_updated": now}
+        )
+        self._record_reservation(tx, reservation_sid, "reservation.timeout", "timed out", actor)
+        workspace = self._workspace(tx, workspace_sid)
+        if workspace["timeout_activity_sid"]:
+            worker = self._worker(tx, workspace_sid, reservation["worker_sid"])
+            activity = tx.one(
+                ACTIVITY_SELECT + " WHERE a.sid = ?", (workspace["timeout_activity_sid"],)
+            )
+            self._set_worker_activity(tx, worker, activity, actor)
+        else:
+            self._release_worker(tx, reservation, actor)
+        task_sid = reservation["task_sid"]
+        still_pending = tx.scalar(
+            "SELECT count(*) FROM reservations"
+            " WHERE task_sid = ? AND reservation_status = 'pending'",
+            (task_sid,),
+        )
+        status = tx.scalar("SELECT assignment_status FROM tasks WHERE sid = ?", (task_sid,))
+        if status == "reserved" and not still_pending:
+            tx.update("tasks", task_sid, {"assignment_status": "pending", "date_updated": now})
+        self._note(tx, "reservation.timeout", workspace_sid, reservation_sid)
+
+    def _expire_task(self, tx: Transaction, task_sid: str, stamp: str) -> None:
+        task = tx.one(
+            "SELECT workspace_sid, assignment_status, timeout_at FROM tasks WHERE sid = ?",
+            (task_sid,),
+        )
+        if (
+            task is None
+            or task["assignment_status"] not in ("pending", "reserved")
+            or task["timeout_at"] > stamp
+        ):
+            return
+        workspace_sid = task["workspace_sid"]
+        self._finish_task(
+            tx,
+            workspace_sid,
+            task_sid,
+            "canceled",
+            TTL_REASON,
+            self._workspace_actor(workspace_sid),
+        )
+
+    # -- assignment callback answers and alerts ------------------------------------
+
+    def apply_assignment_outcome(self, outcome: Any) -> None:
+        """Apply what an assignment callback answered (a dispatch.AssignmentOutcome).
+
+        Its alerts are recorded whatever happens; the instruction applies only while the
+        reservation is still pending (it may have been accepted over REST, or timed out).
+        """
+        with self._change() as tx:
+            reservation = tx.one(
+                RESERVATION_SELECT + " WHERE r.sid = ?", (outcome.reservation_sid,)
+            )
+            if reservation is None:
+                logger.info(
+                    "assignment callback answer for unknown reservation %s ignored",
+                    outcome.reservation_sid,
+                )
+                return
+            workspace_sid = reservation["workspace_sid"]
+            for alert in outcome.alerts:
+                self._insert_alert(tx, workspace_sid, alert, reservation["sid"])
+            status = reservation["reservation_status"]
+            if not (outcome.instruction or outcome.accept or outcome.reject):
+                return
+            if status != "pending":
+                logger.info(
+                    "assignment callback instruction %s for reservation %s ignored: it is %s",
+                    outcome.instruction,
+                    reservation["sid"],
+                    status,
+                )
+                return
+            if outcome.instruction:
+                tx.update(
+                    "reservations",
+                    reservation["sid"],
+                    {
+                        "instruction": json.dumps(
+                            {"instruction": outcome.instruction, **outcome.params}, default=str
+                        )
+                    },
+                )
+            if outcome.accept:
+                self._accept(tx, reservation)
+            elif outcome.reject:
+                activity = None
+                if outcome.activity_sid:
+                    activity = tx.one(
+                        ACTIVITY_SELECT + " WHERE a.sid = ? AND a.workspace_sid = ?",
+                        (outcome.activity_sid, workspace_sid),
+                    )
+                    if activity is None:
+                        self._insert_alert(
+                            tx,
+                            workspace_sid,
+                            _Alert(
+                                55555,
+                                "error",
+                                f"reject instruction names activity_sid {outcome.activity_sid}, "
+                                f"which is not an Activity of workspace {workspace_sid}; the "
+                                "worker keeps its activity",
+                                outcome.url_used,
+                            ),
+                            reservation["sid"],
+                        )
+                self._reject(tx, reservation, activity)
+
+    def record_alert(self, alert: Any, workspace_sid: str | None = None) -> None:
+        """Keep an alert (a dispatch.Alert) for the console; event deliveries land here."""
+        with self.store.transaction() as tx:
+            self._insert_alert(tx, workspace_sid, alert, None)
+
+    def _insert_alert(
+        self, tx: Transaction, workspace_sid: str | None, alert: Any, reservation_sid: str | None
+    ) -> None:
+        tx.insert(
+            "alerts",
+            {
+                "sid": new_sid("NO"),
+                "workspace_sid": workspace_sid,
+                "code": int(alert.code),
+                "level": alert.level,
+                "message": alert.message,
+                "url": alert.url,
+                "reservation_sid": reservation_sid,
+                "date_created": to_storage(self._now()),
+            },
+        )
+
+    def list_alerts(self, workspace_sid: str | None, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest first: the workspace's alerts plus those tied to no workspace (event
+        deliveries); with workspace_sid None, every alert."""
+        _integer(limit, "Limit", 1, 1000)
+        with self.store.read() as tx:
+            if workspace_sid is None:
+                return tx.all("SELECT * FROM alerts ORDER BY seq DESC LIMIT ?", (limit,))
+            self._workspace(tx, workspace_sid)
+            return tx.all(
+                "SELECT * FROM alerts WHERE workspace_sid = ? OR workspace_sid IS NULL"
+                " ORDER BY seq DESC LIMIT ?",
+                (workspace_sid, limit),
+            )
+
+    def ensure_routing_state(self) -> None:
+        """Build worker-to-queue memberships once for a database made before routing."""
+        with self.store.transaction() as tx:
+            if tx.setting("worker_queues_built") is None:
+                self.router.rebuild(tx)
+                tx.set_setting("worker_queues_built", "1")
 
     # -- events --------------------------------------------------------------------
 

@@ -20,11 +20,13 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MEMORY = ":memory:"
 
 # Children before parents: the order in which a wipe empties the tables.
 RESOURCE_TABLES = (
+    "alerts",
+    "worker_queues",
     "events",
     "reservations",
     "tasks",
@@ -149,6 +151,7 @@ _SCHEMA = (
         date_created TEXT NOT NULL,
         date_updated TEXT NOT NULL
     )""",
+    # Routing columns added in schema version 2 (older files get them through _COLUMNS).
     """CREATE INDEX IF NOT EXISTS tasks_queue_order
         ON tasks (workspace_sid, assignment_status, task_queue_sid, priority, date_created)""",
     "CREATE INDEX IF NOT EXISTS tasks_workflow ON tasks (workspace_sid, workflow_sid)",
@@ -201,6 +204,51 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS events_task ON events (task_sid)",
     "CREATE INDEX IF NOT EXISTS events_worker ON events (worker_sid)",
     "CREATE INDEX IF NOT EXISTS events_reservation ON events (reservation_sid)",
+    # Which workers a queue's target_workers selects, kept current on every worker attribute
+    # or target_workers change, with the worker's availability and idle time copied in so
+    # routing picks the worker idle the longest from one index.
+    """CREATE TABLE IF NOT EXISTS worker_queues (
+        task_queue_sid TEXT NOT NULL REFERENCES task_queues(sid) ON DELETE CASCADE,
+        worker_sid TEXT NOT NULL REFERENCES workers(sid) ON DELETE CASCADE,
+        workspace_sid TEXT NOT NULL,
+        available INTEGER NOT NULL,
+        idle_since TEXT NOT NULL,
+        PRIMARY KEY (task_queue_sid, worker_sid)
+    )""",
+    """CREATE INDEX IF NOT EXISTS worker_queues_idle
+        ON worker_queues (task_queue_sid, available, idle_since, worker_sid)""",
+    "CREATE INDEX IF NOT EXISTS worker_queues_worker ON worker_queues (worker_sid)",
+    """CREATE TABLE IF NOT EXISTS alerts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT REFERENCES workspaces(sid) ON DELETE CASCADE,
+        code INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        url TEXT,
+        reservation_sid TEXT,
+        date_created TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS alerts_workspace ON alerts (workspace_sid, seq)",
+)
+
+# Columns later schema versions added to existing tables: (table, column, declaration).
+_COLUMNS = (
+    ("tasks", "filter_index", "INTEGER"),
+    ("tasks", "target_timeout_at", "TEXT"),
+    ("tasks", "routing_date", "TEXT"),
+)
+
+# Indexes over the added columns, created once the columns exist.
+_ROUTING_INDEXES = (
+    # The next task for a worker: highest priority, then oldest (FIFO, read forwards)...
+    """CREATE INDEX IF NOT EXISTS tasks_fifo
+        ON tasks (task_queue_sid, assignment_status, priority DESC, date_created, seq)""",
+    # ... or newest (LIFO, read backwards).
+    """CREATE INDEX IF NOT EXISTS tasks_lifo
+        ON tasks (task_queue_sid, assignment_status, priority, date_created, seq)""",
+    """CREATE INDEX IF NOT EXISTS tasks_target_timeout
+        ON tasks (assignment_status, target_timeout_at)""",
 )
 
 
@@ -411,8 +459,14 @@ class Store:
         with self.transaction() as tx:
             for statement in _SCHEMA:
                 tx.execute(statement)
+            for table, column, declaration in _COLUMNS:
+                present = {row["name"] for row in tx.all(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            for statement in _ROUTING_INDEXES:
+                tx.execute(statement)
             stored = tx.setting("schema_version")
-            if stored is None:
+            if stored is None or int(stored) < SCHEMA_VERSION:
                 tx.set_setting("schema_version", str(SCHEMA_VERSION))
             elif int(stored) > SCHEMA_VERSION:
                 raise StoreError(

@@ -70,8 +70,9 @@ def test_restart_keeps_data_credentials_and_seed(tmp_path: Path) -> None:
         assert len(second.v1.workspaces.list()) == 1  # seeded once, not again
         again = second.seeded_workspace.tasks(task.sid).fetch()
         assert again.task_queue_friendly_name == "Customer Care Requests - Spanish"
+        assert again.assignment_status == "reserved"  # routing offered it to Alice
         alice = second.seeded_workspace.workers(seeded.worker_sids["Alice"]).fetch()
-        assert alice.activity_name == "Idle"
+        assert alice.activity_name == "Reserved"
 
 
 def test_a_deleted_seed_workspace_is_seeded_again_at_start(tmp_path: Path) -> None:

@@ -329,8 +329,9 @@ def exchanges(live: Live) -> dict[str, tuple[int, Any]]:
     call("UpdateTask", "POST", f"{ws}/Tasks/{task['sid']}", data={"Priority": "5"})
     call("ListTask", "GET", f"{ws}/Tasks")
 
-    reservation = live.sandbox.engine.reserve(workspace["sid"], task["sid"], worker["sid"])
     by_task = f"{ws}/Tasks/{task['sid']}/Reservations"
+    # Routing offered the task to Alice, available in the only queue.
+    (reservation,) = live.http("GET", by_task).json()["reservations"]
     by_worker = f"{ws}/Workers/{worker['sid']}/Reservations"
     call("ListTaskReservation", "GET", by_task)
     call("FetchTaskReservation", "GET", f"{by_task}/{reservation['sid']}")

@@ -85,7 +85,11 @@ def test_effects_are_published_once_after_commit(engine: RecordingEngine) -> Non
         assert published == []  # nothing leaves before the commit
     assert len(published) == 2
     assert all(isinstance(effect, EventCallback) for batch in published for effect in batch)
-    assert [e.params["EventType"] for e in published[0]] == ["task.created", "task-queue.entered"]
+    assert [e.params["EventType"] for e in published[0]] == [
+        "task.created",
+        "workflow.entered",
+        "task-queue.entered",
+    ]
 
 
 def test_a_failing_subscriber_does_not_undo_the_change(engine: RecordingEngine) -> None:
@@ -116,6 +120,7 @@ def test_events_filter_limits_callbacks_not_events(engine: RecordingEngine) -> N
     assert [row["event_type"] for row in stored] == [
         "task.canceled",
         "task-queue.entered",
+        "workflow.entered",
         "task.created",
     ]
 

@@ -51,15 +51,16 @@ def test_event_filters(live: Live) -> None:
     def types(**filters: object) -> list[str]:
         return [e.event_type for e in context.events.list(**filters)]
 
-    assert types(task_sid=first.sid) == ["task-queue.entered", "task.created"]
+    assert types(task_sid=first.sid) == ["task-queue.entered", "workflow.entered", "task.created"]
     assert types(event_type="task.created") == ["task.created", "task.created"]
     assert types(task_queue_sid=queue.sid, event_type="task-queue.entered") == [
         "task-queue.entered",
         "task-queue.entered",
     ]
-    assert len(types(workflow_sid=flow.sid)) == 5  # workflow.created and two per task
+    assert len(types(workflow_sid=flow.sid)) == 7  # workflow.created and three per task
     assert types(task_channel="voice") == [
         "task-queue.entered",
+        "workflow.entered",
         "task.created",
         "task-channel.created",
     ]

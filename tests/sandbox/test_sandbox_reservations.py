@@ -1,6 +1,6 @@
 """Reservations under Tasks and under Workers: list, fetch and every update the API allows.
 
-Routing arrives with the next part, so these tests offer tasks with Engine.reserve().
+Workers start Offline; a test offers a task to one of them by making that worker available.
 """
 
 from __future__ import annotations
@@ -44,17 +44,20 @@ def _floor(live: Live, *, max_reserved_workers: int = 1, **workflow: Any) -> Flo
         friendly_name="Flow", configuration=routing(default=queue.sid), **workflow
     )
     alice = context.workers.create(
-        friendly_name="Alice", activity_sid=activities["Available"], attributes='{"lang": "es"}'
+        friendly_name="Alice", activity_sid=activities["Offline"], attributes='{"lang": "es"}'
     )
-    bob = context.workers.create(friendly_name="Bob", activity_sid=activities["Available"])
+    bob = context.workers.create(friendly_name="Bob", activity_sid=activities["Offline"])
     return Floor(sid, context, activities, queue.sid, flow.sid, alice.sid, bob.sid)
 
 
-def _reserve(live: Live, floor: Floor, worker_sid: str, task_sid: str | None = None) -> Any:
-    if task_sid is None:
-        task_sid = floor.context.tasks.create(attributes='{"selected_language": "es"}').sid
-    row = live.sandbox.engine.reserve(floor.sid, task_sid, worker_sid)
-    return floor.context.tasks(task_sid).reservations(row["sid"]).fetch()
+def _reserve(live: Live, floor: Floor, worker_sid: str) -> Any:
+    """A new task, then the worker made available: routing offers the task to it."""
+    task_sid = floor.context.tasks.create(attributes='{"selected_language": "es"}').sid
+    assert floor.context.tasks(task_sid).fetch().assignment_status == "pending"
+    floor.context.workers(worker_sid).update(activity_sid=floor.activities["Available"])
+    (reservation,) = floor.context.tasks(task_sid).reservations.list()
+    assert reservation.worker_sid == worker_sid
+    return reservation
 
 
 def test_reserve_then_accept(live: Live) -> None:
@@ -224,9 +227,12 @@ def test_bad_reservation_updates(live: Live, data: dict, status: int, fragment: 
 
 def test_accepting_one_reservation_rescinds_the_others(live: Live) -> None:
     floor = _floor(live, max_reserved_workers=2)
-    first = _reserve(live, floor, floor.alice)
-    second = _reserve(live, floor, floor.bob, first.task_sid)
-    task = floor.context.tasks(first.task_sid)
+    for worker_sid in (floor.alice, floor.bob):
+        floor.context.workers(worker_sid).update(activity_sid=floor.activities["Available"])
+        live.clock.advance(1)  # Alice has been idle longer: she is offered the task first
+    task = floor.context.tasks(floor.context.tasks.create(attributes="{}").sid)
+    first = task.reservations.list(worker_sid=floor.alice)[0]
+    second = task.reservations.list(worker_sid=floor.bob)[0]
     task.reservations(second.sid).update(reservation_status="accepted")
     assert task.reservations(first.sid).fetch().reservation_status == "rescinded"
     assert floor.context.workers(floor.alice).fetch().activity_name == "Available"
@@ -285,20 +291,20 @@ def test_reserve_checks_eligibility(live: Live) -> None:
     floor = _floor(live)
     engine = live.sandbox.engine
     task = floor.context.tasks.create(attributes="{}")
-    floor.context.workers(floor.bob).update(activity_sid=floor.activities["Offline"])
     with pytest.raises(EngineError, match="not available"):
         engine.reserve(floor.sid, task.sid, floor.bob)
-    engine.reserve(floor.sid, task.sid, floor.alice)
+    picky = floor.context.task_queues.create(friendly_name="Picky", target_workers='lang == "fr"')
+    direct = floor.context.tasks.create(attributes="{}", task_queue_sid=picky.sid)
+    floor.context.workers(floor.alice).update(activity_sid=floor.activities["Available"])
+    assert floor.context.tasks(task.sid).fetch().assignment_status == "reserved"
+    floor.context.workers(floor.bob).update(activity_sid=floor.activities["Available"])
+    with pytest.raises(EngineError, match="does not match"):
+        engine.reserve(floor.sid, direct.sid, floor.bob)
     other = floor.context.tasks.create(attributes="{}")
     # Available again while still holding the pending reservation: still not eligible.
     floor.context.workers(floor.alice).update(activity_sid=floor.activities["Available"])
-    floor.context.workers(floor.bob).update(activity_sid=floor.activities["Available"])
     with pytest.raises(EngineError, match="single-tasking"):
         engine.reserve(floor.sid, other.sid, floor.alice)
-    picky = floor.context.task_queues.create(friendly_name="Picky", target_workers='lang == "fr"')
-    direct = floor.context.tasks.create(attributes="{}", task_queue_sid=picky.sid)
-    with pytest.raises(EngineError, match="does not match"):
-        engine.reserve(floor.sid, direct.sid, floor.bob)
 
 
 def test_effects_are_published_after_commit(live: Live) -> None:

@@ -47,6 +47,7 @@ def test_quickstart_task_lands_in_the_spanish_queue(live: Live) -> None:
     assert [e.event_type for e in events] == [
         "task-queue.entered",
         "workflow.target-matched",
+        "workflow.entered",
         "task.created",
     ]
     matched = events[1].event_data
@@ -56,7 +57,7 @@ def test_quickstart_task_lands_in_the_spanish_queue(live: Live) -> None:
     assert entered["task_queue_name"] == "Customer Care Requests - Spanish"
     assert entered["task_queue_target_expression"] == 'languages HAS "es"'
     assert json.loads(entered["task_attributes"]) == {"selected_language": "es"}
-    assert events[2].resource_url == task.url
+    assert events[3].resource_url == task.url
 
 
 def test_english_task_and_workflow_sid_is_optional_with_one_workflow(live: Live) -> None:
