@@ -5,9 +5,12 @@ It knows nothing of the quickstart server in routes/; app.py mounts it at /sandb
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
 import re
 import secrets
+import threading
 from typing import Any
 
 import click
@@ -16,9 +19,13 @@ from flask.cli import AppGroup
 
 from sandbox.api import create_blueprint
 from sandbox.clock import Clock, SystemClock
-from sandbox.engine import Engine
+from sandbox.dispatch import Dispatcher
+from sandbox.engine import AssignmentCallback, Effect, Engine, EventCallback
+from sandbox.scheduler import Scheduler
 from sandbox.seed import Seeded, ensure_seeded
 from sandbox.store import MEMORY, Store
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Sandbox", "create_app", "init_app"]
 
@@ -48,7 +55,12 @@ class Sandbox:
         self._pinned = (account_sid, auth_token)
         self.account_sid, self.auth_token = self._credentials()
         self.engine = Engine(self.store, self.clock, self.account_sid)
+        self.engine.ensure_routing_state()
         self.seeded: Seeded = ensure_seeded(self.engine)
+        self.dispatcher: Dispatcher | None = None
+        self.scheduler: Scheduler | None = None
+        self._started_pid: int | None = None
+        self._start_lock = threading.Lock()
 
     def _credentials(self, regenerate: bool = False) -> tuple[str, str]:
         """Pinned credentials win; otherwise generated once and kept in the database."""
@@ -70,6 +82,10 @@ class Sandbox:
             self.account_sid, self.auth_token = self._credentials(regenerate=new_credentials)
             self.engine.account_sid = self.account_sid
             self.seeded = ensure_seeded(self.engine)
+        if new_credentials and self.started:
+            # Callbacks are signed with the auth token: restart delivery with the new one.
+            self.stop()
+            self.start()
         return self.seeded
 
     def describe(self, base_url: str) -> str:
@@ -85,7 +101,82 @@ class Sandbox:
         ]
         return "\n".join(lines)
 
+    # -- background threads: callback delivery and timers ---------------------------------
+
+    def start(self) -> None:
+        """Start callback delivery and the timer thread, once per process.
+
+        Idempotent and cheap, so it can run before every request: a process forked from one
+        that had started (a gunicorn worker) starts its own threads on its first request.
+        """
+        pid = os.getpid()
+        if self._started_pid == pid:
+            return
+        with self._start_lock:
+            if self._started_pid == pid:
+                return
+            if self._started_pid is not None:
+                # Inherited from the parent across fork: its threads do not exist here.
+                self._detach()
+            self.dispatcher = Dispatcher(
+                self.auth_token,
+                self.engine.apply_assignment_outcome,
+                on_alert=self.engine.record_alert,
+            )
+            lock_path = None if self.store.database == MEMORY else self.store.database + ".lock"
+            self.scheduler = Scheduler(self.engine.fire_due, lock_path=lock_path)
+            self.engine.subscribe(self._deliver)
+            self.engine.on_deadline(self.scheduler.wake)
+            self.scheduler.start()
+            self._started_pid = pid
+            atexit.register(self.stop)
+            logger.info("sandbox callbacks and timers started (pid %d)", pid)
+
+    def _deliver(self, effects: list[Effect]) -> None:
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            return
+        for effect in effects:
+            try:
+                if isinstance(effect, AssignmentCallback):
+                    dispatcher.send_assignment(
+                        effect.reservation_sid, effect.url, effect.fallback_url, effect.params
+                    )
+                elif isinstance(effect, EventCallback):
+                    dispatcher.send_event(effect.url, effect.params)
+            except (RuntimeError, ValueError) as error:
+                logger.warning("callback not sent: %s", error)
+
+    def _detach(self) -> None:
+        if self.scheduler is not None:
+            self.engine.remove_deadline_listener(self.scheduler.wake)
+        if self._deliver in self.engine._subscribers:
+            self.engine.unsubscribe(self._deliver)
+        self.dispatcher = None
+        self.scheduler = None
+        self._started_pid = None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued (up to timeout), then stop both threads."""
+        with self._start_lock:
+            if self._started_pid != os.getpid():
+                return
+            dispatcher, scheduler = self.dispatcher, self.scheduler
+            self._detach()
+        if scheduler is not None:
+            scheduler.stop(timeout)
+        if dispatcher is not None:
+            if not dispatcher.drain(timeout):
+                logger.warning("sandbox callbacks still queued after %s s; dropping them", timeout)
+            dispatcher.close(wait=False)
+        atexit.unregister(self.stop)
+
+    @property
+    def started(self) -> bool:
+        return self._started_pid == os.getpid()
+
     def close(self) -> None:
+        self.stop()
         self.store.close()
 
 
@@ -114,7 +205,9 @@ def init_app(app: Flask, url_prefix: str = "/sandbox") -> Sandbox:
 
     Settings: SANDBOX_DATABASE (default instance/sandbox.sqlite3, ":memory:" allowed),
     SANDBOX_ACCOUNT_SID / SANDBOX_AUTH_TOKEN (default: generated once, kept in the database),
-    SANDBOX_CLOCK (an object with now() in UTC; default the system clock).
+    SANDBOX_CLOCK (an object with now() in UTC; default the system clock),
+    SANDBOX_START_THREADS (default True: callback delivery and timers start with the first
+    request this process serves; False leaves Engine.fire_due to the caller, as tests do).
     """
     database = app.config.get("SANDBOX_DATABASE") or os.path.join(
         app.instance_path, "sandbox.sqlite3"
@@ -132,6 +225,9 @@ def init_app(app: Flask, url_prefix: str = "/sandbox") -> Sandbox:
     app.register_blueprint(create_blueprint(sandbox, url_prefix), url_prefix=url_prefix or None)
     app.cli.add_command(sandbox_cli)
     app.extensions["sandbox"] = sandbox
+    if app.config.get("SANDBOX_START_THREADS", True):
+        # Not at import or factory time: a forking server must start them in each worker.
+        app.before_request(sandbox.start)
     return sandbox
 
 
