@@ -1,0 +1,207 @@
+"""The quickstart lifecycle over HTTP: a live sandbox calling a signed assignment callback.
+
+A small receiver server checks every callback's X-Twilio-Signature with RequestValidator and
+answers what the test tells it to; the sandbox's own threads deliver and apply the answers.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import Flask, Response, request
+from twilio.request_validator import RequestValidator
+
+from tests.sandbox.conftest import Live, live_sandbox, serve
+
+CALLBACK_PARAMETERS = {
+    "AccountSid",
+    "WorkspaceSid",
+    "WorkflowSid",
+    "TaskQueueSid",
+    "WorkerSid",
+    "WorkerAttributes",
+    "TaskSid",
+    "TaskAttributes",
+    "TaskAge",
+    "TaskPriority",
+    "ReservationSid",
+    "Timestamp",
+}
+
+
+@dataclass
+class Receiver:
+    """What the receiver saw (form, signature valid?) and what it answers next."""
+
+    url: str
+    calls: queue.Queue[tuple[dict[str, str], bool]] = field(default_factory=queue.Queue)
+    answer: tuple[int, str, str] = (200, "application/json", "{}")
+
+    def next_call(self, timeout: float = 10) -> tuple[dict[str, str], bool]:
+        return self.calls.get(timeout=timeout)
+
+
+def _receiver_app(validator: Callable[[], RequestValidator], receiver: list[Receiver]) -> Flask:
+    app = Flask("assignment_receiver")
+
+    @app.post("/assignment_callback")
+    def assignment_callback() -> Response:
+        url = request.base_url
+        if request.query_string:
+            url += "?" + request.query_string.decode()
+        form = request.form.to_dict()
+        valid = validator().validate(url, form, request.headers.get("X-Twilio-Signature", ""))
+        receiver[0].calls.put((form, valid))
+        status, content_type, body = receiver[0].answer
+        return Response(body, status=status, content_type=content_type)
+
+    return app
+
+
+@dataclass
+class Quickstart:
+    live: Live
+    receiver: Receiver
+
+    @property
+    def seeded(self) -> Any:
+        return self.live.sandbox.seeded
+
+    @property
+    def workspace(self) -> Any:
+        return self.live.seeded_workspace
+
+    def set_alice(self, activity: str) -> Any:
+        return self.workspace.workers(self.seeded.worker_sids["Alice"]).update(
+            activity_sid=self.seeded.activity_sids[activity]
+        )
+
+    def wait_for(self, check: Callable[[], bool], timeout: float = 10) -> None:
+        """Poll the sandbox until check() holds: delivery happens on its own threads."""
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise AssertionError("the sandbox did not get there in time")
+            time.sleep(0.01)
+
+
+@pytest.fixture
+def quickstart() -> Iterator[Quickstart]:
+    holder: list[Receiver] = []
+    with live_sandbox() as live:
+        app = _receiver_app(lambda: RequestValidator(live.sandbox.auth_token), holder)
+        with serve(app) as root:
+            holder.append(Receiver(root + "/assignment_callback"))
+            live.seeded_workspace.workflows(live.sandbox.seeded.workflow_sid).update(
+                assignment_callback_url=holder[0].url
+            )
+            yield Quickstart(live, holder[0])
+
+
+def test_quickstart_walkthrough_with_a_rest_accept(quickstart: Quickstart) -> None:
+    workspace, seeded = quickstart.workspace, quickstart.seeded
+    alice = seeded.worker_sids["Alice"]
+    assert quickstart.set_alice("Offline").activity_name == "Offline"
+    task = workspace.tasks.create(attributes=json.dumps({"selected_language": "es"}))
+    assert task.assignment_status == "pending"
+    assert task.task_queue_friendly_name == "Customer Care Requests - Spanish"
+
+    quickstart.live.clock.advance(3)
+    assert quickstart.set_alice("Idle").activity_name == "Idle"
+    (reservation,) = workspace.tasks(task.sid).reservations.list()
+    assert reservation.reservation_status == "pending" and reservation.worker_name == "Alice"
+    assert workspace.workers(alice).fetch().activity_name == "Reserved"
+
+    form, signed = quickstart.receiver.next_call()
+    assert signed
+    assert set(form) == CALLBACK_PARAMETERS
+    assert form["AccountSid"] == quickstart.live.sandbox.account_sid
+    assert form["WorkspaceSid"] == seeded.workspace_sid
+    assert form["WorkflowSid"] == seeded.workflow_sid
+    assert form["TaskQueueSid"] == seeded.task_queue_sids["Customer Care Requests - Spanish"]
+    assert form["WorkerSid"] == alice
+    assert json.loads(form["WorkerAttributes"]) == {"languages": ["en", "es"]}
+    assert form["TaskSid"] == task.sid
+    assert json.loads(form["TaskAttributes"]) == {"selected_language": "es"}
+    assert (form["TaskAge"], form["TaskPriority"]) == ("3", "0")
+    assert form["ReservationSid"] == reservation.sid
+    assert int(form["Timestamp"]) == int(quickstart.live.clock.now().timestamp())
+
+    # {} leaves it pending; accept over REST as the quickstart's /accept_reservation does.
+    quickstart.live.sandbox.dispatcher.drain(10)
+    assert workspace.tasks(task.sid).reservations(reservation.sid).fetch().reservation_status == (
+        "pending"
+    )
+    accepted = (
+        workspace.tasks(task.sid)
+        .reservations(reservation.sid)
+        .update(reservation_status="accepted")
+    )
+    assert accepted.reservation_status == "accepted" and accepted.worker_name == "Alice"
+    assert workspace.tasks(task.sid).fetch().assignment_status == "assigned"
+    assert workspace.workers(alice).fetch().activity_name == "Busy"
+
+
+def test_an_accept_answer_assigns_without_a_rest_call(quickstart: Quickstart) -> None:
+    workspace = quickstart.workspace
+    quickstart.receiver.answer = (200, "application/json", '{"instruction": "accept"}')
+    task = workspace.tasks.create(attributes=json.dumps({"selected_language": "es"}))
+    quickstart.set_alice("Idle")
+    form, signed = quickstart.receiver.next_call()
+    assert signed and form["TaskSid"] == task.sid
+    quickstart.wait_for(lambda: workspace.tasks(task.sid).fetch().assignment_status == "assigned")
+    (reservation,) = workspace.tasks(task.sid).reservations.list()
+    assert reservation.reservation_status == "accepted"
+    assert workspace.workers(quickstart.seeded.worker_sids["Alice"]).fetch().activity_name == (
+        "Busy"
+    )
+    assert quickstart.live.sandbox.engine.list_alerts(quickstart.seeded.workspace_sid) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        ((200, "text/html", "<p>hi</p>"), 40000),
+        ((200, "application/json", "{oops"), 40001),
+        ((200, "application/json", '{"hello": "world"}'), 40005),
+        ((200, "application/json", '{"instruction": "teleport"}'), 55555),
+        ((500, "application/json", "{}"), 11200),
+    ],
+)
+def test_bad_answers_become_alerts(
+    quickstart: Quickstart, answer: tuple[int, str, str], code: int
+) -> None:
+    workspace = quickstart.workspace
+    quickstart.receiver.answer = answer
+    task = workspace.tasks.create(attributes=json.dumps({"selected_language": "es"}))
+    quickstart.set_alice("Idle")
+    quickstart.receiver.next_call()
+    engine = quickstart.live.sandbox.engine
+    quickstart.wait_for(lambda: engine.list_alerts(quickstart.seeded.workspace_sid) != [])
+    (alert,) = engine.list_alerts(quickstart.seeded.workspace_sid)
+    assert alert["code"] == code
+    assert alert["url"] == quickstart.receiver.url
+    (reservation,) = workspace.tasks(task.sid).reservations.list()
+    assert alert["reservation_sid"] == reservation.sid
+    assert reservation.reservation_status == "pending"
+
+
+def test_a_reservation_left_alone_times_out_on_the_timer_thread(quickstart: Quickstart) -> None:
+    workspace = quickstart.workspace
+    task = workspace.tasks.create(attributes=json.dumps({"selected_language": "es"}))
+    quickstart.set_alice("Idle")
+    quickstart.receiver.next_call()
+    assert quickstart.live.sandbox.scheduler is not None
+    quickstart.live.clock.advance(1200)  # the seeded Task Reservation Timeout
+    quickstart.live.sandbox.scheduler.wake()
+    quickstart.wait_for(lambda: workspace.tasks(task.sid).fetch().assignment_status == "pending")
+    (reservation,) = workspace.tasks(task.sid).reservations.list()
+    assert reservation.reservation_status == "timeout"
+    alice = workspace.workers(quickstart.seeded.worker_sids["Alice"]).fetch()
+    assert alice.activity_name == "Offline"
