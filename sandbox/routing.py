@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sandbox import expressions
-from sandbox.clock import from_storage, to_storage
+from sandbox.clock import to_storage
 
 if TYPE_CHECKING:
     from sandbox.engine import Engine
@@ -374,7 +374,7 @@ class Router:
         engine = self.engine
         item = plan.filters[filter_index]
         task = engine._with_age(tx.one(_TASK_COLUMNS + " WHERE sid = ?", (task_sid,)))
-        start = from_storage(task["virtual_start_time"] or task["date_created"])
+        start = datetime.fromisoformat(task["virtual_start_time"] or task["date_created"])
         skipped = False
         while target_index < len(item.targets):
             target = item.targets[target_index]
