@@ -10,6 +10,7 @@ import binascii
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import weakref
@@ -272,11 +273,29 @@ class _ConnectionHolder:
 
     def close(self) -> None:
         # Closing twice, or while the interpreter shuts down, is harmless.
+        if self.connection is None:  # inherited across fork: never ours to close
+            return
         with contextlib.suppress(sqlite3.Error):
             self.connection.close()
 
     def __del__(self) -> None:
         self.close()
+
+
+def _forget_connections(reference: weakref.ref[Store]) -> None:
+    """In a forked child: drop (never close) the parent's connections, so each thread opens
+    its own on next use; closing them here could release locks the parent still holds."""
+    store = reference()
+    if store is None:
+        return
+    # Kept alive on purpose: a connection object closes its database when collected, and
+    # a close here could checkpoint and remove the WAL the parent is still writing.
+    store._inherited.extend(holder.connection for holder in list(store._holders))
+    for holder in list(store._holders):
+        holder.connection = None  # type: ignore[assignment]
+    store._local = threading.local()
+    store._holders_lock = threading.Lock()
+    store._holders = weakref.WeakSet()
 
 
 class Transaction:
@@ -358,9 +377,14 @@ class Store:
         # serialises them and lets one thread nest transactions.
         self._memory_lock = threading.RLock()
         self._shared: _ConnectionHolder | None = None
+        self._inherited: list[sqlite3.Connection] = []
         if self._memory:
             self._shared = self._open()
         self._create_schema()
+        # A SQLite connection must not cross fork(): a forked server worker opens its own.
+        if not self._memory:
+            reference = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _forget_connections(reference))
 
     # -- connections -------------------------------------------------------------------
 

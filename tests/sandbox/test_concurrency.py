@@ -6,11 +6,13 @@ single-tasking worker holds two offers, no task is assigned twice and no task is
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from pathlib import Path
 from typing import Any
 
+from sandbox import Sandbox
 from tests.sandbox.conftest import Live, live_sandbox, routing
 
 THREADS = 6
@@ -165,3 +167,33 @@ def test_invariants_hold_under_concurrent_clients(tmp_path: Path) -> None:
             (workspace_sid,),
         )
         assert not (waiting and idle), (waiting, idle)
+
+
+def test_forked_processes_share_the_database_file(tmp_path: Path) -> None:
+    """Like gunicorn workers forked from a parent that already opened the sandbox."""
+    sandbox = Sandbox(str(tmp_path / "sandbox.sqlite3"))
+    try:
+        workspace_sid = sandbox.seeded.workspace_sid
+        sandbox.engine.create_task(workspace_sid, attributes='{"selected_language": "es"}')
+        children = []
+        for _ in range(2):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                code = 0
+                try:
+                    for _ in range(20):
+                        sandbox.engine.create_task(
+                            workspace_sid, attributes='{"selected_language": "en"}'
+                        )
+                except BaseException:
+                    code = 1
+                os._exit(code)
+            children.append(pid)
+        for _ in range(20):
+            sandbox.engine.create_task(workspace_sid, attributes='{"selected_language": "es"}')
+        assert [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children] == [0, 0]
+        with sandbox.store.read() as tx:
+            assert tx.scalar("SELECT count(*) FROM tasks") == 61
+            assert tx.scalar("PRAGMA integrity_check") == "ok"
+    finally:
+        sandbox.close()
