@@ -9,7 +9,7 @@ PORT ?= 5000
 # The server reads HOST and PORT too: the local sandbox calls it back at that address.
 export HOST PORT
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,13 @@ format: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Benchmarks, not part of `make test`: bench/README.md. wrk comes from Debian's packages when
+# root can install it; without it a Python load generator runs (the report says which).
+bench: $(VENV)/.dev
+	@command -v wrk >/dev/null 2>&1 \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+			&& { apt-get install -y -q wrk >/dev/null 2>&1 \
+				|| { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1; }; }; } \
+		|| echo "wrk is not available: the Python load generator will run"
+	$(BIN)/python -m bench

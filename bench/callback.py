@@ -1,0 +1,254 @@
+"""Benchmark 1: the assignment callback under the README's gunicorn command, signatures checked,
+beside a bare Flask app under the same settings, both loaded in turn by the same generator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+from twilio.request_validator import RequestValidator
+
+import config
+from bench.common import (
+    BenchError,
+    Report,
+    Row,
+    Server,
+    free_port,
+    gunicorn_argv,
+    gunicorn_command_from_readme,
+    median,
+    number,
+    wait_all_ready,
+)
+from bench.loadgen import LoadResult, choose_generator, run_load
+from routes.assignment import ANSWERS
+
+PATH = "/assignment_callback"
+TARGET_RATIO = 0.9
+TARGET_P99_MS = 10.0
+
+
+@dataclass(frozen=True)
+class Size:
+    connections: int = 16
+    duration: float = 10.0
+    rounds: int = 3
+    warmup: float = 1.0
+
+
+FULL = Size()
+SMOKE = Size(duration=0.3, rounds=1, warmup=0.0)
+
+
+def _sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A throwaway, well-formed Twilio account: the callback makes no REST call with it."""
+
+    account_sid: str
+    auth_token: str
+    workspace_sid: str
+    workflow_sid: str
+
+    @classmethod
+    def make(cls) -> Account:
+        return cls(_sid("AC"), secrets.token_hex(16), _sid("WS"), _sid("WW"))
+
+
+def callback_params(account: Account) -> dict[str, str]:
+    """What TaskRouter posts for a new reservation of the quickstart's Spanish task."""
+    return {
+        "AccountSid": account.account_sid,
+        "WorkspaceSid": account.workspace_sid,
+        "WorkflowSid": account.workflow_sid,
+        "TaskQueueSid": _sid("WQ"),
+        "WorkerSid": _sid("WK"),
+        "WorkerAttributes": json.dumps({"languages": ["en", "es"], "contact_uri": "client:alice"}),
+        "TaskSid": _sid("WT"),
+        "TaskAttributes": json.dumps({"selected_language": "es", "call_sid": _sid("CA")}),
+        "TaskAge": "3",
+        "TaskPriority": "0",
+        "ReservationSid": _sid("WR"),
+        "Timestamp": str(int(time.time())),
+    }
+
+
+def server_environment(account: Account, port: int) -> dict[str, str]:
+    """The process environment with every setting given, so `.env` cannot change the run."""
+    env = {key: value for key, value in os.environ.items() if key not in config.SETTING_NAMES}
+    # An empty value counts as unset and, being a real variable, wins over `.env`.
+    env.update({name: "" for name in config.SETTING_NAMES})
+    env.update(
+        TWILIO_ACCOUNT_SID=account.account_sid,
+        TWILIO_AUTH_TOKEN=account.auth_token,
+        TWILIO_WORKSPACE_SID=account.workspace_sid,
+        TWILIO_WORKFLOW_SID=account.workflow_sid,
+        ASSIGNMENT_MODE="accept",
+        VALIDATE_SIGNATURES="true",
+        HOST="127.0.0.1",
+        PORT=str(port),
+    )
+    return env
+
+
+def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def check_answers(ours: str, peer: str, body: str, headers: dict[str, str]) -> None:
+    """Both answer the same JSON to the signed body, and ours refuses a wrong signature."""
+    expected = json.loads(ANSWERS["accept"])
+    for name, url in (("this server", ours), ("bare Flask", peer)):
+        status, text = _post(url, body, headers)
+        if status != 200 or json.loads(text) != expected:
+            raise BenchError(f"{name} answered {status} {text[:300]!r} to the signed callback")
+    forged = {**headers, "X-Twilio-Signature": "AAAA" + headers["X-Twilio-Signature"][4:]}
+    status, text = _post(ours, body, forged)
+    if status != 403:
+        raise BenchError(f"this server answered {status} to a forged signature: is checking on?")
+
+
+def run(size: Size = FULL, *, generator: str = "auto") -> Report:
+    generator = choose_generator(generator)
+    command, source = gunicorn_command_from_readme()
+    account = Account.make()
+    with tempfile.TemporaryDirectory(prefix="bench-callback-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        ours_port, peer_port = free_port(), free_port()
+        # A literal argument to the factory: the callback log goes to the scratch folder.
+        ours_spec = f"app:create_app({{'CALLBACK_LOG_PATH': '{scratch / 'callbacks.sqlite3'}'}})"
+        ours = Server(
+            "this server",
+            gunicorn_argv(command, ours_port, ours_spec),
+            ours_port,
+            server_environment(account, ours_port),
+            scratch / "ours.log",
+        )
+        peer = Server(
+            "bare Flask",
+            gunicorn_argv(command, peer_port, "bench.bare_app:create_app()"),
+            peer_port,
+            server_environment(account, peer_port),
+            scratch / "peer.log",
+        )
+        with ours, peer:
+            ours.start()
+            peer.start()
+            wait_all_ready([ours, peer])
+            ours_url, peer_url = ours.url + PATH, peer.url + PATH
+            params = callback_params(account)
+            body = urlencode(params)
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "User-Agent": "TwilioProxy/1.1",
+                # Signed for the exact URL the generator hits.
+                "X-Twilio-Signature": RequestValidator(account.auth_token).compute_signature(
+                    ours_url, params
+                ),
+            }
+            check_answers(ours_url, peer_url, body, headers)
+
+            def load(url: str, duration: float) -> LoadResult:
+                return run_load(
+                    url,
+                    body,
+                    headers,
+                    connections=size.connections,
+                    duration=duration,
+                    generator=generator,
+                )
+
+            if size.warmup:
+                load(ours_url, size.warmup)
+                load(peer_url, size.warmup)
+            rounds: list[tuple[LoadResult, LoadResult]] = []
+            for index in range(size.rounds):
+                # Alternate which goes first, so a drift in the machine's load hits both.
+                if index % 2 == 0:
+                    mine = load(ours_url, size.duration)
+                    theirs = load(peer_url, size.duration)
+                else:
+                    theirs = load(peer_url, size.duration)
+                    mine = load(ours_url, size.duration)
+                rounds.append((mine, theirs))
+    return _report(rounds, size, command, source, generator)
+
+
+def _report(
+    rounds: list[tuple[LoadResult, LoadResult]],
+    size: Size,
+    command: str,
+    source: str,
+    generator: str,
+) -> Report:
+    def med(index: int, attribute: str) -> float:
+        return median(getattr(pair[index], attribute) for pair in rounds)
+
+    ours_rps, peer_rps = med(0, "requests_per_second"), med(1, "requests_per_second")
+    ours_p99 = med(0, "p99_ms")
+    ours_errors = sum(pair[0].errors for pair in rounds)
+    peer_errors = sum(pair[1].errors for pair in rounds)
+    report = Report("1. Assignment callback", "this server", "bare Flask")
+    report.add(
+        Row(
+            "requests/s",
+            ours_rps,
+            "req/s",
+            peer_rps,
+            target=f"ratio >= {TARGET_RATIO}",
+            met=ours_rps / peer_rps >= TARGET_RATIO,
+            headline=True,
+        ),
+        Row("p50 latency", med(0, "p50_ms"), "ms", med(1, "p50_ms")),
+        Row(
+            "p99 latency",
+            ours_p99,
+            "ms",
+            med(1, "p99_ms"),
+            target=f"< {TARGET_P99_MS:g} ms",
+            met=ours_p99 < TARGET_P99_MS,
+            headline=True,
+        ),
+        Row(
+            "failed or non-2xx",
+            ours_errors,
+            "requests",
+            peer_errors,
+            target="0",
+            met=ours_errors == 0,
+        ),
+    )
+    report.notes += [
+        f"Generator: {generator}, {size.connections} connections, {size.duration:g} s per load, "
+        f"{len(rounds)} rounds alternating which server goes first; figures are medians.",
+        f"Server command ({source}): `{command}`; the peer is bench/bare_app.py under the same "
+        "settings.",
+        "Ours runs in Twilio mode with a throwaway account, ASSIGNMENT_MODE=accept, "
+        "VALIDATE_SIGNATURES=true, its callback log in a temporary folder; each request carries "
+        "a realistic form body signed with RequestValidator.compute_signature for the URL hit.",
+        "Rounds (ours / peer req/s, p99 ms): "
+        + "; ".join(
+            f"{number(a.requests_per_second)} / {number(b.requests_per_second)}, "
+            f"{number(a.p99_ms)} / {number(b.p99_ms)}"
+            for a, b in rounds
+        ),
+    ]
+    return report

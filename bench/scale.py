@@ -1,0 +1,417 @@
+"""Benchmark 3: many tasks over many workers, mixed languages and priorities, routed and accepted
+by the engine alone (Python API, store on a temporary file) and end to end (REST and callbacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import queue
+import random
+import resource
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from twilio.rest import Client
+
+from bench.common import REPO_ROOT, BenchError, Report, Row, number
+from bench.live import (
+    LANGUAGES,
+    BenchWorkspace,
+    SandboxAccount,
+    build_workspace,
+    client_for,
+    sandbox_server,
+    task_attributes,
+    worker_languages,
+    workflow_configuration,
+)
+from bench.receiver import CallbackReceiver
+
+TARGET_ENGINE_RATE = 5000.0
+TARGET_END_TO_END_SECONDS = 30.0
+TARGET_MEMORY_MB = 300.0
+# 10x the work should cost about 10x the time; well past that means worse than linear.
+TARGET_SIZE_RATIO = 15.0
+RESULT_MARK = "BENCH_RESULT "
+# REST client threads of the end-to-end harness (creating and completing tasks).
+CLIENT_THREADS = 8
+
+
+@dataclass(frozen=True)
+class Size:
+    """(tasks, workers) for the smaller and the larger run."""
+
+    small: tuple[int, int] = (1000, 100)
+    large: tuple[int, int] = (10_000, 1000)
+    end_to_end: bool = True
+
+
+FULL = Size()
+SMOKE = Size(small=(40, 4), large=(200, 20))
+
+
+@dataclass(frozen=True)
+class Run:
+    tasks: int
+    workers: int
+    seconds: float
+    peak_memory_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.tasks / self.seconds
+
+
+# -- the engine alone (runs in a child process, so its peak memory is its own) ----------------
+
+
+def engine_run(tasks: int, workers: int, seed: int = 11) -> dict[str, float]:
+    """Create `tasks` tasks with `workers` workers available; accept each offer as an
+    assignment callback answering accept would, complete the task to free the worker, until
+    every task has been assigned. Returns the timings."""
+    from sandbox.clock import SystemClock
+    from sandbox.dispatch import AssignmentOutcome
+    from sandbox.engine import AssignmentCallback, Engine, Paging
+    from sandbox.store import Store
+
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="bench-engine-") as scratch:
+        store = Store(str(Path(scratch) / "engine.sqlite3"))
+        try:
+            engine = Engine(store, SystemClock(), "AC" + secrets.token_hex(16))
+            engine.ensure_routing_state()
+            workspace_sid = engine.create_workspace("Benchmark")["sid"]
+            available = engine.list_activities(
+                workspace_sid, Paging(), friendly_name="Available"
+            ).rows[0]["sid"]
+            queue_sids = {
+                language: engine.create_task_queue(
+                    workspace_sid,
+                    f"Language {language}",
+                    target_workers=f'languages HAS "{language}"',
+                )["sid"]
+                for language in LANGUAGES
+            }
+            workflow_sid = engine.create_workflow(
+                workspace_sid,
+                "Benchmark workflow",
+                workflow_configuration(queue_sids),
+                # Never called: this benchmark plays the callback's part itself.
+                assignment_callback_url="http://127.0.0.1:9/assignment",
+                task_reservation_timeout=600,
+            )["sid"]
+            for index in range(workers):
+                engine.create_worker(
+                    workspace_sid,
+                    f"Agent {index:05d}",
+                    activity_sid=available,
+                    attributes=json.dumps({"languages": worker_languages(index, rng)}),
+                )
+            specs = [task_attributes(index, rng) for index in range(tasks)]
+
+            offered: deque[AssignmentCallback] = deque()
+            engine.subscribe(
+                lambda effects: offered.extend(
+                    effect for effect in effects if isinstance(effect, AssignmentCallback)
+                )
+            )
+            started = time.perf_counter()
+            for attributes, priority in specs:
+                engine.create_task(
+                    workspace_sid,
+                    attributes=attributes,
+                    workflow_sid=workflow_sid,
+                    priority=priority,
+                )
+            created = time.perf_counter()
+            accepted = 0
+            while offered:
+                offer = offered.popleft()
+                engine.apply_assignment_outcome(
+                    AssignmentOutcome(
+                        reservation_sid=offer.reservation_sid,
+                        instruction="accept",
+                        accept=True,
+                        reject=False,
+                        activity_sid=None,
+                        params={"instruction": "accept"},
+                        alerts=(),
+                        url_used=offer.url,
+                        status_code=200,
+                        elapsed_ms=0.0,
+                    )
+                )
+                accepted += 1
+                # Frees the worker, which routing offers the head of its queues at once.
+                engine.update_task(
+                    workspace_sid,
+                    offer.params["TaskSid"],
+                    assignment_status="completed",
+                    reason="benchmark",
+                )
+            finished = time.perf_counter()
+            left = engine.list_tasks(
+                workspace_sid, Paging(page_size=1), assignment_status=["pending", "reserved"]
+            )
+        finally:
+            store.close()
+    if accepted != tasks or left.rows:
+        raise BenchError(f"the engine assigned {accepted} of {tasks} tasks")
+    return {
+        "seconds": finished - started,
+        "create_seconds": created - started,
+        "accepted": accepted,
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def engine_child(*sizes: tuple[int, int]) -> list[tuple[Run, float]]:
+    """engine_run for each (tasks, workers) in one fresh interpreter, smallest first;
+    [(the run, seconds spent creating the tasks)]."""
+    import subprocess
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.scale", *(f"{tasks}:{workers}" for tasks, workers in sizes)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=900,
+        check=False,
+    )
+    results = [
+        json.loads(line[len(RESULT_MARK) :])
+        for line in completed.stdout.splitlines()
+        if line.startswith(RESULT_MARK)
+    ]
+    if completed.returncode != 0 or len(results) != len(sizes):
+        raise BenchError(f"the engine benchmark failed:\n{completed.stderr[-3000:]}")
+    return [
+        (Run(tasks, workers, result["seconds"], result["peak_memory_mb"]), result["create_seconds"])
+        for (tasks, workers), result in zip(sizes, results, strict=True)
+    ]
+
+
+# -- end to end ------------------------------------------------------------------------------
+
+
+def end_to_end_runs(*sizes: tuple[int, int], seed: int = 13) -> list[Run]:
+    """The sandbox under gunicorn, one workspace per (tasks, workers), smallest first; tasks
+    created over REST by CLIENT_THREADS threads; the callback answers accept; on each
+    reservation.accepted event the task is completed over REST, freeing its worker.
+    Timed from the first create to the last accepted event."""
+    rng = random.Random(seed)
+    account = SandboxAccount.make()
+    runs: list[Run] = []
+    jobs: queue.PriorityQueue[tuple[int, int, Callable[[Client], None] | None]] = (
+        queue.PriorityQueue()
+    )
+    order = itertools.count()
+    failures: list[BaseException] = []
+
+    def worker_loop(client: Client) -> None:
+        while True:
+            _, _, job = jobs.get()
+            if job is None:
+                return
+            try:
+                job(client)
+            except Exception as exc:
+                failures.append(exc)
+
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as scratch_dir:
+        server, _ = sandbox_server(Path(scratch_dir), account)
+
+        def complete(params: Mapping[str, str]) -> None:
+            workspace_sid, task_sid = params["WorkspaceSid"], params["TaskSid"]
+
+            def run(client: Client) -> None:
+                client.taskrouter.v1.workspaces(workspace_sid).tasks(task_sid).update(
+                    assignment_status="completed", reason="benchmark"
+                )
+
+            # Completions go first, so freed workers are offered the backlog promptly.
+            jobs.put((0, next(order), run))
+
+        receiver = CallbackReceiver(account.auth_token, on_assigned=complete)
+        with receiver, server:
+            server.start()
+            server.wait_ready()
+            clients = [client_for(server.url, account) for _ in range(CLIENT_THREADS)]
+            threads = [
+                threading.Thread(target=worker_loop, args=(client,), name=f"bench-client-{i}")
+                for i, client in enumerate(clients)
+            ]
+            try:
+                for thread in threads:
+                    thread.start()
+                assigned_before = 0
+                for tasks, workers in sizes:
+                    workspace = build_workspace(clients, receiver.url, workers)
+                    specs = [task_attributes(index, rng) for index in range(tasks)]
+                    started = time.perf_counter()
+                    for attributes, priority in specs:
+                        jobs.put((1, next(order), _creator(workspace, attributes, priority)))
+                    last = receiver.wait_count(
+                        assigned_before + tasks, timeout=max(120.0, tasks * 0.05)
+                    )
+                    assigned_before += tasks
+                    runs.append(Run(tasks, workers, last - started, server.peak_memory_mb()[1]))
+                    if failures:
+                        break
+            finally:
+                for _ in threads:
+                    jobs.put((2, next(order), None))
+                for thread in threads:
+                    thread.join(60)
+            server.stop()
+        if failures:
+            raise BenchError(f"{len(failures)} REST calls failed, the first: {failures[0]!r}")
+        if receiver.bad_signatures:
+            raise BenchError(f"{receiver.bad_signatures} callbacks had a bad signature")
+    return runs
+
+
+def _creator(workspace: BenchWorkspace, attributes: str, priority: int) -> Callable[[Client], None]:
+    def create(client: Client) -> None:
+        client.taskrouter.v1.workspaces(workspace.workspace_sid).tasks.create(
+            attributes=attributes, workflow_sid=workspace.workflow_sid, priority=priority
+        )
+
+    return create
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def run(size: Size = FULL) -> Report:
+    (engine_small, _), (engine_large, create_large) = engine_child(size.small, size.large)
+    e2e_small = e2e_large = None
+    if size.end_to_end:
+        e2e_small, e2e_large = end_to_end_runs(size.small, size.large)
+    return _report(size, engine_small, engine_large, create_large, e2e_small, e2e_large)
+
+
+def _sizes(run: Run) -> str:
+    return f"{run.tasks:,} tasks / {run.workers:,} workers"
+
+
+def _report(
+    size: Size,
+    engine_small: Run,
+    engine_large: Run,
+    create_large: float,
+    e2e_small: Run | None,
+    e2e_large: Run | None,
+) -> Report:
+    report = Report("3. Sandbox scale", _sizes(engine_large), _sizes(engine_small))
+    size_factor = engine_large.tasks / engine_small.tasks
+    ratio_target = TARGET_SIZE_RATIO * size_factor / 10
+    engine_ratio = engine_large.seconds / engine_small.seconds
+    report.add(
+        Row(
+            "engine: time to route and accept all",
+            engine_large.seconds,
+            "s",
+            engine_small.seconds,
+            target=f"ratio about {size_factor:g} (< {ratio_target:g})",
+            met=engine_ratio < ratio_target,
+        ),
+        Row(
+            "engine: reservations/s",
+            engine_large.rate,
+            "1/s",
+            engine_small.rate,
+            target=f">= {TARGET_ENGINE_RATE:,.0f}",
+            met=min(engine_large.rate, engine_small.rate) >= TARGET_ENGINE_RATE,
+            headline=True,
+        ),
+        Row(
+            "engine process: peak memory",
+            engine_large.peak_memory_mb,
+            "MB",
+            engine_small.peak_memory_mb,
+        ),
+    )
+    if e2e_small is not None and e2e_large is not None:
+        e2e_ratio = e2e_large.seconds / e2e_small.seconds
+        report.add(
+            Row(
+                "end to end: time to route and accept all",
+                e2e_large.seconds,
+                "s",
+                e2e_small.seconds,
+                target=f"< {TARGET_END_TO_END_SECONDS:g} s (large)",
+                met=e2e_large.seconds < TARGET_END_TO_END_SECONDS
+                if size == FULL
+                else e2e_ratio < ratio_target,
+                headline=True,
+            ),
+            Row("end to end: reservations/s", e2e_large.rate, "1/s", e2e_small.rate),
+            Row(
+                "end to end: server peak memory",
+                e2e_large.peak_memory_mb,
+                "MB",
+                e2e_small.peak_memory_mb,
+                target=f"< {TARGET_MEMORY_MB:g} MB",
+                met=e2e_large.peak_memory_mb < TARGET_MEMORY_MB,
+                headline=True,
+            ),
+        )
+        report.notes.append(
+            f"End to end costs {e2e_large.seconds / engine_large.seconds:.1f}x the engine alone "
+            f"at the larger size ({e2e_small.seconds / engine_small.seconds:.1f}x at the smaller); "
+            f"10x the work cost {e2e_ratio:.1f}x end to end and {engine_ratio:.1f}x in the engine."
+        )
+    report.notes += [
+        "Workers speak one to three of en/es/fr/de (every language covered); tasks pick a "
+        "language and a priority (0, 5 or 10) at random; one queue per language, a workflow "
+        "filter per language; workers stay Available and are single-tasking, so each is offered "
+        "the next task when its task is completed.",
+        "Engine alone: a child process drives sandbox.engine.Engine over a Store on a temporary "
+        "file, no HTTP; it creates every task, then answers each offer the way an accept "
+        "callback does (apply_assignment_outcome) and completes the task; "
+        f"creating the {engine_large.tasks:,} tasks took {create_large:.2f} s of the total. "
+        "Its peak memory is the child's ru_maxrss.",
+        "End to end: the sandbox under gunicorn; "
+        f"{CLIENT_THREADS} twilio clients in threads create the tasks over REST and complete "
+        "each task when the receiver gets its reservation.accepted event; the callback answers "
+        "accept. Timed from the first create to the last accepted event. Server peak memory is "
+        "the sum of VmHWM over the gunicorn master and workers.",
+        f"Rates: engine {number(engine_large.rate)} and {number(engine_small.rate)} "
+        "reservations/s at the two sizes.",
+    ]
+    return report
+
+
+def _size(text: str) -> tuple[int, int]:
+    tasks, _, workers = text.partition(":")
+    try:
+        size = int(tasks), int(workers)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not TASKS:WORKERS") from None
+    if not 1 <= size[0] <= 1_000_000 or not 1 <= size[1] <= 100_000:
+        raise argparse.ArgumentTypeError("tasks must be 1..1,000,000 and workers 1..100,000")
+    return size
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The engine-alone runs of benchmark 3.")
+    parser.add_argument("sizes", nargs="+", type=_size, metavar="TASKS:WORKERS")
+    args = parser.parse_args(argv)
+    for tasks, workers in args.sizes:
+        result = engine_run(tasks, workers)
+        print(RESULT_MARK + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,267 @@
+"""Each benchmark of `make bench` once at a tiny size, so none can rot unnoticed.
+
+Real gunicorn servers on free loopback ports and real load; figures are checked for shape only.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+from urllib.parse import urlencode
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from bench import callback, lifecycle, scale, suite
+from bench.__main__ import main as bench_main
+from bench.common import (
+    HEADLINE_END,
+    HEADLINE_START,
+    BenchError,
+    Machine,
+    Report,
+    Row,
+    gunicorn_argv,
+    gunicorn_command_from_readme,
+    percentile,
+    write_results,
+)
+from bench.loadgen import main as loadgen_main
+from bench.loadgen import run_load, wrk_available
+from bench.receiver import ASSIGNMENT_PATH, CallbackReceiver
+
+
+def rows_of(report: Report) -> dict[str, Row]:
+    return {row.label: row for row in report.rows}
+
+
+# -- the four benchmarks, tiny ------------------------------------------------------------------
+
+
+def test_callback_benchmark_runs_both_servers_without_errors():
+    report = callback.run(callback.SMOKE, generator="python")
+    rows = rows_of(report)
+    assert rows["requests/s"].value > 0 and rows["requests/s"].peer > 0
+    assert rows["p99 latency"].value >= rows["p50 latency"].value > 0
+    # A wrong signature would turn every request into a 403 and count here.
+    assert rows["failed or non-2xx"].value == 0
+    assert rows["failed or non-2xx"].peer == 0
+    assert any("Generator: python" in note for note in report.notes)
+
+
+def test_lifecycle_benchmark_sees_every_task_assigned():
+    report = lifecycle.run(lifecycle.SMOKE)
+    rows = rows_of(report)
+    assert rows["p99"].value >= rows["p50"].value > 0
+    assert rows["p50"].peer > 0
+    assert any("event callback receiver" in note for note in report.notes)
+
+
+def test_scale_benchmark_routes_every_task_in_the_engine_and_end_to_end():
+    report = scale.run(scale.SMOKE)
+    rows = rows_of(report)
+    assert rows["engine: reservations/s"].value > 0
+    assert rows["end to end: time to route and accept all"].value > 0
+    assert 0 < rows["end to end: server peak memory"].value < 2000
+    assert report.subject == "200 tasks / 20 workers"
+
+
+def test_suite_benchmark_runs_make_tests_commands():
+    # Running it here would recurse into this very test; check what it would run instead.
+    argvs = suite.commands()
+    assert [argv[1:3] for argv in argvs[:2]] == [["check", "."], ["format", "--check"]]
+    assert argvs[2][0].endswith("pytest")
+    assert ("-m" in argvs[2]) == suite.has_browser_marker()
+
+
+def test_suite_sees_a_registered_browser_marker(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\nmarkers = [\n  "browser: needs a browser",\n]\n'
+    )
+    assert suite.has_browser_marker(tmp_path)
+    assert suite.commands(tmp_path)[2][1:] == ["-m", "not browser"]
+    assert not suite.has_browser_marker(tmp_path / "missing")
+
+
+# -- the load generators ------------------------------------------------------------------------
+
+
+class Recording(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[tuple[str, bytes, str]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append((self.path, body, self.headers.get("X-Twilio-Signature", "")))
+        status = 403 if self.path == "/refuse" else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def recording_server():
+    Recording.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recording)
+    server.daemon_threads = False
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,))
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+    server.server_close()
+
+
+BODY = urlencode({"TaskAttributes": '{"selected_language": "es", "note": "a \\"b\\""}', "X": "1"})
+HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "c2ln+/="}
+
+
+def test_python_generator_counts_refusals_as_errors(recording_server):
+    result = run_load(
+        recording_server + "/refuse",
+        BODY,
+        HEADERS,
+        connections=2,
+        duration=0.2,
+        generator="python",
+    )
+    assert result.generator == "python"
+    assert result.requests > 0
+    assert result.errors == result.requests
+    assert {(path, body) for path, body, _ in Recording.seen} == {("/refuse", BODY.encode())}
+
+
+@pytest.mark.skipif(not wrk_available(), reason="wrk is not installed (make bench installs it)")
+def test_wrk_posts_the_exact_body_and_signature(recording_server):
+    result = run_load(
+        recording_server + "/ok", BODY, HEADERS, connections=2, duration=1, generator="wrk"
+    )
+    assert result.generator == "wrk"
+    assert result.requests > 0
+    assert result.errors == 0
+    assert result.p99_ms >= result.p50_ms > 0
+    assert set(Recording.seen) == {("/ok", BODY.encode(), HEADERS["X-Twilio-Signature"])}
+
+
+def test_unknown_generator_is_refused(recording_server):
+    with pytest.raises(BenchError, match="unknown load generator 'ab'"):
+        run_load(recording_server, BODY, HEADERS, connections=1, duration=0.1, generator="ab")
+
+
+def test_python_generator_refuses_a_host_that_is_not_loopback(tmp_path, capsys):
+    request_file = tmp_path / "request.json"
+    request_file.write_text(json.dumps({"body": "", "headers": {}}))
+    with pytest.raises(BenchError, match="only ever sent to loopback"):
+        loadgen_main(["http://example.com/", str(request_file), "--duration=0.1"])
+    with pytest.raises(SystemExit) as exit_info:
+        loadgen_main(["http://127.0.0.1:9/", str(request_file), "--connections=0"])
+    assert exit_info.value.code == 2
+    assert "connections must be >= 1" in capsys.readouterr().err
+
+
+# -- the callback receiver -----------------------------------------------------------------------
+
+
+def test_receiver_answers_a_signed_assignment_and_refuses_a_forged_one():
+    token = "0" * 32
+    params = {"TaskSid": "WT" + "1" * 32, "ReservationSid": "WR" + "2" * 32}
+    with CallbackReceiver(token) as receiver:
+        url = receiver.url + ASSIGNMENT_PATH
+        signature = RequestValidator(token).compute_signature(url, params)
+
+        def post(signature: str) -> tuple[int, bytes]:
+            request = urllib.request.Request(
+                url, data=urlencode(params).encode(), headers={"X-Twilio-Signature": signature}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return response.status, response.read()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read()
+
+        assert post(signature) == (200, b'{"instruction": "accept"}')
+        assert post("forged") == (403, b"")
+    assert receiver.assignment_callbacks == 1
+    assert receiver.bad_signatures == 1
+    assert list(receiver.called_at) == [params["TaskSid"]]
+
+
+def test_receiver_wait_gives_up_with_a_clear_error():
+    with CallbackReceiver("0" * 32) as receiver, pytest.raises(BenchError, match="not assigned"):
+        receiver.wait_assigned("WT" + "0" * 32, timeout=0.01)
+
+
+# -- shared pieces --------------------------------------------------------------------------------
+
+
+def test_gunicorn_command_is_read_from_the_readme(tmp_path):
+    readme = tmp_path / "README.md"
+    command = "gunicorn --workers 3 --threads 4 --bind 0.0.0.0:80 'app:create_app()'"
+    readme.write_text(f"Serve it:\n\n```\n.venv/bin/{command}\n```\n")
+    assert gunicorn_command_from_readme(readme) == (command, "README.md")
+    argv = gunicorn_argv(command, 5123, "bench.bare_app:create_app()")
+    assert argv[1:] == [
+        "--workers",
+        "3",
+        "--threads",
+        "4",
+        "--bind",
+        "127.0.0.1:5123",
+        "bench.bare_app:create_app()",
+    ]
+    command, source = gunicorn_command_from_readme(tmp_path / "missing.md")
+    assert "app:create_app()" in command and "README.md not found" in source
+
+
+def test_a_command_that_is_not_gunicorn_is_refused():
+    with pytest.raises(BenchError, match="not a gunicorn command"):
+        gunicorn_argv("flask run", 5000, "app")
+
+
+def test_percentile_interpolates_between_ranks():
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile([5.0], 99) == 5.0
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 50)
+
+
+def test_results_keep_one_headline_and_append_dated_sections(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    machine = Machine.current()
+    first = Report("1. Assignment callback", "ours", "bare")
+    first.add(Row("requests/s", 900.0, "req/s", 1000.0, ">= 0.9", True, headline=True))
+    second = Report("1. Assignment callback", "ours", "bare")
+    second.add(Row("requests/s", 450.0, "req/s", 1000.0, ">= 0.9", False, headline=True))
+    write_results([first], machine, path)
+    write_results([second], machine, path, label="python -m bench callback", update_headline=False)
+    text = path.read_text()
+    assert text.count(HEADLINE_START) == 1 and text.count(HEADLINE_END) == 1
+    headline = text[text.index(HEADLINE_START) : text.index(HEADLINE_END)]
+    assert "| 900 | 1,000 (bare) | 0.90 |" in headline and "450" not in headline
+    assert text.count(f"## {machine.date}") == 2
+    assert "| **no** |" in text
+
+
+def test_bench_cli_refuses_an_unknown_benchmark(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["callbacks"])
+    assert exit_info.value.code == 2
+    assert "unknown benchmark callbacks" in capsys.readouterr().err
+
+
+def test_engine_child_refuses_bad_sizes(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        scale.main(["0:10"])
+    assert exit_info.value.code == 2
+    assert "tasks must be 1..1,000,000" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        scale.main(["ten:1"])
+    assert "'ten:1' is not TASKS:WORKERS" in capsys.readouterr().err
