@@ -188,3 +188,35 @@ def test_fire_due_reports_the_next_deadline(engine: Engine) -> None:
         ttl = tx.scalar("SELECT timeout_at FROM tasks WHERE sid = ?", (reservation["task_sid"],))
     assert ttl is not None
     assert engine.fire_due() == pytest.approx(86400 - 1200)
+
+
+def test_a_database_from_before_routing_is_upgraded(tmp_path: Any) -> None:
+    """Schema version 1 files lack the routing columns and memberships: both appear."""
+    database = str(tmp_path / "old.sqlite3")
+    store = Store(database)
+    engine = Engine(store, ManualClock(), ACCOUNT_SID)
+    seeded = ensure_seeded(engine)
+    with store.transaction() as tx:
+        for index in ("tasks_fifo", "tasks_lifo", "tasks_target_timeout"):
+            tx.execute(f"DROP INDEX {index}")
+        for column in ("filter_index", "target_timeout_at", "routing_date"):
+            tx.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+        tx.execute("DROP TABLE worker_queues")
+        tx.execute("DROP TABLE alerts")
+        tx.set_setting("schema_version", "1")
+    store.close()
+
+    store = Store(database)
+    engine = Engine(store, ManualClock(), ACCOUNT_SID)
+    engine.ensure_routing_state()
+    with store.read() as tx:
+        assert tx.setting("schema_version") == "2"
+        columns = {row["name"] for row in tx.all("PRAGMA table_info(tasks)")}
+        assert {"filter_index", "target_timeout_at", "routing_date"} <= columns
+        members = tx.scalar("SELECT count(*) FROM worker_queues")
+    assert members == 3  # Alice in both queues, Bob in the English one
+    ws = seeded.workspace_sid
+    task = engine.create_task(ws, attributes='{"selected_language": "es"}')
+    engine.update_worker(ws, seeded.worker_sids["Alice"], activity_sid=seeded.activity_sids["Idle"])
+    assert engine.get_task(ws, task["sid"])["assignment_status"] == "reserved"
+    store.close()

@@ -17,7 +17,7 @@ import pytest
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 
-from tests.sandbox.conftest import Live, live_sandbox, serve
+from tests.sandbox.conftest import Live, assert_error_body, live_sandbox, serve
 
 CALLBACK_PARAMETERS = {
     "AccountSid",
@@ -205,3 +205,31 @@ def test_a_reservation_left_alone_times_out_on_the_timer_thread(quickstart: Quic
     assert reservation.reservation_status == "timeout"
     alice = workspace.workers(quickstart.seeded.worker_sids["Alice"]).fetch()
     assert alice.activity_name == "Offline"
+
+
+@pytest.mark.parametrize(
+    ("target", "fragment"),
+    [
+        ({"order_by": "level DESC"}, "order_by"),
+        ({"order_by": "worker.level UPWARDS"}, "ASC or DESC"),
+        ({"order_by": 3}, "order_by must be a string"),
+        ({"skip_if": "workers.available =="}, "skip_if"),
+        ({"timeout": -1}, "timeout"),
+    ],
+)
+def test_bad_workflow_targets_are_refused(
+    quickstart: Quickstart, target: dict[str, Any], fragment: str
+) -> None:
+    seeded = quickstart.seeded
+    queue_sid = seeded.task_queue_sids["Customer Care Requests - Spanish"]
+    configuration = {
+        "task_routing": {
+            "filters": [{"expression": "1==1", "targets": [{"queue": queue_sid, **target}]}]
+        }
+    }
+    path = f"/v1/Workspaces/{seeded.workspace_sid}/Workflows/{seeded.workflow_sid}"
+    response = quickstart.live.http("POST", path, data={"Configuration": json.dumps(configuration)})
+    body = assert_error_body(response, 400, 20001)
+    assert fragment in body["message"]
+    stored = quickstart.workspace.workflows(seeded.workflow_sid).fetch().configuration
+    assert "order_by" not in stored and "skip_if" not in stored  # nothing was written
