@@ -456,8 +456,6 @@ class Engine:
             pending.workspaces.pop(workspace_sid, None)
             pending.workspace_names.pop(workspace_sid, None)
             pending.event_callbacks.pop(workspace_sid, None)
-        for cache in ("routing_multi_task", "routing_queue_order"):
-            tx.data.get(cache, {}).pop(workspace_sid, None)
 
     def _scoped(
         self, tx: Transaction, select: str, alias: str, name: str, workspace_sid: str, sid: str
@@ -1210,7 +1208,15 @@ class Engine:
         )
         Router.worker_moved(tx, worker["sid"], activity["available"], to_storage(now))
         spent = now - from_storage(worker["date_status_changed"])
-        fields = self._worker_fields(tx, worker["sid"])
+        # The worker row as it now stands, without reading it back.
+        fields: dict[str, Any] = {
+            "WorkerSid": worker["sid"],
+            "WorkerName": worker["friendly_name"],
+            "WorkerAttributes": worker["attributes"],
+            "WorkerActivitySid": activity["sid"],
+            "WorkerActivityName": activity["friendly_name"],
+            "WorkerAvailable": "true" if activity["available"] else "false",
+        }
         fields.update(
             {
                 "WorkerPreviousActivitySid": worker["activity_sid"],
@@ -2445,8 +2451,7 @@ class Engine:
                 )
                 self._set_worker_activity(tx, worker, activity, actor)
             if workflow and workflow["assignment_callback_url"]:
-                task = self._task(tx, workspace_sid, task_sid)
-                worker = self._worker(tx, workspace_sid, worker_sid)
+                # Read before the offer: a reservation changes neither attributes nor age.
                 self._effect(
                     tx,
                     AssignmentCallback(

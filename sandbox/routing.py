@@ -557,14 +557,7 @@ class Router:
         return target if target.queue == task["task_queue_sid"] else None
 
     def _multi_task(self, tx: Transaction, workspace_sid: str) -> bool:
-        cache = tx.data.setdefault("routing_multi_task", {})
-        if workspace_sid not in cache:
-            cache[workspace_sid] = bool(
-                tx.scalar(
-                    "SELECT multi_task_enabled FROM workspaces WHERE sid = ?", (workspace_sid,)
-                )
-            )
-        return cache[workspace_sid]
+        return bool(self.engine._workspace(tx, workspace_sid)["multi_task_enabled"])
 
     def _refused(self, tx: Transaction, task: dict[str, Any]) -> set[str]:
         """Workers this task must not be offered to: those holding a pending offer of it,
@@ -747,11 +740,6 @@ class Router:
         """Across queues: higher priority, then the workspace's prioritize_queue_order."""
         if task["priority"] != best["priority"]:
             return task["priority"] > best["priority"]
-        cache = tx.data.setdefault("routing_queue_order", {})
-        if workspace_sid not in cache:
-            cache[workspace_sid] = tx.scalar(
-                "SELECT prioritize_queue_order FROM workspaces WHERE sid = ?", (workspace_sid,)
-            )
-        if cache[workspace_sid] == "LIFO":
+        if self.engine._workspace(tx, workspace_sid)["prioritize_queue_order"] == "LIFO":
             return task["date_created"] > best["date_created"]
         return task["date_created"] < best["date_created"]
