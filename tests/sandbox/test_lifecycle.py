@@ -233,3 +233,22 @@ def test_bad_workflow_targets_are_refused(
     assert fragment in body["message"]
     stored = quickstart.workspace.workflows(seeded.workflow_sid).fetch().configuration
     assert "order_by" not in stored and "skip_if" not in stored  # nothing was written
+
+
+def test_threads_start_once_on_the_first_request_and_stop_on_close() -> None:
+    with live_sandbox(SANDBOX_START_THREADS=False) as quiet:
+        quiet.v1.workspaces.list()
+        assert not quiet.sandbox.started and quiet.sandbox.scheduler is None
+    with live_sandbox() as live:
+        sandbox = live.sandbox
+        assert not sandbox.started  # nothing runs before a request arrives
+        live.v1.workspaces.list()
+        assert sandbox.started
+        dispatcher, scheduler = sandbox.dispatcher, sandbox.scheduler
+        assert scheduler is not None and scheduler.running and scheduler.is_leader
+        sandbox.start()
+        live.v1.workspaces.list()
+        assert (sandbox.dispatcher, sandbox.scheduler) == (dispatcher, scheduler)
+        sandbox.stop()
+        assert not scheduler.running and not sandbox.started
+        assert sandbox.engine._subscribers == [] and sandbox.engine._deadline_listeners == []
