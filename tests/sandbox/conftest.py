@@ -92,6 +92,9 @@ def build_app(database: str, clock: ManualClock, **config: Any) -> Flask:
 
 @contextmanager
 def live_sandbox(database: str = ":memory:", **config: Any) -> Iterator[Live]:
+    """Callback delivery and timers stay off unless a test asks for them
+    (SANDBOX_START_THREADS=True): most tests name example.com URLs nobody should call."""
+    config.setdefault("SANDBOX_START_THREADS", False)
     clock = config.pop("clock", None) or ManualClock()
     app = build_app(database, clock, **config)
     sandbox: Sandbox = app.extensions["sandbox"]

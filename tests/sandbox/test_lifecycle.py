@@ -94,7 +94,7 @@ class Quickstart:
 @pytest.fixture
 def quickstart() -> Iterator[Quickstart]:
     holder: list[Receiver] = []
-    with live_sandbox() as live:
+    with live_sandbox(SANDBOX_START_THREADS=True) as live:
         app = _receiver_app(lambda: RequestValidator(live.sandbox.auth_token), holder)
         with serve(app) as root:
             holder.append(Receiver(root + "/assignment_callback"))
@@ -239,7 +239,7 @@ def test_threads_start_once_on_the_first_request_and_stop_on_close() -> None:
     with live_sandbox(SANDBOX_START_THREADS=False) as quiet:
         quiet.v1.workspaces.list()
         assert not quiet.sandbox.started and quiet.sandbox.scheduler is None
-    with live_sandbox() as live:
+    with live_sandbox(SANDBOX_START_THREADS=True) as live:
         sandbox = live.sandbox
         assert not sandbox.started  # nothing runs before a request arrives
         live.v1.workspaces.list()
