@@ -709,3 +709,31 @@ def test_assignment_callback_effect_carries_twilios_parameters(
         "ReservationSid": reservation["sid"],
         "Timestamp": str(int((clock.now()).timestamp()) - 1),
     }
+
+
+def test_deadline_listeners_hear_of_new_deadlines_after_commit(
+    engine: Engine, clock: ManualClock
+) -> None:
+    floor = _floor(engine, clock)
+    floor.add_worker("Ann", {})
+    _one_queue(floor)
+    woken: list[int] = []
+
+    def listener() -> None:
+        with engine.store.read() as tx:  # runs after commit: the new rows are visible
+            woken.append(tx.scalar("SELECT count(*) FROM tasks"))
+
+    engine.on_deadline(listener)
+    floor.task()  # a TTL
+    assert woken == [1]
+    engine.update_worker(floor.sid, floor.workers["Ann"], attributes='{"x": 1}')
+    assert woken == [1]  # nothing timed
+    floor.set("Ann", "Idle")  # a reservation timeout
+    assert woken == [1, 1]
+    with pytest.raises(EngineError), engine.store.transaction():
+        floor.task()
+        raise EngineError("rolled back")
+    assert woken == [1, 1]  # a rolled-back deadline wakes nobody
+    engine.remove_deadline_listener(listener)
+    floor.task()
+    assert woken == [1, 1]
