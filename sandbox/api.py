@@ -492,6 +492,35 @@ def _list_body(
     }
 
 
+ALERT_LEVELS = ("error", "warning")
+
+
+def _alert(row: dict[str, Any], account_sid: str, base: str) -> dict[str, Any]:
+    """An alert as Twilio's Monitor API shows one (the sandbox keeps no request bodies)."""
+    date = to_twilio(row["date_created"])
+    return {
+        "account_sid": account_sid,
+        "alert_text": row["message"],
+        "api_version": "v1",
+        "date_created": date,
+        "date_generated": date,
+        "date_updated": date,
+        "error_code": str(row["code"]),
+        "log_level": row["level"],
+        "more_info": f"https://www.twilio.com/docs/errors/{row['code']}",
+        "request_method": "POST",
+        "request_url": row["url"],
+        "resource_sid": row["reservation_sid"] or row["workspace_sid"],
+        "service_sid": row["workspace_sid"],
+        "sid": row["sid"],
+        "url": f"{base}/v1/Alerts/{row['sid']}",
+        "request_variables": None,
+        "request_headers": None,
+        "response_body": None,
+        "response_headers": None,
+    }
+
+
 # -- the blueprint ------------------------------------------------------------------------
 
 
@@ -1088,6 +1117,22 @@ def create_blueprint(sandbox: Sandbox, url_prefix: str = "") -> Blueprint:
 
     route("/v1/Workspaces/<workspace_sid>/Events", GET=list_events)
     route("/v1/Workspaces/<workspace_sid>/Events/<sid>", GET=fetch_event)
+
+    # -- alerts (the shape of Twilio's Monitor API, for client.monitor.v1.alerts) ------
+
+    def list_alerts() -> Response:
+        params = _query()
+        paging = params.paging()
+        result = engine.page_alerts(paging, log_level=params.choice("LogLevel", ALERT_LEVELS))
+        base = urls().base
+        records = [_alert(row, sandbox.account_sid, base) for row in result.rows]
+        return fetched(_list_body("alerts", result, paging, records, list_url()))
+
+    def fetch_alert(sid: str) -> Response:
+        return fetched(_alert(engine.get_alert(sid), sandbox.account_sid, urls().base))
+
+    route("/v1/Alerts", GET=list_alerts)
+    route("/v1/Alerts/<sid>", GET=fetch_alert)
 
     # -- anything else under the prefix --------------------------------------------
 

@@ -2872,6 +2872,31 @@ class Engine:
                 (workspace_sid, limit),
             )
 
+    def get_alert(self, sid: str) -> dict[str, Any]:
+        with self.store.read() as tx:
+            row = tx.one("SELECT * FROM alerts WHERE sid = ?", (sid,))
+        if row is None:
+            raise NotFound(f"Alert {sid} not found")
+        return row
+
+    def page_alerts(self, paging: Paging, *, log_level: str | None = None) -> Page:
+        """Every alert, newest first, paged like the REST lists (Monitor's /v1/Alerts)."""
+        if log_level is not None and log_level not in ("error", "warning"):
+            raise EngineError(f"LogLevel must be error or warning, got {log_level!r}")
+        where, params = [], []
+        if log_level is not None:
+            where.append("al.level = ?")
+            params.append(log_level)
+        with self.store.read() as tx:
+            return _paged(
+                tx,
+                paging,
+                select="SELECT al.* FROM alerts al",
+                where=where,
+                params=params,
+                order=[Order("al.seq", "seq", True)],
+            )
+
     def ensure_routing_state(self) -> None:
         """Build worker-to-queue memberships once for a database made before routing."""
         with self.store.transaction() as tx:

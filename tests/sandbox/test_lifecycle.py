@@ -252,3 +252,26 @@ def test_threads_start_once_on_the_first_request_and_stop_on_close() -> None:
         sandbox.stop()
         assert not scheduler.running and not sandbox.started
         assert sandbox.engine._subscribers == [] and sandbox.engine._deadline_listeners == []
+
+
+def test_alerts_are_listed_like_twilios_monitor_api(quickstart: Quickstart) -> None:
+    quickstart.receiver.answer = (200, "application/json", '{"instruction": "teleport"}')
+    quickstart.workspace.tasks.create(attributes=json.dumps({"selected_language": "es"}))
+    quickstart.set_alice("Idle")
+    quickstart.receiver.next_call()
+    live = quickstart.live
+    quickstart.wait_for(lambda: live.sandbox.engine.list_alerts(None) != [])
+    live.client.monitor.base_url = live.base_url
+    (alert,) = live.client.monitor.v1.alerts.list(log_level="error")
+    assert alert.error_code == "55555" and alert.log_level == "error"
+    assert alert.request_url == quickstart.receiver.url
+    assert alert.service_sid == quickstart.seeded.workspace_sid
+    assert "teleport" in alert.alert_text
+    assert live.client.monitor.v1.alerts(alert.sid).fetch().sid == alert.sid
+    assert live.client.monitor.v1.alerts.list(log_level="warning") == []
+
+    loud = live.http("GET", "/v1/Alerts", params={"LogLevel": "loud"})
+    body = assert_error_body(loud, 400, 20001)
+    assert "LogLevel" in body["message"]
+    assert_error_body(live.http("GET", "/v1/Alerts/NO" + "0" * 32), 404, 20404)
+    assert_error_body(live.http("GET", "/v1/Alerts", auth=("AC" + "0" * 32, "nope")), 401, 20003)
