@@ -269,8 +269,15 @@ class Router:
             return
         expression = expressions.parse(queue["target_workers"])
         tx.execute("DELETE FROM worker_queues WHERE task_queue_sid = ?", (task_queue_sid,))
+        # A worker's idle time is the same in every queue it belongs to: keep it if known.
         rows = [
-            (task_queue_sid, worker["sid"], queue["workspace_sid"], worker["available"], idle)
+            (
+                task_queue_sid,
+                worker["sid"],
+                queue["workspace_sid"],
+                worker["available"],
+                worker["idle"],
+            )
             for worker in tx.all(
                 "SELECT k.sid, k.attributes, k.available,"
                 " COALESCE((SELECT max(idle_since) FROM worker_queues m"
@@ -279,7 +286,6 @@ class Router:
                 (queue["workspace_sid"],),
             )
             if expression.evaluate(_attributes(worker["attributes"]))
-            for idle in (worker["idle"],)
         ]
         tx.connection.executemany(
             "INSERT INTO worker_queues (task_queue_sid, worker_sid, workspace_sid, available,"
@@ -663,7 +669,6 @@ class Router:
         )
         if worker is None or not worker["available"]:
             return False
-        busy_channels: set[str | None] = set()
         holding = tx.all(
             "SELECT r.task_sid, t.task_channel_sid FROM reservations r"
             " JOIN tasks t ON t.sid = r.task_sid"
@@ -672,7 +677,7 @@ class Router:
         )
         if holding and not multi_task:
             return False
-        busy_channels = {row["task_channel_sid"] for row in holding}
+        busy_channels: set[str | None] = {row["task_channel_sid"] for row in holding}
         refused = {
             row["task_sid"]: row["date_updated"]
             for row in tx.all(
