@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.common import BIN, REPO_ROOT, BenchError, Report, Row
+from bench.common import BIN, REPO_ROOT, Report, Row
 
 TARGET_SECONDS = 60.0
 BROWSER_MARKER = "browser"
@@ -44,6 +44,7 @@ def _summary(output: str) -> str:
 
 def run() -> Report:
     timings: list[tuple[str, float]] = []
+    failing: list[str] = []
     summary = ""
     for argv in commands():
         name = " ".join([Path(argv[0]).name, *argv[1:]])
@@ -58,11 +59,9 @@ def run() -> Report:
         )
         timings.append((name, time.perf_counter() - started))
         if completed.returncode != 0:
-            raise BenchError(
-                f"`{name}` failed ({completed.returncode}), so `make test` fails:\n"
-                + (completed.stdout + completed.stderr)[-3000:]
-            )
-        summary = _summary(completed.stdout)
+            # The time still counts; the failure is reported beside it.
+            failing.append(f"`{name}` ({completed.returncode})")
+        summary = _summary(completed.stdout or completed.stderr)
     total = sum(seconds for _, seconds in timings)
     pytest_seconds = timings[-1][1]
     report = Report("4. Test suite", "make test", "pytest alone")
@@ -75,11 +74,13 @@ def run() -> Report:
             target=f"< {TARGET_SECONDS:g} s",
             met=total < TARGET_SECONDS,
             headline=True,
-        )
+        ),
+        Row("commands failing", len(failing), "of 3", target="0", met=not failing),
     )
     report.notes += [
         "Commands: " + "; ".join(f"`{name}` {seconds:.1f} s" for name, seconds in timings) + ".",
         f"pytest: {summary}.",
+        *([f"Failing: {', '.join(failing)}."] if failing else []),
         "Browser tests: "
         + ("left out with -m 'not browser'." if has_browser_marker() else "none registered."),
     ]
