@@ -10,12 +10,14 @@ import sqlite3
 import sys
 from collections.abc import Mapping
 
+import click
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import callback_log
 import config
+import sandbox
 import taskrouter
 from config import ConfigError
 from routes import ApiError, assignment, console, reservations, tasks
@@ -55,10 +57,11 @@ def _create_app(test_config: Mapping[str, object] | None) -> Flask:
         environ = config.read_environment()
     settings = config.load_settings({**environ, **overrides})
 
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, instance_path=settings["INSTANCE_PATH"])
     app.config.update(MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH)
     app.config.update(settings)
     app.config.update(extra)
+    app.config["BACKEND"] = config.backend(settings)
 
     if app.logger.level == logging.NOTSET:
         # One INFO line per callback is part of what this server offers.
@@ -68,6 +71,8 @@ def _create_app(test_config: Mapping[str, object] | None) -> Flask:
     # (the guard in security.py reads the real peer address).
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=1)
 
+    if app.config["BACKEND"] == "sandbox":
+        mount_sandbox(app)
     taskrouter.init_app(app)
     try:
         callback_log.init_app(app)
@@ -81,6 +86,45 @@ def _create_app(test_config: Mapping[str, object] | None) -> Flask:
     for module in (assignment, tasks, reservations, console):
         app.register_blueprint(module.bp)
     return app
+
+
+def mount_sandbox(app: Flask) -> None:
+    """Serve the local TaskRouter at /sandbox and point this app's own client at it.
+
+    The app still talks to it over HTTP through the twilio library, exactly as to Twilio;
+    only the settings below are filled in from the sandbox instead of the environment.
+    """
+    settings = app.config
+    # With TASKROUTER_BACKEND=sandbox set explicitly, the account settings pin its credentials.
+    settings.setdefault("SANDBOX_ACCOUNT_SID", settings["TWILIO_ACCOUNT_SID"])
+    settings.setdefault("SANDBOX_AUTH_TOKEN", settings["TWILIO_AUTH_TOKEN"])
+    try:
+        box = sandbox.init_app(app, url_prefix="/sandbox")
+    except (OSError, sqlite3.Error, ValueError) as exc:
+        raise ConfigError(f"the local TaskRouter sandbox cannot start: {exc}") from exc
+
+    local_url = config.local_base_url(settings)
+    settings.update(
+        TWILIO_ACCOUNT_SID=box.account_sid,
+        TWILIO_AUTH_TOKEN=box.auth_token,
+        TASKROUTER_BASE_URL=f"{local_url}/sandbox",
+        TWILIO_WORKSPACE_SID=settings["TWILIO_WORKSPACE_SID"] or box.seeded.workspace_sid,
+        TWILIO_WORKFLOW_SID=settings["TWILIO_WORKFLOW_SID"] or box.seeded.workflow_sid,
+    )
+    # The sandbox signs its callbacks for the URL it calls, so that URL must be the one the
+    # signature check rebuilds: the public one when PUBLIC_BASE_URL is set.
+    callback_url = f"{settings['PUBLIC_BASE_URL'] or local_url}/assignment_callback"
+    settings["SANDBOX_CALLBACK_URL"] = callback_url
+    workspace_sid, workflow_sid = box.seeded.workspace_sid, box.seeded.workflow_sid
+    if box.engine.get_workflow(workspace_sid, workflow_sid)["assignment_callback_url"] != (
+        callback_url
+    ):
+        box.engine.update_workflow(
+            workspace_sid, workflow_sid, assignment_callback_url=callback_url
+        )
+    if not app.testing:
+        click.echo(box.describe(settings["TASKROUTER_BASE_URL"]), err=True)
+        click.echo(f"  assignment callback {callback_url}", err=True)
 
 
 def _error_response(status: int, body: dict[str, object], headers: Mapping[str, str] | None = None):

@@ -18,6 +18,7 @@ from dotenv import dotenv_values
 DOTENV_PATH = Path(__file__).resolve().parent / ".env"
 
 ASSIGNMENT_MODES = ("manual", "accept")
+BACKENDS = ("twilio", "sandbox")
 DEFAULT_TASKROUTER_BASE_URL = "https://taskrouter.twilio.com"
 CONTROL_TOKEN_MIN_LENGTH = 16
 MAX_HTTP_TIMEOUT = 300.0
@@ -83,6 +84,32 @@ def _mode(setting: Setting, value: object) -> str:
     return text
 
 
+def _backend(setting: Setting, value: object) -> str:
+    text = str(value).strip().lower()
+    if text not in BACKENDS:
+        allowed = ", ".join(BACKENDS)
+        raise setting.error(f"must be one of: {allowed}, or unset (got {str(value)!r})")
+    return text
+
+
+def _port(setting: Setting, value: object) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise setting.error("must be a port number from 1 to 65535")
+    return int(text)
+
+
+def _host(setting: Setting, value: object) -> str:
+    text = str(value).strip()
+    if not re.fullmatch(r"[A-Za-z0-9.:-]+", text):
+        raise setting.error("must be a host name or IP address, such as 127.0.0.1")
+    return text
+
+
+def _path(setting: Setting, value: object) -> str:
+    return os.path.abspath(os.path.expanduser(str(value).strip()))
+
+
 def _url(setting: Setting, value: object) -> str:
     text = str(value).strip()
     parts = urlsplit(text)
@@ -145,6 +172,20 @@ SETTINGS = (
     ),
     Setting("ASSIGNMENT_MODE", _mode, "manual", "see Settings in README.md"),
     Setting(
+        "TASKROUTER_BACKEND",
+        _backend,
+        None,
+        "unset: a Twilio account when one is configured, else the local sandbox",
+    ),
+    Setting("HOST", _host, "127.0.0.1", "the address `make run` serves on"),
+    Setting("PORT", _port, 5000, "the port `make run` serves on"),
+    Setting(
+        "INSTANCE_PATH",
+        _path,
+        None,
+        "a writable folder; default instance/ beside app.py",
+    ),
+    Setting(
         "TASKROUTER_BASE_URL",
         _url,
         DEFAULT_TASKROUTER_BASE_URL,
@@ -200,34 +241,48 @@ def load_settings(environ: Mapping[str, object] | None = None) -> dict[str, obje
     return settings
 
 
+def backend(settings: Mapping[str, object]) -> str:
+    """ "twilio" or "sandbox": the explicit TASKROUTER_BACKEND, else whether an account is set."""
+    chosen = settings.get("TASKROUTER_BACKEND")
+    if chosen:
+        return str(chosen)
+    return "twilio" if account_configured(settings) else "sandbox"
+
+
+def local_base_url(settings: Mapping[str, object]) -> str:
+    """This server's own address as seen from this machine (where the sandbox calls back)."""
+    host = str(settings.get("HOST") or "127.0.0.1")
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.get('PORT') or 5000}"
+
+
 def account_configured(settings: Mapping[str, object]) -> bool:
     """True when any Twilio credential is set: the server then talks to a Twilio account."""
     return any(settings.get(name) for name in ACCOUNT_SETTINGS)
 
 
-def missing_account_settings(settings: Mapping[str, object]) -> list[str]:
-    """The settings a person still has to set to use a Twilio account (for the page and 503s)."""
-    missing = []
-    if not settings.get("TWILIO_ACCOUNT_SID"):
-        missing.append("TWILIO_ACCOUNT_SID")
-    if not settings.get("TWILIO_AUTH_TOKEN") and not settings.get("TWILIO_API_KEY"):
-        missing.append("TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)")
-    for name in ("TWILIO_WORKSPACE_SID", "TWILIO_WORKFLOW_SID"):
-        if not settings.get(name):
-            missing.append(name)
-    return missing
-
-
 def _check_account(settings: Mapping[str, object]) -> None:
     """A partly configured account is a mistake worth stopping for, not a fallback."""
-    if not account_configured(settings):
+    if backend(settings) == "sandbox":
+        # There TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN only pin the sandbox's credentials.
+        if settings["TWILIO_API_KEY"] or settings["TWILIO_API_SECRET"]:
+            raise _BY_NAME["TWILIO_API_KEY"].error(
+                "is not used by the local sandbox (TASKROUTER_BACKEND=sandbox): unset it, or "
+                "unset TASKROUTER_BACKEND to use your Twilio account"
+            )
         return
 
     def missing(name: str, what: str) -> ConfigError:
         return _BY_NAME[name].error(what)
 
     if not settings["TWILIO_ACCOUNT_SID"]:
-        raise missing("TWILIO_ACCOUNT_SID", "is required once a Twilio credential is set")
+        raise missing(
+            "TWILIO_ACCOUNT_SID",
+            "is required once a Twilio credential is set or TASKROUTER_BACKEND=twilio",
+        )
     if settings["TWILIO_API_KEY"] and not settings["TWILIO_API_SECRET"]:
         raise missing("TWILIO_API_SECRET", "is required with TWILIO_API_KEY")
     if settings["TWILIO_API_SECRET"] and not settings["TWILIO_API_KEY"]:

@@ -11,7 +11,6 @@ import sqlite3
 from flask import Blueprint, current_app, render_template, request, url_for
 
 import callback_log
-import config
 from security import control_required, is_loopback_host
 
 bp = Blueprint("console", __name__)
@@ -20,6 +19,9 @@ RECENT_CALLBACKS = 20
 
 
 def _callback_url() -> str:
+    # The sandbox's workflow already calls this URL; show the one it was given.
+    if current_app.config.get("SANDBOX_CALLBACK_URL"):
+        return current_app.config["SANDBOX_CALLBACK_URL"]
     public_base_url = current_app.config.get("PUBLIC_BASE_URL")
     if public_base_url:
         return f"{public_base_url}/assignment_callback"
@@ -72,7 +74,7 @@ def index():
         "console.html",
         mode=settings["ASSIGNMENT_MODE"],
         taskrouter=taskrouter,
-        missing=config.missing_account_settings(settings),
+        backend=settings["BACKEND"],
         account_sid=settings.get("TWILIO_ACCOUNT_SID"),
         api_key=settings.get("TWILIO_API_KEY"),
         taskrouter_base_url=settings["TASKROUTER_BASE_URL"],

@@ -67,6 +67,10 @@ def make_app(tmp_path):
             "TESTING": True,
             "ENVIRON": dict(ACCOUNT_ENVIRON if environ is None else environ),
             "CALLBACK_LOG_PATH": str(tmp_path / "instance" / "callbacks.sqlite3"),
+            # Without an account the app runs the sandbox: keep its database out of the
+            # repository, and its callbacks and timers off unless a test drives them.
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SANDBOX_START_THREADS": False,
             **overrides,
         }
         return create_app(test_config)

@@ -181,17 +181,6 @@ def test_bad_parameters_are_refused_before_any_upstream_call(client, upstream, p
     assert len(upstream.calls) == 0
 
 
-def test_without_a_backend_create_task_answers_503(make_app, upstream):
-    response = make_app({}).test_client().post("/create_task")
-    assert response.status_code == 503
-    error = response.get_json()["error"]
-    assert error["code"] == "not_configured"
-    assert error["message"].startswith(
-        "No TaskRouter backend is configured: set TWILIO_ACCOUNT_SID"
-    )
-    assert len(upstream.calls) == 0
-
-
 def test_unparsable_attributes_in_the_answer_are_passed_through(
     client, upstream, tasks_url, task_json
 ):

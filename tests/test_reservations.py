@@ -161,13 +161,3 @@ def test_bad_worker_activity_is_refused(client, upstream, path, activity, messag
     assert response.status_code == 400
     assert response.get_json()["error"]["message"] == message
     assert len(upstream.calls) == 0
-
-
-def test_without_a_backend_accept_answers_503(make_app, upstream):
-    client = make_app({}).test_client()
-    response = client.get(
-        "/accept_reservation", query_string={"TaskSid": TASK, "ReservationSid": RESERVATION}
-    )
-    assert response.status_code == 503
-    assert response.get_json()["error"]["code"] == "not_configured"
-    assert len(upstream.calls) == 0

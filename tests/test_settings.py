@@ -35,8 +35,13 @@ def test_defaults_without_any_setting():
         "VALIDATE_SIGNATURES": True,
         "CONTROL_TOKEN": None,
         "TWILIO_HTTP_TIMEOUT": 10.0,
+        "TASKROUTER_BACKEND": None,
+        "HOST": "127.0.0.1",
+        "PORT": 5000,
+        "INSTANCE_PATH": None,
     }
     assert not config.account_configured(settings)
+    assert config.backend(settings) == "sandbox"
 
 
 def test_empty_values_count_as_unset(account_environ):
@@ -65,7 +70,7 @@ def test_a_configured_account(account_environ, sids):
     assert settings["CONTROL_TOKEN"] == "x" * 16
     assert settings["TWILIO_HTTP_TIMEOUT"] == 2.5
     assert config.account_configured(settings)
-    assert config.missing_account_settings(settings) == []
+    assert config.backend(settings) == "twilio"
 
 
 @pytest.mark.parametrize(
@@ -198,7 +203,7 @@ def test_malformed_values_name_the_variable_and_where_to_find_it(
         (
             ("TWILIO_ACCOUNT_SID",),
             {},
-            "TWILIO_ACCOUNT_SID is required once a Twilio credential is set "
+            "TWILIO_ACCOUNT_SID is required once a Twilio credential is set or TASKROUTER_BACKEND=twilio "
             "(Twilio Console > Account Info > Account SID)",
         ),
         (
@@ -258,15 +263,6 @@ def test_api_key_without_auth_token_needs_the_token_for_signatures(account_envir
     assert settings["TWILIO_API_KEY"] == "SK" + "8" * 32
 
 
-def test_missing_account_settings_lists_everything_without_an_account():
-    assert config.missing_account_settings(load_settings({})) == [
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)",
-        "TWILIO_WORKSPACE_SID",
-        "TWILIO_WORKFLOW_SID",
-    ]
-
-
 def test_read_environment_takes_dotenv_but_real_variables_win(tmp_path, monkeypatch):
     dotenv = tmp_path / ".env"
     dotenv.write_text("ASSIGNMENT_MODE=accept\nCONTROL_TOKEN=from-dotenv-0123456789\n")
@@ -295,11 +291,6 @@ def test_create_app_merges_test_config_over_environ(make_app, account_environ):
 def test_create_app_validates_test_config_settings_too(make_app):
     with pytest.raises(ConfigError, match=r"^ASSIGNMENT_MODE must be one of: manual, accept"):
         make_app(ASSIGNMENT_MODE="automatic")
-
-
-def test_no_account_means_no_backend(make_app):
-    app = make_app({})
-    assert app.extensions["taskrouter"] is None
 
 
 def test_one_client_per_app_pointed_at_the_base_url(make_app, account_environ, sids):

@@ -176,17 +176,6 @@ def test_validation_switched_off_accepts_and_warns_each_time(make_app, callback_
     assert len(warnings) == 2
 
 
-def test_without_a_backend_the_callback_cannot_be_checked(make_app, callback_params, upstream):
-    client = make_app({}).test_client()
-    response = client.post(CALLBACK, data=callback_params, headers={"X-Twilio-Signature": "x"})
-    assert response.status_code == 503
-    error = response.get_json()["error"]
-    assert error["code"] == "not_configured"
-    assert "TWILIO_ACCOUNT_SID" in error["message"]
-    assert "TWILIO_AUTH_TOKEN" in error["message"]
-    assert len(upstream.calls) == 0
-
-
 def test_api_key_account_checks_signatures_with_the_auth_token(
     make_app, account_environ, sign, callback_params, sids
 ):
