@@ -1,0 +1,291 @@
+"""The quickstart played offline through the server's own endpoints: the app runs the local
+sandbox, talks to it over HTTP with the twilio library, and the sandbox calls the app back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from twilio.rest import Client
+from werkzeug.serving import make_server
+
+from app import create_app
+from sandbox.clock import ManualClock
+
+ROOT = Path(__file__).resolve().parents[1]
+SPANISH_QUEUE = "Customer Care Requests - Spanish"
+
+
+def wait_for(condition, timeout=10.0, interval=0.02):
+    """Poll until condition() is truthy (callbacks arrive off the request thread)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {condition.__name__}")
+
+
+class _LateApp:
+    """A WSGI app bound after the server, so the app can be told the port it is served on."""
+
+    app = None
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+
+class Offline:
+    """A live server running the app with its sandbox, and a twilio client pointed at it."""
+
+    def __init__(self, tmp_path: Path, **environ: str) -> None:
+        late = _LateApp()
+        self.server = make_server("127.0.0.1", 0, late, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.clock = ManualClock()
+        self.app = late.app = create_app(
+            {
+                "TESTING": True,
+                "ENVIRON": {
+                    "PORT": str(self.server.server_port),
+                    "INSTANCE_PATH": str(tmp_path / "instance"),
+                    **environ,
+                },
+                "SANDBOX_CLOCK": self.clock,
+            }
+        )
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.sandbox = self.app.extensions["sandbox"]
+        seeded = self.sandbox.seeded
+        self.workers = seeded.worker_sids
+        self.activities = seeded.activity_sids
+        client = Client(
+            self.sandbox.account_sid,
+            self.sandbox.auth_token,
+            environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
+        )
+        client.taskrouter.base_url = f"{self.url}/sandbox"
+        self.workspace = client.taskrouter.v1.workspaces(seeded.workspace_sid)
+
+    def set_activity(self, worker: str, activity: str):
+        return self.workspace.workers(self.workers[worker]).update(
+            activity_sid=self.activities[activity]
+        )
+
+    def callbacks_for(self, task_sid: str):
+        log = self.app.extensions["callback_log"]
+        return [row for row in log.recent(50) if row["task_sid"] == task_sid]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+        self.sandbox.close()
+
+
+@pytest.fixture
+def offline(tmp_path):
+    started: list[Offline] = []
+
+    def start(**environ: str) -> Offline:
+        server = Offline(tmp_path / str(len(started)), **environ)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
+
+
+def test_the_quickstart_offline_in_manual_mode(offline):
+    server = offline()
+    server.set_activity("Alice", "Offline")
+    server.set_activity("Bob", "Idle")
+
+    created = requests.post(f"{server.url}/create_task", timeout=10)
+    assert created.status_code == 201, created.text
+    task = created.json()
+    assert task["assignment_status"] == "pending"
+    assert task["task_queue_friendly_name"] == SPANISH_QUEUE
+    assert task["attributes"] == {"selected_language": "es"}
+
+    alice = server.set_activity("Alice", "Idle")
+    assert alice.activity_name == "Idle"
+
+    # The sandbox called /assignment_callback, signed: the app recorded it only after the
+    # signature checked out, and answered {} so the reservation stays pending.
+    callback = wait_for(lambda: server.callbacks_for(task["sid"]))[0]
+    assert callback["worker_sid"] == server.workers["Alice"]
+    assert callback["answer"] == "{}"
+    reservation_sid = callback["reservation_sid"]
+    reservation = server.workspace.tasks(task["sid"]).reservations(reservation_sid).fetch()
+    assert reservation.reservation_status == "pending"
+    assert server.workspace.tasks(task["sid"]).fetch().assignment_status == "reserved"
+    assert server.workspace.workers(server.workers["Alice"]).fetch().activity_name == "Reserved"
+    assert not server.sandbox.engine.list_alerts(None)
+
+    page = requests.get(f"{server.url}/", timeout=10).text
+    assert reservation_sid in page
+
+    accepted = requests.get(
+        f"{server.url}/accept_reservation",
+        params={"TaskSid": task["sid"], "ReservationSid": reservation_sid},
+        timeout=10,
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json() == {
+        "task_sid": task["sid"],
+        "reservation_sid": reservation_sid,
+        "reservation_status": "accepted",
+        "worker_sid": server.workers["Alice"],
+        "worker_name": "Alice",
+    }
+    assert server.workspace.tasks(task["sid"]).fetch().assignment_status == "assigned"
+    assert server.workspace.workers(server.workers["Alice"]).fetch().activity_name == "Busy"
+
+    # Accepting twice is refused with the hint, not a 500.
+    again = requests.get(
+        f"{server.url}/accept_reservation",
+        params={"TaskSid": task["sid"], "ReservationSid": reservation_sid},
+        timeout=10,
+    )
+    assert again.status_code == 400
+    assert "no longer pending" in again.json()["error"]["message"]
+
+    # Bob was available all along but speaks no Spanish.
+    assert server.workspace.workers(server.workers["Bob"]).reservations.list() == []
+
+
+def test_the_quickstart_offline_in_accept_mode(offline):
+    server = offline(ASSIGNMENT_MODE="accept")
+    server.set_activity("Alice", "Idle")
+
+    created = requests.post(f"{server.url}/create_task", timeout=10)
+    assert created.status_code == 201, created.text
+    task_sid = created.json()["sid"]
+
+    def assigned():
+        return server.workspace.tasks(task_sid).fetch().assignment_status == "assigned"
+
+    wait_for(assigned)
+    callback = server.callbacks_for(task_sid)[0]
+    assert callback["answer"] == '{"instruction": "accept"}'
+    reservations = server.workspace.tasks(task_sid).reservations.list()
+    assert [(r.reservation_status, r.worker_name) for r in reservations] == [("accepted", "Alice")]
+    assert server.workspace.workers(server.workers["Alice"]).fetch().activity_name == "Busy"
+
+
+def test_a_reservation_left_alone_times_out(offline):
+    server = offline()
+    server.set_activity("Alice", "Idle")
+    task_sid = requests.post(f"{server.url}/create_task", timeout=10).json()["sid"]
+    reservation_sid = wait_for(lambda: server.callbacks_for(task_sid))[0]["reservation_sid"]
+
+    # The quickstart's workflow gives a reservation 1200 s; the sandbox's clock is ours.
+    server.clock.advance(1201)
+    server.sandbox.engine.fire_due()
+
+    reservation = server.workspace.tasks(task_sid).reservations(reservation_sid).fetch()
+    assert reservation.reservation_status == "timeout"
+    assert server.workspace.tasks(task_sid).fetch().assignment_status == "pending"
+    assert server.workspace.workers(server.workers["Alice"]).fetch().activity_name == "Offline"
+
+    late = requests.get(
+        f"{server.url}/accept_reservation",
+        params={"TaskSid": task_sid, "ReservationSid": reservation_sid},
+        timeout=10,
+    )
+    assert late.status_code == 400
+    assert "Set the worker available again" in late.json()["error"]["message"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_gunicorn_runs_the_offline_quickstart_without_deadlock(tmp_path):
+    """The README's gunicorn command: the app calls its own sandbox while serving a request,
+    and the sandbox calls the app back, across two worker processes."""
+    port = _free_port()
+    account_sid, auth_token = "AC" + "ab" * 16, "sandbox-token-for-this-test"
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "TASKROUTER_BACKEND": "sandbox",
+        "TWILIO_ACCOUNT_SID": account_sid,
+        "TWILIO_AUTH_TOKEN": auth_token,
+        # Blank values win over a developer's .env and count as unset.
+        "TWILIO_API_KEY": "",
+        "TWILIO_API_SECRET": "",
+        "TWILIO_WORKSPACE_SID": "",
+        "TWILIO_WORKFLOW_SID": "",
+        "PUBLIC_BASE_URL": "",
+        "ASSIGNMENT_MODE": "accept",
+        "PORT": str(port),
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    command = [
+        str(gunicorn),
+        "--workers",
+        "2",
+        "--threads",
+        "8",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "app:create_app()",
+    ]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def healthy():
+            try:
+                return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stderr.read().decode()
+                return False
+
+        wait_for(healthy, timeout=20, interval=0.1)
+        client = Client(
+            account_sid, auth_token, environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""}
+        )
+        client.taskrouter.base_url = f"{url}/sandbox"
+        workspace = client.taskrouter.v1.workspaces.list()[0]
+        workspace = client.taskrouter.v1.workspaces(workspace.sid)
+        alice = workspace.workers.list(friendly_name="Alice")[0]
+        idle = workspace.activities.list(friendly_name="Idle")[0]
+        workspace.workers(alice.sid).update(activity_sid=idle.sid)
+
+        created = requests.post(f"{url}/create_task", timeout=10)
+        assert created.status_code == 201, created.text
+        task_sid = created.json()["sid"]
+
+        def assigned():
+            return workspace.tasks(task_sid).fetch().assignment_status == "assigned"
+
+        wait_for(assigned)
+        reservations = workspace.tasks(task_sid).reservations.list()
+        assert [r.reservation_status for r in reservations] == ["accepted"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        process.stderr.close()
