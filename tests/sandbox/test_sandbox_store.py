@@ -246,3 +246,28 @@ def test_foreign_page_tokens_are_refused(numbered: Store, token: str) -> None:
     order = [Order("w.friendly_name", "friendly_name"), Order("w.seq", "seq")]
     with pytest.raises(InvalidPageToken):
         _page(numbered, order=order, page_size=2, page_token=token)
+
+
+def test_many_connections_opening_a_new_file_at_once(tmp_path: Path) -> None:
+    """Switching a new file to WAL is not covered by the busy timeout: opening must retry."""
+    errors: list[BaseException] = []
+    for attempt in range(40):
+        database = str(tmp_path / f"race-{attempt}.sqlite3")
+        barrier = threading.Barrier(6)
+        stores: list[Store] = []
+
+        def open_store(database: str = database, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                stores.append(Store(database))
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=open_store) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for store in stores:
+            store.close()
+    assert errors == []
