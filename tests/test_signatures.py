@@ -158,6 +158,17 @@ def test_json_body_signed_with_body_sha256(client, sign):
     assert_refused(response, "does not match")
 
 
+@pytest.mark.parametrize("query", ["bodySHA256=", "bodySHA256"])
+def test_empty_body_sha256_is_refused_not_a_crash(client, query):
+    response = client.post(
+        f"{CALLBACK}?{query}",
+        data="hello",
+        content_type="text/plain",
+        headers={"X-Twilio-Signature": "bm9wZQ=="},
+    )
+    assert_refused(response, "does not match")
+
+
 def test_refused_callback_is_not_recorded(app, client, callback_params):
     client.post(CALLBACK, data=callback_params, headers={"X-Twilio-Signature": "bm9wZQ=="})
     assert app.extensions["callback_log"].count() == 0
