@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import callback_log
+import cli
 import config
 import sandbox
 import taskrouter
@@ -85,6 +86,7 @@ def _create_app(test_config: Mapping[str, object] | None) -> Flask:
     register_error_handlers(app)
     for module in (assignment, tasks, reservations, console):
         app.register_blueprint(module.bp)
+    cli.init_app(app)
     return app
 
 
