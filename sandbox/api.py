@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
-METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH")
+# OPTIONS is listed so that Flask adds no automatic (HTML, 200) answer of its own.
+METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH", "OPTIONS")
 _PAGING_PARAMETERS = ("PageSize", "Page", "PageToken")
 
 

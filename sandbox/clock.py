@@ -53,7 +53,9 @@ class ManualClock:
 
 def to_storage(moment: datetime) -> str:
     """Sortable text with microseconds, e.g. 2024-01-01T09:00:00.000000Z."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    moment = moment.astimezone(timezone.utc)
+    # %Y does not pad years before 1000, which would break reading and sorting the text.
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S.%f}Z"
 
 
 def from_storage(text: str) -> datetime:

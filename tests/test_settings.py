@@ -203,8 +203,8 @@ def test_malformed_values_name_the_variable_and_where_to_find_it(
         (
             ("TWILIO_ACCOUNT_SID",),
             {},
-            "TWILIO_ACCOUNT_SID is required once a Twilio credential is set or TASKROUTER_BACKEND=twilio "
-            "(Twilio Console > Account Info > Account SID)",
+            "TWILIO_ACCOUNT_SID is required once a Twilio credential is set or "
+            "TASKROUTER_BACKEND=twilio (Twilio Console > Account Info > Account SID)",
         ),
         (
             ("TWILIO_AUTH_TOKEN",),

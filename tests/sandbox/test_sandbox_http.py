@@ -71,6 +71,7 @@ def test_unknown_paths_need_credentials_too(live: Live) -> None:
         ("POST", "/v1/Workspaces/{ws}/Events", "GET"),
         ("PATCH", "/v1/Workspaces/{ws}/Tasks", "GET, POST"),
         ("DELETE", "/v1/Workspaces/{ws}/Workers/{wk}/Reservations", "GET"),
+        ("OPTIONS", "/v1/Workspaces/{ws}", "DELETE, GET, POST"),
     ],
 )
 def test_wrong_method_is_405(live: Live, method: str, path: str, allowed: str) -> None:

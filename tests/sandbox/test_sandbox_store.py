@@ -256,7 +256,11 @@ def test_many_connections_opening_a_new_file_at_once(tmp_path: Path) -> None:
         barrier = threading.Barrier(6)
         stores: list[Store] = []
 
-        def open_store(database: str = database, barrier: threading.Barrier = barrier) -> None:
+        def open_store(
+            database: str = database,
+            barrier: threading.Barrier = barrier,
+            stores: list[Store] = stores,
+        ) -> None:
             barrier.wait()
             try:
                 stores.append(Store(database))

@@ -328,3 +328,13 @@ def test_page_token_from_another_ordering_is_refused(live: Live) -> None:
     token = token_url.split("PageToken=")[1]
     with list_error(400, 20001, "PageToken"):
         workspace.tasks.page(page_size=1, page_token=token)
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00Z", "0999-06-30T12:00:00Z"])
+def test_virtual_start_time_before_year_1000(live: Live, moment: str) -> None:
+    """Stored dates pad the year to four digits, so such a task reads back (no 500)."""
+    task = live.seeded_workspace.tasks.create(
+        attributes='{"selected_language": "es"}', virtual_start_time=moment
+    )
+    fetched = live.seeded_workspace.tasks(task.sid).fetch()
+    assert fetched.virtual_start_time.isoformat().startswith(moment[:4])
