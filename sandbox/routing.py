@@ -182,17 +182,26 @@ def _sort_key(order_by: tuple[tuple[tuple[str, ...], bool], ...], context: dict[
     return tuple(key)
 
 
-_CANDIDATES = (
+_CANDIDATE_COLUMNS = (
     "SELECT wq.worker_sid, k.friendly_name, k.attributes, k.activity_sid,"
     " a.friendly_name AS activity_name"
-    " FROM worker_queues wq"
-    " JOIN workers k ON k.sid = wq.worker_sid"
-    " JOIN activities a ON a.sid = k.activity_sid"
-    " WHERE wq.task_queue_sid = ? AND wq.available = 1"
 )
-_SINGLE_TASK_FREE = (
-    " AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.worker_sid = wq.worker_sid"
-    " AND r.reservation_status IN ('pending', 'accepted'))"
+_CANDIDATE_JOINS = (
+    " JOIN workers k ON k.sid = wq.worker_sid JOIN activities a ON a.sid = k.activity_sid"
+)
+# Single-tasking: the free flag (store.FREE_VALUE, kept by triggers) says it all, and its
+# index yields the free members already in idle order.
+_SINGLE_TASK_CANDIDATES = (
+    _CANDIDATE_COLUMNS
+    + " FROM worker_queues wq INDEXED BY worker_queues_free"
+    + _CANDIDATE_JOINS
+    + " WHERE wq.task_queue_sid = ? AND wq.free = 1"
+)
+_MULTI_TASK_CANDIDATES = (
+    _CANDIDATE_COLUMNS
+    + " FROM worker_queues wq"
+    + _CANDIDATE_JOINS
+    + " WHERE wq.task_queue_sid = ? AND wq.available = 1"
 )
 _MULTI_TASK_FREE = (
     " AND NOT EXISTS (SELECT 1 FROM reservations r JOIN tasks c ON c.sid = r.task_sid"
@@ -607,13 +616,12 @@ class Router:
     ) -> list[str]:
         target = self._target(tx, task)
         refused = self._refused(tx, task)
-        sql = _CANDIDATES
         params: list[Any] = [task["task_queue_sid"]]
         if self._multi_task(tx, workspace_sid):
-            sql += _MULTI_TASK_FREE
+            sql = _MULTI_TASK_CANDIDATES + _MULTI_TASK_FREE
             params.append(task["task_channel_sid"])
         else:
-            sql += _SINGLE_TASK_FREE
+            sql = _SINGLE_TASK_CANDIDATES
         if task["routing_target"]:
             sql += " AND wq.worker_sid = ?"
             params.append(task["routing_target"])

@@ -209,12 +209,15 @@ _SCHEMA = (
     # Which workers a queue's target_workers selects, kept current on every worker attribute
     # or target_workers change, with the worker's availability and idle time copied in so
     # routing picks the worker idle the longest from one index.
+    # free: available and holding no pending or accepted reservation (kept by the triggers
+    # below), so a single-tasking queue reads only the workers it could offer a task to.
     """CREATE TABLE IF NOT EXISTS worker_queues (
         task_queue_sid TEXT NOT NULL REFERENCES task_queues(sid) ON DELETE CASCADE,
         worker_sid TEXT NOT NULL REFERENCES workers(sid) ON DELETE CASCADE,
         workspace_sid TEXT NOT NULL,
         available INTEGER NOT NULL,
         idle_since TEXT NOT NULL,
+        free INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (task_queue_sid, worker_sid)
     )""",
     """CREATE INDEX IF NOT EXISTS worker_queues_idle
@@ -239,9 +242,17 @@ _COLUMNS = (
     ("tasks", "filter_index", "INTEGER"),
     ("tasks", "target_timeout_at", "TEXT"),
     ("tasks", "routing_date", "TEXT"),
+    ("worker_queues", "free", "INTEGER NOT NULL DEFAULT 0"),
 )
 
-# Indexes over the added columns, created once the columns exist.
+# Whether a worker is free, from its membership row's availability and its reservations.
+_HELD = "('pending', 'accepted')"
+FREE_VALUE = (
+    "(worker_queues.available AND NOT EXISTS (SELECT 1 FROM reservations r"
+    f" WHERE r.worker_sid = worker_queues.worker_sid AND r.reservation_status IN {_HELD}))"
+)
+
+# Indexes over the added columns and the triggers keeping them, created once they exist.
 _ROUTING_INDEXES = (
     # The next task for a worker: highest priority, then oldest (FIFO, read forwards)...
     """CREATE INDEX IF NOT EXISTS tasks_fifo
@@ -251,6 +262,33 @@ _ROUTING_INDEXES = (
         ON tasks (task_queue_sid, assignment_status, priority, date_created, seq)""",
     """CREATE INDEX IF NOT EXISTS tasks_target_timeout
         ON tasks (assignment_status, target_timeout_at)""",
+    # The free members of a queue in idle order: routing stops at the first that fits, so
+    # a new task costs the same with 10 or 10,000 busy members.
+    """CREATE INDEX IF NOT EXISTS worker_queues_free
+        ON worker_queues (task_queue_sid, free, idle_since, worker_sid)""",
+    # worker_queues.free, kept in the database itself so that no code path (cascading
+    # deletes included) can leave it stale: a membership row is born and re-stamped with it,
+    # and every reservation that starts or stops holding its worker recomputes it.
+    f"""CREATE TRIGGER IF NOT EXISTS worker_queues_free_born AFTER INSERT ON worker_queues
+        BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
+            WHERE task_queue_sid = NEW.task_queue_sid AND worker_sid = NEW.worker_sid; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS worker_queues_free_moved
+        AFTER UPDATE OF available ON worker_queues
+        BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
+            WHERE task_queue_sid = NEW.task_queue_sid AND worker_sid = NEW.worker_sid; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS reservations_hold AFTER INSERT ON reservations
+        WHEN NEW.reservation_status IN {_HELD}
+        BEGIN UPDATE worker_queues SET free = 0 WHERE worker_sid = NEW.worker_sid AND free; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS reservations_hold_changed
+        AFTER UPDATE OF reservation_status, worker_sid ON reservations
+        WHEN (OLD.reservation_status IN {_HELD}) != (NEW.reservation_status IN {_HELD})
+            OR OLD.worker_sid != NEW.worker_sid
+        BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
+            WHERE worker_sid IN (OLD.worker_sid, NEW.worker_sid); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS reservations_hold_deleted AFTER DELETE ON reservations
+        WHEN OLD.reservation_status IN {_HELD}
+        BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
+            WHERE worker_sid = OLD.worker_sid; END""",
 )
 
 
@@ -505,6 +543,8 @@ class Store:
                 present = {row["name"] for row in tx.all(f"PRAGMA table_info({table})")}
                 if column not in present:
                     tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                    if (table, column) == ("worker_queues", "free"):
+                        tx.execute(f"UPDATE worker_queues SET free = {FREE_VALUE}")
             for statement in _ROUTING_INDEXES:
                 tx.execute(statement)
             stored = tx.setting("schema_version")
