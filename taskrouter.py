@@ -5,15 +5,21 @@ It also owns TaskRouterError, the one error type every upstream failure is turne
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import requests
 from flask import Flask, current_app
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import (
+    TwilioException,
+    TwilioRestException,
+    TwilioServiceException,
+)
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
 EXTENSION_KEY = "taskrouter"
@@ -106,6 +112,22 @@ class TaskRouter:
                 )
             )
 
+    def update_worker_activity(self, worker_sid: str, activity_sid: str):
+        """Move a Worker to another Activity; returns the twilio WorkerInstance."""
+        with self._upstream(f"set worker {worker_sid} to activity {activity_sid}"):
+            return self.workspace.workers(worker_sid).update(activity_sid=activity_sid)
+
+    def update_task_status(self, task_sid: str, assignment_status: str, reason: str):
+        """Cancel or complete a Task; returns the twilio TaskInstance."""
+        with self._upstream(f"update task {task_sid} to {assignment_status}"):
+            return self.workspace.tasks(task_sid).update(
+                assignment_status=assignment_status, reason=reason
+            )
+
+    def upstream(self, action: str) -> AbstractContextManager[None]:
+        """Turn any failure of the REST calls made inside into a TaskRouterError naming action."""
+        return self._upstream(action)
+
     @contextmanager
     def _upstream(self, action: str, reservation: bool = False) -> Iterator[None]:
         try:
@@ -115,6 +137,12 @@ class TaskRouter:
         except TwilioServiceException as exc:
             message = exc.detail or exc.title
             raise _from_status(exc.status, exc.code, message, exc.type, reservation) from exc
+        except TwilioException as exc:
+            # A list page that is not 200 comes as a bare TwilioException holding the response.
+            response = exc.args[1] if len(exc.args) > 1 else None
+            if not isinstance(response, TwilioResponse):
+                raise
+            raise _from_page_response(response, reservation) from exc
         # Timeout first: a connect timeout is both a Timeout and a ConnectionError.
         except requests.exceptions.Timeout as exc:
             raise TaskRouterError(
@@ -148,6 +176,23 @@ def _more_info(code: object) -> str | None:
 
 def _from_rest_exception(exc: TwilioRestException, reservation: bool) -> TaskRouterError:
     return _from_status(exc.status, exc.code, exc.msg, _more_info(exc.code), reservation)
+
+
+def _from_page_response(response: TwilioResponse, reservation: bool) -> TaskRouterError:
+    try:
+        body = json.loads(response.text)
+    except (TypeError, ValueError):
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    code = body.get("code")
+    return _from_status(
+        response.status_code,
+        code,
+        str(body.get("message") or "TaskRouter refused to list the page"),
+        _more_info(code),
+        reservation,
+    )
 
 
 def _from_status(
@@ -189,6 +234,10 @@ def build_taskrouter(settings: Mapping[str, object]) -> TaskRouter:
         environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
     )
     client.taskrouter.base_url = base_url
+    if settings.get("BACKEND") == "sandbox":
+        # The sandbox lists its alerts at {base_url}/v1/Alerts, where Twilio's Monitor API
+        # has them, so client.monitor.v1.alerts works against either.
+        client.monitor.base_url = base_url
     auth_token = settings.get("TWILIO_AUTH_TOKEN")
     return TaskRouter(
         client=client,

@@ -1,6 +1,5 @@
-"""The page a person uses (GET /) and the health check for load balancers (GET /healthz).
-
-The page shows the settings in use, the Assignment Callback URL and the callbacks received.
+"""The console a person uses: the page at /, its live state as JSON, the controls it adds
+(worker activity, cancel/complete a task) and the health check for load balancers (/healthz).
 """
 
 from __future__ import annotations
@@ -8,14 +7,28 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
 import callback_log
+import console_state
+from routes import ApiError, invalid_parameter, parameter, require_sid
 from security import control_required, is_loopback_host
+from taskrouter import current_taskrouter
 
 bp = Blueprint("console", __name__)
 
 RECENT_CALLBACKS = 20
+# The page loads only its own script and style sheet: no inline code can run on it.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+TASK_OUTCOMES = {"canceled": "Canceled on the console page", "completed": "Completed"}
+MAX_REASON_LENGTH = 255
+
+
+@bp.record_once
+def _init(setup_state) -> None:
+    console_state.init_app(setup_state.app)
 
 
 def _callback_url() -> str:
@@ -61,6 +74,7 @@ def index():
     settings = current_app.config
     taskrouter = current_app.extensions.get("taskrouter")
     token = _link_token()
+    with_token = {"token": token} if token else {}
     log = current_app.extensions[callback_log.EXTENSION_KEY]
     try:
         callbacks = [_with_actions(row, token) for row in log.recent(RECENT_CALLBACKS)]
@@ -70,21 +84,96 @@ def index():
 
     callback_url = _callback_url()
     callback_host = callback_url.split("://", 1)[-1].split("/", 1)[0]
-    return render_template(
-        "console.html",
-        mode=settings["ASSIGNMENT_MODE"],
-        taskrouter=taskrouter,
-        backend=settings["BACKEND"],
-        account_sid=settings.get("TWILIO_ACCOUNT_SID"),
-        api_key=settings.get("TWILIO_API_KEY"),
-        taskrouter_base_url=settings["TASKROUTER_BASE_URL"],
-        validate_signatures=settings["VALIDATE_SIGNATURES"],
-        control_token_set=bool(settings.get("CONTROL_TOKEN")),
-        callback_url=callback_url,
-        callback_url_is_local=is_loopback_host(callback_host),
-        create_task_url=url_for("tasks.create_task", **({"token": token} if token else {})),
-        callbacks=callbacks,
-        log_error=log_error,
+    response = current_app.make_response(
+        render_template(
+            "console.html",
+            mode=settings["ASSIGNMENT_MODE"],
+            taskrouter=taskrouter,
+            backend=settings["BACKEND"],
+            account_sid=settings.get("TWILIO_ACCOUNT_SID"),
+            api_key=settings.get("TWILIO_API_KEY"),
+            taskrouter_base_url=settings["TASKROUTER_BASE_URL"],
+            validate_signatures=settings["VALIDATE_SIGNATURES"],
+            control_token_set=bool(settings.get("CONTROL_TOKEN")),
+            callback_url=callback_url,
+            callback_url_is_local=is_loopback_host(callback_host),
+            create_task_url=url_for("tasks.create_task", **with_token),
+            urls={
+                "state": url_for("console.state", **with_token),
+                "update_worker": url_for("console.update_worker", **with_token),
+                "update_task": url_for("console.update_task", **with_token),
+                "accept": url_for("reservations.accept_reservation", **with_token),
+                "reject": url_for("reservations.reject_reservation", **with_token),
+            },
+            callbacks=callbacks,
+            log_error=log_error,
+        )
+    )
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    # The page may carry the control token in its links: keep it out of shared caches.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/console/state")
+@control_required(read_only=True)
+def state():
+    """Workers, tasks, reservations, events, alerts and callbacks, for the page's live lists."""
+    app = current_app._get_current_object()
+    settings = app.config
+    log = app.extensions[callback_log.EXTENSION_KEY]
+    body = console_state.state_cache(app).get(
+        lambda: console_state.build_state(
+            current_taskrouter(), log, settings["BACKEND"], settings["ASSIGNMENT_MODE"]
+        )
+    )
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/update_worker")
+@control_required
+def update_worker():
+    """Move a Worker to another Activity (Alice Offline, Alice Idle), on Twilio or the sandbox."""
+    worker_sid = require_sid("WorkerSid", ("worker_sid",), "WK")
+    activity_sid = require_sid("ActivitySid", ("activity_sid",), "WA")
+    worker = current_taskrouter().update_worker_activity(worker_sid, activity_sid)
+    console_state.state_cache(current_app).invalidate()
+    return jsonify(
+        {
+            "worker_sid": worker.sid,
+            "friendly_name": worker.friendly_name,
+            "activity_sid": worker.activity_sid,
+            "activity_name": worker.activity_name,
+            "available": worker.available,
+        }
+    )
+
+
+@bp.post("/update_task")
+@control_required
+def update_task():
+    """Cancel a pending or reserved Task, or complete an assigned one."""
+    task_sid = require_sid("TaskSid", ("task_sid",), "WT")
+    assignment_status = parameter("AssignmentStatus", "assignment_status")
+    if assignment_status is None or assignment_status == "":
+        raise ApiError(400, "missing_parameter", "AssignmentStatus is required")
+    if assignment_status not in TASK_OUTCOMES:
+        raise invalid_parameter("AssignmentStatus", "must be canceled or completed")
+    reason = parameter("Reason", "reason")
+    if reason is None or not reason.strip():
+        reason = TASK_OUTCOMES[assignment_status]
+    elif len(reason) > MAX_REASON_LENGTH:
+        raise invalid_parameter("Reason", f"must be at most {MAX_REASON_LENGTH} characters")
+    task = current_taskrouter().update_task_status(task_sid, assignment_status, reason)
+    console_state.state_cache(current_app).invalidate()
+    return jsonify(
+        {
+            "task_sid": task.sid,
+            "assignment_status": task.assignment_status,
+            "reason": task.reason,
+        }
     )
 
 

@@ -5,12 +5,15 @@ the developer's environment or .env, and TaskRouter mocked at the HTTP level wit
 from __future__ import annotations
 
 import json
+import threading
 from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 import pytest
 import responses
 from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from werkzeug.serving import make_server
 
 from app import create_app
 
@@ -215,3 +218,65 @@ def callback_params() -> dict[str, str]:
         "ReservationSid": SIDS.reservation,
         "Timestamp": "1715696814",
     }
+
+
+class _LateApp:
+    """A WSGI app bound after the server, so the app can be told the port it is served on."""
+
+    app = None
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+
+class LiveApp:
+    """The app with its local sandbox, served over real HTTP on a free port of 127.0.0.1."""
+
+    def __init__(self, instance_path, **environ: str) -> None:
+        late = _LateApp()
+        self.server = make_server("127.0.0.1", 0, late, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.app = late.app = create_app(
+            {
+                "TESTING": True,
+                "ENVIRON": {
+                    "PORT": str(self.server.server_port),
+                    "INSTANCE_PATH": str(instance_path),
+                    **environ,
+                },
+            }
+        )
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.sandbox = self.app.extensions["sandbox"]
+        seeded = self.sandbox.seeded
+        self.workers = seeded.worker_sids
+        self.activities = seeded.activity_sids
+        client = Client(
+            self.sandbox.account_sid,
+            self.sandbox.auth_token,
+            environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
+        )
+        client.taskrouter.base_url = f"{self.url}/sandbox"
+        self.workspace = client.taskrouter.v1.workspaces(seeded.workspace_sid)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+        self.server.server_close()
+        self.sandbox.close()
+
+
+@pytest.fixture
+def live_app(tmp_path):
+    """Start LiveApp(**environ) servers; every one is shut down at teardown."""
+    started: list[LiveApp] = []
+
+    def start(**environ: str) -> LiveApp:
+        server = LiveApp(tmp_path / f"live{len(started)}" / "instance", **environ)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()

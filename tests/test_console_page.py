@@ -5,10 +5,16 @@ and recent callbacks with ready accept links whose forms work from the page itse
 from __future__ import annotations
 
 import html
+import re
 import sqlite3
+import time
 from html.parser import HTMLParser
 
 import pytest
+import requests
+from responses import matchers
+
+from console_state import StateCache
 
 PUBLIC_HOST = "abc123.ngrok.app"
 NGROK = {
@@ -19,18 +25,41 @@ NGROK = {
 
 
 class Forms(HTMLParser):
-    """The page's forms as (method, action, {input name: value})."""
+    """The page's forms as (method, action, {field name: value}), as a browser would send them."""
 
     def __init__(self) -> None:
         super().__init__()
         self.forms: list[tuple[str, str, dict[str, str]]] = []
+        self._select: str | None = None
+        self._textarea: str | None = None
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
         if tag == "form":
             self.forms.append((attributes["method"], attributes["action"], {}))
-        elif tag == "input" and self.forms:
-            self.forms[-1][2][attributes["name"]] = attributes.get("value", "")
+            return
+        if not self.forms:
+            return
+        fields = self.forms[-1][2]
+        if tag == "input":
+            fields[attributes["name"]] = attributes.get("value", "")
+        elif tag == "select":
+            self._select = attributes["name"]
+        elif tag == "option" and self._select and "selected" in attributes:
+            fields[self._select] = attributes["value"]
+        elif tag == "textarea":
+            self._textarea = attributes["name"]
+            fields[self._textarea] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea and self.forms:
+            self.forms[-1][2][self._textarea] += data
 
 
 def forms_of(page: str) -> list[tuple[str, str, dict[str, str]]]:
@@ -151,7 +180,7 @@ def test_an_unreadable_callback_log_still_renders(app, client, monkeypatch):
     assert "file is not a database" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("use_form", ["create", "accept"])
+@pytest.mark.parametrize("use_form", ["create", "create_custom", "accept"])
 def test_the_page_forms_work_as_a_browser_posts_them(
     app,
     client,
@@ -167,10 +196,13 @@ def test_the_page_forms_work_as_a_browser_posts_them(
     record_callback(app, sids)
     page = client.get("/").get_data(as_text=True)
     browser = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+    create_forms = [form for form in forms_of(page) if "create_task" in form[1]]
 
-    if use_form == "create":
+    if use_form.startswith("create"):
         upstream.post(tasks_url, json=task_json(), status=201)
-        [(_, action, inputs)] = [form for form in forms_of(page) if "create_task" in form[1]]
+        [(_, action, inputs)] = [
+            form for form in create_forms if ("Attributes" in form[2]) == (use_form != "create")
+        ]
         response = client.post(action, data=inputs, headers=browser)
         assert response.status_code == 201
         assert sent_form(upstream.calls[0])["Attributes"] == ['{"selected_language":"es"}']
@@ -181,3 +213,572 @@ def test_the_page_forms_work_as_a_browser_posts_them(
         assert response.status_code == 200
         assert response.get_json()["reservation_status"] == "accepted"
         assert sent_form(upstream.calls[0]) == {"ReservationStatus": ["accepted"]}
+
+
+def test_the_page_runs_no_inline_code_under_a_strict_policy(client):
+    response = client.get("/")
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "unsafe-inline" not in policy
+    page = response.get_data(as_text=True)
+    # Only external scripts and style sheets, no inline handlers or style attributes.
+    assert re.findall(r"<script\b[^>]*>", page) == [
+        '<script src="/static/console.js" defer>',
+    ]
+    assert "<style" not in page
+    assert not re.search(r"\son[a-z]+\s*=", page)
+    assert " style=" not in page
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_page_script_and_style_are_served(client):
+    for path, mimetype in (
+        ("/static/console.js", "text/javascript"),
+        ("/static/console.css", "text/css"),
+        ("/static/favicon.svg", "image/svg+xml"),
+    ):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.mimetype == mimetype
+        response.close()
+
+
+def test_the_page_carries_the_token_into_its_live_urls(make_app, control_token):
+    app = make_app(CONTROL_TOKEN=control_token)
+    page = app.test_client().get(f"/?token={control_token}", headers=NGROK)
+    text = page.get_data(as_text=True)
+    for path in ("/console/state", "/update_worker", "/update_task", "/accept_reservation"):
+        assert f'"{path}?token={control_token}"' in text
+
+
+# -- the live state, against TaskRouter mocked at the HTTP level ---------------------------
+
+TASKROUTER = "https://taskrouter.twilio.com"
+
+
+def workspace_url(sids) -> str:
+    return f"{TASKROUTER}/v1/Workspaces/{sids.workspace}"
+
+
+BOB = "WK" + "b" * 32
+IDLE = "WA" + "1" * 32
+OFFLINE = "WA" + "0" * 32
+ALICE_RESERVATION = "WR" + "a" * 32
+
+
+def page_of(key: str, records: list[dict]) -> dict:
+    return {
+        key: records,
+        "meta": {
+            "key": key,
+            "page": 0,
+            "page_size": 50,
+            "first_page_url": f"{TASKROUTER}/v1/{key}?PageSize=50&Page=0",
+            "next_page_url": None,
+            "previous_page_url": None,
+            "url": f"{TASKROUTER}/v1/{key}?PageSize=50&Page=0",
+        },
+    }
+
+
+def activity_json(sids, sid: str, name: str, available: bool) -> dict:
+    return {
+        "account_sid": sids.account,
+        "workspace_sid": sids.workspace,
+        "sid": sid,
+        "friendly_name": name,
+        "available": available,
+        "date_created": "2024-05-14T14:00:00Z",
+        "date_updated": "2024-05-14T14:00:00Z",
+        "url": f"{workspace_url(sids)}/Activities/{sid}",
+        "links": {},
+    }
+
+
+def worker_json(sids, sid: str, name: str, activity_sid: str, activity_name: str) -> dict:
+    return {
+        "account_sid": sids.account,
+        "workspace_sid": sids.workspace,
+        "sid": sid,
+        "friendly_name": name,
+        "attributes": None,
+        "activity_sid": activity_sid,
+        "activity_name": activity_name,
+        "available": activity_name == "Idle",
+        "date_created": "2024-05-14T14:00:00Z",
+        "date_updated": "2024-05-14T14:26:54Z",
+        "date_status_changed": "2024-05-14T14:26:54Z",
+        "url": f"{workspace_url(sids)}/Workers/{sid}",
+        "links": {},
+    }
+
+
+def event_json(sids, event_type: str, **data: str) -> dict:
+    return {
+        "account_sid": sids.account,
+        "workspace_sid": sids.workspace,
+        "sid": "EV" + "e" * 32,
+        "actor_sid": sids.workspace,
+        "actor_type": "workspace",
+        "actor_url": workspace_url(sids),
+        "description": f"{event_type} happened",
+        "event_data": data,
+        "event_date": "2024-05-14T14:27:01Z",
+        "event_date_ms": 1715696821000,
+        "event_type": event_type,
+        "resource_sid": data.get("reservation_sid", sids.task),
+        "resource_type": "reservation",
+        "resource_url": workspace_url(sids),
+        "source": "twilio",
+        "source_ip_address": "127.0.0.1",
+        "url": f"{workspace_url(sids)}/Events/EV{'e' * 32}",
+    }
+
+
+def mock_workspace(sids, upstream, task_json, reservation_json, worker_status="pending"):
+    """The REST answers the state is built from, each matched on its exact query."""
+    query = matchers.query_param_matcher
+    upstream.get(
+        f"{workspace_url(sids)}/Activities",
+        match=[query({"PageSize": "50"})],
+        json=page_of(
+            "activities",
+            [
+                activity_json(sids, OFFLINE, "Offline", False),
+                activity_json(sids, IDLE, "Idle", True),
+            ],
+        ),
+    )
+    upstream.get(
+        f"{workspace_url(sids)}/Workers",
+        match=[query({"PageSize": "50"})],
+        json=page_of(
+            "workers",
+            [
+                worker_json(sids, sids.worker, "Alice", IDLE, "Idle"),
+                worker_json(sids, BOB, "Bob", OFFLINE, "Offline"),
+            ],
+        ),
+    )
+    upstream.get(
+        f"{workspace_url(sids)}/Tasks",
+        match=[query({"Ordering": "DateCreated:desc", "PageSize": "20"})],
+        json=page_of("tasks", [task_json(assignment_status="reserved", age=42, attributes=None)]),
+    )
+    pending = {"ReservationStatus": "pending", "PageSize": "20"}
+    upstream.get(
+        f"{workspace_url(sids)}/Workers/{sids.worker}/Reservations",
+        match=[query(pending)],
+        json=page_of(
+            "reservations",
+            [reservation_json(sid=ALICE_RESERVATION, reservation_status=worker_status)],
+        ),
+    )
+    upstream.get(
+        f"{workspace_url(sids)}/Workers/{BOB}/Reservations",
+        match=[query(pending)],
+        json=page_of("reservations", []),
+    )
+    upstream.get(
+        f"{workspace_url(sids)}/Events",
+        match=[query({"PageSize": "50"})],
+        json=page_of(
+            "events",
+            [
+                event_json(
+                    sids,
+                    "reservation.rejected",
+                    reservation_sid=sids.reservation,
+                    task_sid=sids.task,
+                    worker_sid=BOB,
+                    worker_name="Bob",
+                ),
+                event_json(sids, "task.created", task_sid=sids.task),
+            ],
+        ),
+    )
+
+
+def test_state_reads_the_workspace_through_the_twilio_client(
+    app, client, sids, upstream, task_json, reservation_json
+):
+    mock_workspace(sids, upstream, task_json, reservation_json)
+    record_callback(app, sids, reservation_sid=ALICE_RESERVATION)
+
+    response = client.get("/console/state")
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "no-store"
+    state = response.get_json()
+    assert [call.request.method for call in upstream.calls] == ["GET"] * 6
+    assert state["mode"] == "manual"
+    assert state["backend"] == "twilio"
+    assert state["activities"] == [
+        {"sid": OFFLINE, "friendly_name": "Offline", "available": False},
+        {"sid": IDLE, "friendly_name": "Idle", "available": True},
+    ]
+    assert [(w["friendly_name"], w["activity_name"]) for w in state["workers"]] == [
+        ("Alice", "Idle"),
+        ("Bob", "Offline"),
+    ]
+    assert state["tasks"] == [
+        {
+            "sid": sids.task,
+            "assignment_status": "reserved",
+            "task_queue_sid": sids.task_queue,
+            "task_queue_friendly_name": "Customer Care Requests - Spanish",
+            "priority": 0,
+            "age": 42,
+            "reason": None,
+            "date_created": "2024-05-14T14:26:54Z",
+        }
+    ]
+    assert state["pending_reservations"] == [
+        {
+            "sid": ALICE_RESERVATION,
+            "task_sid": sids.task,
+            "worker_sid": sids.worker,
+            "worker_name": "Alice",
+            "date_created": "2024-05-14T14:26:54Z",
+        }
+    ]
+    assert state["recent_reservations"] == [
+        {
+            "sid": sids.reservation,
+            "task_sid": sids.task,
+            "worker_name": "Bob",
+            "reservation_status": "rejected",
+            "date": "2024-05-14T14:27:01Z",
+        }
+    ]
+    assert [event["event_type"] for event in state["events"]] == [
+        "reservation.rejected",
+        "task.created",
+    ]
+    # Alerts are the sandbox's; a Twilio account has its own debugger.
+    assert state["alerts"] is None
+    [callback] = state["callbacks"]
+    assert callback["reservation_sid"] == ALICE_RESERVATION
+    assert callback["worker_name"] == "Alice"
+    assert callback["actionable"] is True
+    assert state["callbacks_error"] is None
+
+
+def test_state_is_shared_for_half_a_second(
+    app, client, sids, upstream, task_json, reservation_json
+):
+    now = [100.0]
+    app.extensions["console_state"] = StateCache(clock=lambda: now[0])
+    mock_workspace(sids, upstream, task_json, reservation_json)
+
+    first = client.get("/console/state").get_json()
+    now[0] += 0.4
+    assert client.get("/console/state").get_json() == first
+    assert len(upstream.calls) == 6
+
+    now[0] += 0.2
+    assert client.get("/console/state").status_code == 200
+    assert len(upstream.calls) == 12
+
+
+def test_state_names_an_upstream_failure_and_does_not_repeat_it_at_once(
+    app, client, sids, upstream
+):
+    now = [100.0]
+    app.extensions["console_state"] = StateCache(clock=lambda: now[0])
+    upstream.get(
+        f"{workspace_url(sids)}/Activities",
+        status=401,
+        json={"code": 20003, "message": "Authenticate", "more_info": "", "status": 401},
+    )
+
+    for _ in range(2):
+        response = client.get("/console/state")
+        assert response.status_code == 401
+        error = response.get_json()["error"]
+        assert error["code"] == 20003
+        assert error["message"] == "Authenticate"
+    assert len(upstream.calls) == 1
+
+
+def test_state_answers_a_network_failure_as_a_bad_gateway(client, upstream):
+    # Nothing registered: the connection is refused.
+    response = client.get("/console/state")
+    assert response.status_code == 502
+    error = response.get_json()["error"]
+    assert error["code"] == "upstream_unreachable"
+    assert "read the workspace for the console" in error["message"]
+
+
+def test_state_reports_an_unreadable_callback_log(
+    app, client, sids, monkeypatch, upstream, task_json, reservation_json
+):
+    mock_workspace(sids, upstream, task_json, reservation_json)
+
+    def broken(limit=20):
+        raise sqlite3.DatabaseError("file is not a database")
+
+    monkeypatch.setattr(app.extensions["callback_log"], "recent", broken)
+    state = client.get("/console/state").get_json()
+    assert state["callbacks"] == []
+    assert "file is not a database" in state["callbacks_error"]
+
+
+def test_state_is_guarded_like_the_page(make_app, control_token, upstream):
+    app = make_app(CONTROL_TOKEN=control_token)
+    response = app.test_client().get("/console/state", headers=NGROK)
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "control_token_required"
+    wrong = app.test_client().get("/console/state?token=wrong", headers=NGROK)
+    assert wrong.status_code == 403
+    assert wrong.get_json()["error"]["code"] == "control_token_invalid"
+    assert len(upstream.calls) == 0
+
+
+def test_state_is_read_only(client, upstream):
+    response = client.post("/console/state")
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+    assert len(upstream.calls) == 0
+
+
+# -- the page's controls --------------------------------------------------------------------
+
+BROWSER = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+
+
+def test_update_worker_sets_the_activity(client, sids, upstream, sent_form):
+    upstream.post(
+        f"{workspace_url(sids)}/Workers/{sids.worker}",
+        json=worker_json(sids, sids.worker, "Alice", IDLE, "Idle"),
+    )
+    response = client.post(
+        "/update_worker", data={"WorkerSid": sids.worker, "ActivitySid": IDLE}, headers=BROWSER
+    )
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "worker_sid": sids.worker,
+        "friendly_name": "Alice",
+        "activity_sid": IDLE,
+        "activity_name": "Idle",
+        "available": True,
+    }
+    assert sent_form(upstream.calls[0]) == {"ActivitySid": [IDLE]}
+
+
+def test_an_action_makes_the_next_poll_read_afresh(
+    app, client, sids, upstream, task_json, reservation_json
+):
+    now = [100.0]
+    app.extensions["console_state"] = StateCache(clock=lambda: now[0])
+    mock_workspace(sids, upstream, task_json, reservation_json)
+    upstream.post(
+        f"{workspace_url(sids)}/Workers/{sids.worker}",
+        json=worker_json(sids, sids.worker, "Alice", OFFLINE, "Offline"),
+    )
+    client.get("/console/state")
+    client.post("/update_worker", data={"WorkerSid": sids.worker, "ActivitySid": OFFLINE})
+    client.get("/console/state")
+    assert [call.request.method for call in upstream.calls].count("GET") == 12
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "sent_reason"),
+    [
+        ("canceled", None, "Canceled on the console page"),
+        ("completed", None, "Completed"),
+        ("canceled", "Customer hung up", "Customer hung up"),
+    ],
+)
+def test_update_task_cancels_or_completes(
+    client, sids, upstream, task_json, tasks_url, sent_form, status, reason, sent_reason
+):
+    upstream.post(
+        f"{tasks_url}/{sids.task}",
+        json=task_json(assignment_status=status, reason=sent_reason),
+    )
+    data = {"TaskSid": sids.task, "AssignmentStatus": status}
+    if reason:
+        data["Reason"] = reason
+    response = client.post("/update_task", data=data, headers=BROWSER)
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "task_sid": sids.task,
+        "assignment_status": status,
+        "reason": sent_reason,
+    }
+    assert sent_form(upstream.calls[0]) == {
+        "AssignmentStatus": [status],
+        "Reason": [sent_reason],
+    }
+
+
+GOOD_TASK = "WT" + "3" * 32
+GOOD_WORKER = "WK" + "5" * 32
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "code", "message"),
+    [
+        ("/update_worker", {"ActivitySid": IDLE}, "missing_parameter", "WorkerSid is required"),
+        (
+            "/update_worker",
+            {"WorkerSid": "WK123", "ActivitySid": IDLE},
+            "invalid_parameter",
+            "WorkerSid must be WK followed by 32 hex characters",
+        ),
+        (
+            "/update_worker",
+            {"WorkerSid": GOOD_WORKER},
+            "missing_parameter",
+            "ActivitySid is required",
+        ),
+        (
+            "/update_worker",
+            {"WorkerSid": GOOD_WORKER, "ActivitySid": "Idle"},
+            "invalid_parameter",
+            "ActivitySid must be WA followed by 32 hex characters",
+        ),
+        (
+            "/update_worker",
+            {"WorkerSid": [GOOD_WORKER, GOOD_WORKER], "ActivitySid": IDLE},
+            "invalid_parameter",
+            "WorkerSid was given more than once",
+        ),
+        (
+            "/update_task",
+            {"AssignmentStatus": "canceled"},
+            "missing_parameter",
+            "TaskSid is required",
+        ),
+        (
+            "/update_task",
+            {"TaskSid": "WR" + "3" * 32, "AssignmentStatus": "canceled"},
+            "invalid_parameter",
+            "TaskSid must be WT followed by 32 hex characters",
+        ),
+        (
+            "/update_task",
+            {"TaskSid": GOOD_TASK},
+            "missing_parameter",
+            "AssignmentStatus is required",
+        ),
+        (
+            "/update_task",
+            {"TaskSid": GOOD_TASK, "AssignmentStatus": "assigned"},
+            "invalid_parameter",
+            "AssignmentStatus must be canceled or completed",
+        ),
+        (
+            "/update_task",
+            {"TaskSid": GOOD_TASK, "AssignmentStatus": "completed", "Reason": "x" * 256},
+            "invalid_parameter",
+            "Reason must be at most 255 characters",
+        ),
+    ],
+)
+def test_control_bad_input_is_refused_before_any_upstream_call(
+    client, upstream, path, data, code, message
+):
+    response = client.post(path, data=data, headers=BROWSER)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": {"status": 400, "code": code, "message": message, "more_info": None}
+    }
+    assert len(upstream.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "resource"),
+    [
+        ("/update_worker", {"WorkerSid": GOOD_WORKER, "ActivitySid": IDLE}, "Workers/"),
+        ("/update_task", {"TaskSid": GOOD_TASK, "AssignmentStatus": "completed"}, "Tasks/"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("upstream_status", "code", "status"),
+    [(400, 20001, 400), (404, 20404, 404), (500, 20500, 502)],
+)
+def test_control_upstream_errors_are_mapped(
+    client, sids, upstream, path, data, resource, upstream_status, code, status
+):
+    sid = data.get("WorkerSid") or data["TaskSid"]
+    upstream.post(
+        f"{workspace_url(sids)}/{resource}{sid}",
+        status=upstream_status,
+        json={"code": code, "message": "Refused by TaskRouter", "more_info": "", "status": 0},
+    )
+    response = client.post(path, data=data, headers=BROWSER)
+    assert response.status_code == status
+    error = response.get_json()["error"]
+    assert error["code"] == code
+    assert "Refused by TaskRouter" in error["message"]
+
+
+@pytest.mark.parametrize("path", ["/update_worker", "/update_task"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        {"Origin": "https://evil.example"},
+        {"Referer": "https://evil.example/page"},
+    ],
+)
+def test_control_cross_site_post_is_refused(client, upstream, path, headers):
+    data = {
+        "WorkerSid": GOOD_WORKER,
+        "ActivitySid": IDLE,
+        "TaskSid": GOOD_TASK,
+        "AssignmentStatus": "canceled",
+    }
+    response = client.post(path, data=data, headers=headers)
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "cross_site_request"
+    assert len(upstream.calls) == 0
+
+
+@pytest.mark.parametrize("path", ["/update_worker", "/update_task"])
+def test_controls_are_guarded_and_post_only(make_app, control_token, upstream, path):
+    app = make_app(CONTROL_TOKEN=control_token)
+    client = app.test_client()
+    through_ngrok = client.post(path, headers=NGROK)
+    assert through_ngrok.status_code == 401
+    assert through_ngrok.get_json()["error"]["code"] == "control_token_required"
+    wrong = client.post(f"{path}?token=nope", headers=NGROK)
+    assert wrong.status_code == 403
+    assert wrong.get_json()["error"]["code"] == "control_token_invalid"
+    get = client.get(path)
+    assert get.status_code == 405
+    assert get.get_json()["error"]["code"] == "method_not_allowed"
+    assert len(upstream.calls) == 0
+
+
+def test_sandbox_state_lists_its_alerts_and_events(live_app):
+    """With the sandbox, a bad callback answer shows up as an alert, read through the twilio
+    client's Monitor API pointed at the sandbox."""
+    server = live_app()
+    workflow_sid = server.app.config["TWILIO_WORKFLOW_SID"]
+    # /healthz answers POST with 405: TaskRouter's error 11200.
+    server.workspace.workflows(workflow_sid).update(assignment_callback_url=f"{server.url}/healthz")
+    server.workspace.workers(server.workers["Alice"]).update(activity_sid=server.activities["Idle"])
+    task = server.workspace.tasks.create(
+        workflow_sid=workflow_sid, attributes='{"selected_language": "es"}'
+    )
+
+    deadline = time.monotonic() + 10
+    while True:
+        state = requests.get(f"{server.url}/console/state", timeout=10).json()
+        if state["alerts"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+
+    [alert] = state["alerts"]
+    assert alert["error_code"] == "11200"
+    assert alert["log_level"] == "error"
+    assert "405" in alert["alert_text"]
+    assert state["backend"] == "sandbox"
+    assert {"task.created", "reservation.created"} <= {e["event_type"] for e in state["events"]}
+    assert [t["sid"] for t in state["tasks"]] == [task.sid]
+    assert [(r["task_sid"], r["worker_name"]) for r in state["pending_reservations"]] == [
+        (task.sid, "Alice")
+    ]

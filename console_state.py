@@ -1,0 +1,264 @@
+"""What the console page shows, read through the app's one twilio client, and the short cache
+that lets many open pages share one set of REST calls.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Flask
+
+import callback_log
+from taskrouter import TaskRouter, TaskRouterError
+
+EXTENSION_KEY = "console_state"
+# Pages poll about once a second; half that keeps them live while sharing the REST calls.
+CACHE_SECONDS = 0.5
+TASKS_SHOWN = 20
+WORKERS_SHOWN = 50
+# Reservation outcomes come from the events, which TaskRouter lists newest first.
+EVENTS_READ = 50
+EVENTS_SHOWN = 15
+RECENT_RESERVATIONS_SHOWN = 10
+ALERTS_SHOWN = 10
+CALLBACKS_SHOWN = 20
+
+RESERVATION_OUTCOMES = {
+    "reservation.accepted": "accepted",
+    "reservation.rejected": "rejected",
+    "reservation.timeout": "timeout",
+    "reservation.canceled": "canceled",
+    "reservation.rescinded": "rescinded",
+    "reservation.completed": "completed",
+    "reservation.wrapup": "wrapping",
+}
+
+
+def iso(value: object) -> str | None:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if value is None else str(value)
+
+
+def is_sid(value: object, prefix: str) -> bool:
+    return isinstance(value, str) and re.fullmatch(rf"{prefix}[0-9a-fA-F]{{32}}", value) is not None
+
+
+def _activities(workspace) -> list[dict[str, object]]:
+    return [
+        {
+            "sid": activity.sid,
+            "friendly_name": activity.friendly_name,
+            "available": activity.available,
+        }
+        for activity in workspace.activities.list(limit=50)
+    ]
+
+
+def _workers(workspace) -> list[dict[str, object]]:
+    return [
+        {
+            "sid": worker.sid,
+            "friendly_name": worker.friendly_name,
+            "activity_sid": worker.activity_sid,
+            "activity_name": worker.activity_name,
+            "available": worker.available,
+            "date_status_changed": iso(worker.date_status_changed),
+        }
+        for worker in workspace.workers.list(limit=WORKERS_SHOWN)
+    ]
+
+
+def _tasks(workspace) -> list[dict[str, object]]:
+    return [
+        {
+            "sid": task.sid,
+            "assignment_status": task.assignment_status,
+            "task_queue_sid": task.task_queue_sid,
+            "task_queue_friendly_name": task.task_queue_friendly_name,
+            "priority": task.priority,
+            "age": task.age,
+            "reason": task.reason,
+            "date_created": iso(task.date_created),
+        }
+        for task in workspace.tasks.list(ordering="DateCreated:desc", limit=TASKS_SHOWN)
+    ]
+
+
+def _pending_reservations(workspace, workers) -> list[dict[str, object]]:
+    pending = []
+    for worker in workers:
+        for reservation in workspace.workers(worker["sid"]).reservations.list(
+            reservation_status="pending", limit=20
+        ):
+            pending.append(
+                {
+                    "sid": reservation.sid,
+                    "task_sid": reservation.task_sid,
+                    "worker_sid": reservation.worker_sid,
+                    "worker_name": reservation.worker_name,
+                    "date_created": iso(reservation.date_created),
+                }
+            )
+    pending.sort(key=lambda reservation: reservation["date_created"] or "", reverse=True)
+    return pending
+
+
+def _events(workspace) -> list[dict[str, object]]:
+    events = []
+    for event in workspace.events.list(limit=EVENTS_READ, page_size=EVENTS_READ):
+        data = event.event_data if isinstance(event.event_data, dict) else {}
+        events.append(
+            {
+                "sid": event.sid,
+                "event_type": event.event_type,
+                "event_date": iso(event.event_date),
+                "description": event.description,
+                "resource_type": event.resource_type,
+                "resource_sid": event.resource_sid,
+                "data": {
+                    name: data.get(name)
+                    for name in ("reservation_sid", "task_sid", "worker_sid", "worker_name")
+                },
+            }
+        )
+    return events
+
+
+def _recent_reservations(events) -> list[dict[str, object]]:
+    recent = []
+    for event in events:
+        outcome = RESERVATION_OUTCOMES.get(event["event_type"])
+        if outcome is None:
+            continue
+        data = event["data"]
+        recent.append(
+            {
+                "sid": data["reservation_sid"] or event["resource_sid"],
+                "task_sid": data["task_sid"],
+                "worker_name": data["worker_name"],
+                "reservation_status": outcome,
+                "date": event["event_date"],
+            }
+        )
+    return recent[:RECENT_RESERVATIONS_SHOWN]
+
+
+def _alerts(client) -> list[dict[str, object]]:
+    return [
+        {
+            "sid": alert.sid,
+            "date_created": iso(alert.date_created),
+            "log_level": alert.log_level,
+            "error_code": alert.error_code,
+            "alert_text": alert.alert_text,
+            "resource_sid": alert.resource_sid,
+        }
+        for alert in client.monitor.v1.alerts.list(limit=ALERTS_SHOWN)
+    ]
+
+
+def _callbacks(log: callback_log.CallbackLog, worker_names: dict[str, str]):
+    try:
+        rows = log.recent(CALLBACKS_SHOWN)
+    except (sqlite3.Error, OSError) as exc:
+        return [], f"The callback log could not be read: {exc}"
+    callbacks = []
+    for row in rows:
+        callbacks.append(
+            {
+                "received_at": row["received_at"],
+                "reservation_sid": row["reservation_sid"],
+                "task_sid": row["task_sid"],
+                "worker_sid": row["worker_sid"],
+                "worker_name": worker_names.get(row["worker_sid"] or ""),
+                "task_queue_sid": row["task_queue_sid"],
+                "answer": row["answer"],
+                # Only a pending answer with well-formed SIDs gets Accept/Reject buttons.
+                "actionable": row["answer"] == "{}"
+                and is_sid(row["task_sid"], "WT")
+                and is_sid(row["reservation_sid"], "WR"),
+            }
+        )
+    return callbacks, None
+
+
+def build_state(
+    taskrouter: TaskRouter, log: callback_log.CallbackLog, backend: str, mode: str
+) -> dict[str, object]:
+    """Everything the page's live lists show, as JSON-ready values."""
+    workspace = taskrouter.workspace
+    with taskrouter.upstream("read the workspace for the console"):
+        activities = _activities(workspace)
+        workers = _workers(workspace)
+        tasks = _tasks(workspace)
+        pending = _pending_reservations(workspace, workers)
+        events = _events(workspace)
+    alerts = None
+    if backend == "sandbox":
+        with taskrouter.upstream("read the sandbox's alerts"):
+            alerts = _alerts(taskrouter.client)
+    callbacks, callbacks_error = _callbacks(
+        log, {worker["sid"]: worker["friendly_name"] for worker in workers}
+    )
+    return {
+        "mode": mode,
+        "backend": backend,
+        "activities": activities,
+        "workers": workers,
+        "tasks": tasks,
+        "pending_reservations": pending,
+        "recent_reservations": _recent_reservations(events),
+        "events": [
+            {name: event[name] for name in ("event_date", "event_type", "description")}
+            for event in events[:EVENTS_SHOWN]
+        ],
+        "alerts": alerts,
+        "callbacks": callbacks,
+        "callbacks_error": callbacks_error,
+    }
+
+
+class StateCache:
+    """The last state built, reused for CACHE_SECONDS; one build at a time per process.
+
+    A failed build is kept as long, so a TaskRouter outage does not meet one retry per page.
+    """
+
+    def __init__(self, ttl: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._built_at: float | None = None
+        self._value: dict[str, object] | None = None
+        self._error: TaskRouterError | None = None
+
+    def get(self, build: Callable[[], dict[str, object]]) -> dict[str, object]:
+        with self._lock:
+            if self._built_at is None or self.clock() - self._built_at >= self.ttl:
+                try:
+                    self._value, self._error = build(), None
+                except TaskRouterError as exc:
+                    self._value, self._error = None, exc
+                self._built_at = self.clock()
+            if self._error is not None:
+                raise self._error
+            return self._value
+
+    def invalidate(self) -> None:
+        """Forget the last state: the next page poll sees an action's effect at once."""
+        with self._lock:
+            self._built_at = None
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION_KEY] = StateCache()
+
+
+def state_cache(app: Flask) -> StateCache:
+    return app.extensions[EXTENSION_KEY]

@@ -1,0 +1,392 @@
+// The console page's live part: polls the JSON state about once a second, re-renders the
+// lists that changed, and sends the page's forms with fetch() so answers show in place.
+"use strict";
+
+(() => {
+  const root = document.getElementById("console");
+  if (!root) return;
+  const urls = {
+    state: root.dataset.stateUrl,
+    updateWorker: root.dataset.updateWorkerUrl,
+    updateTask: root.dataset.updateTaskUrl,
+    accept: root.dataset.acceptUrl,
+    reject: root.dataset.rejectUrl,
+  };
+  const POLL_MS = 1000;
+  const HIDDEN_POLL_MS = 5000;
+  const rendered = {};
+
+  function el(tag, attributes, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      node.setAttribute(name, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+
+  const code = (text) => el("code", {}, text || "-");
+  const status = (text) => el("span", { class: `status status-${text}` }, text);
+
+  function hidden(name, value) {
+    return el("input", { type: "hidden", name, value });
+  }
+
+  function actionForm(action, fields, label, key, extraClass) {
+    return el(
+      "form",
+      { class: "inline", method: "post", action, "data-fetch": true },
+      Object.entries(fields).map(([name, value]) => hidden(name, value)),
+      el("button", { type: "submit", "data-key": key, class: extraClass }, label),
+    );
+  }
+
+  function age(seconds) {
+    if (typeof seconds !== "number") return "-";
+    if (seconds < 120) return `${seconds} s`;
+    if (seconds < 7200) return `${Math.floor(seconds / 60)} min`;
+    return `${Math.floor(seconds / 3600)} h`;
+  }
+
+  function time(iso) {
+    // ISO 8601 UTC from TaskRouter: the time of day is what a person scans for.
+    if (!iso) return "-";
+    const match = /T(\d\d:\d\d:\d\d)/.exec(iso);
+    return el("time", { datetime: iso, title: iso }, match ? match[1] : iso);
+  }
+
+  function emptyRow(columns, text) {
+    return el("tr", { class: "empty" }, el("td", { colspan: columns }, text));
+  }
+
+  function workerRows(state) {
+    if (!state.workers.length) return [emptyRow(2, "No workers in this workspace.")];
+    return state.workers.map((worker) => {
+      const selectId = `activity-${worker.sid}`;
+      const select = el(
+        "select",
+        { id: selectId, name: "ActivitySid", "data-key": selectId },
+        state.activities.map((activity) =>
+          el(
+            "option",
+            { value: activity.sid, selected: activity.sid === worker.activity_sid },
+            activity.friendly_name,
+          ),
+        ),
+      );
+      const form = el(
+        "form",
+        { class: "inline activity", method: "post", action: urls.updateWorker, "data-fetch": true },
+        hidden("WorkerSid", worker.sid),
+        el("label", { for: selectId, class: "visually-hidden" }, `Activity for ${worker.friendly_name}`),
+        select,
+        el("button", { type: "submit", "data-key": `set-${worker.sid}` }, "Set"),
+      );
+      return el(
+        "tr",
+        { "data-sid": worker.sid, "data-worker-name": worker.friendly_name },
+        el("td", {}, worker.friendly_name, el("br"), code(worker.sid)),
+        el(
+          "td",
+          {},
+          el(
+            "span",
+            {
+              class: `status activity-name ${worker.available ? "status-available" : "status-unavailable"}`,
+            },
+            worker.activity_name,
+          ),
+          form,
+        ),
+      );
+    });
+  }
+
+  function taskRows(state) {
+    if (!state.tasks.length) return [emptyRow(6, "No tasks yet.")];
+    return state.tasks.map((task) => {
+      const actions = [];
+      if (task.assignment_status === "pending" || task.assignment_status === "reserved") {
+        actions.push(
+          actionForm(urls.updateTask, { TaskSid: task.sid, AssignmentStatus: "canceled" },
+            "Cancel", `cancel-${task.sid}`),
+        );
+      }
+      if (task.assignment_status === "assigned" || task.assignment_status === "wrapping") {
+        actions.push(
+          actionForm(urls.updateTask, { TaskSid: task.sid, AssignmentStatus: "completed" },
+            "Complete", `complete-${task.sid}`),
+        );
+      }
+      return el(
+        "tr",
+        { "data-sid": task.sid, "data-status": task.assignment_status },
+        el("td", {}, code(task.sid)),
+        el("td", { class: "task-status" }, status(task.assignment_status),
+          task.reason ? el("br") : null, task.reason ? el("small", {}, task.reason) : null),
+        el("td", { class: "task-queue" }, task.task_queue_friendly_name || "-"),
+        el("td", {}, task.priority),
+        el("td", {}, age(task.age)),
+        el("td", {}, actions.length ? actions : "-"),
+      );
+    });
+  }
+
+  function answerForms(taskSid, reservationSid) {
+    const fields = { TaskSid: taskSid, ReservationSid: reservationSid };
+    return [
+      actionForm(urls.accept, fields, "Accept", `accept-${reservationSid}`, "primary"),
+      actionForm(urls.reject, fields, "Reject", `reject-${reservationSid}`),
+    ];
+  }
+
+  function pendingRows(state) {
+    if (!state.pending_reservations.length) return [emptyRow(5, "None pending.")];
+    return state.pending_reservations.map((reservation) =>
+      el(
+        "tr",
+        { "data-sid": reservation.sid, "data-task-sid": reservation.task_sid },
+        el("td", {}, code(reservation.sid)),
+        el("td", {}, code(reservation.task_sid)),
+        el("td", {}, reservation.worker_name || code(reservation.worker_sid)),
+        el("td", {}, time(reservation.date_created)),
+        el("td", { class: "actions" }, answerForms(reservation.task_sid, reservation.sid)),
+      ),
+    );
+  }
+
+  function recentRows(state) {
+    if (!state.recent_reservations.length) return [emptyRow(5, "None yet.")];
+    return state.recent_reservations.map((reservation) =>
+      el(
+        "tr",
+        { "data-sid": reservation.sid },
+        el("td", {}, code(reservation.sid)),
+        el("td", {}, code(reservation.task_sid)),
+        el("td", {}, reservation.worker_name || "-"),
+        el("td", {}, status(reservation.reservation_status)),
+        el("td", {}, time(reservation.date)),
+      ),
+    );
+  }
+
+  function callbackRows(state) {
+    // Buttons only while the reservation is still pending: the log keeps answered ones too.
+    const pending = new Set(state.pending_reservations.map((reservation) => reservation.sid));
+    return state.callbacks.map((callback) => {
+      let actions = "-";
+      if (callback.actionable && pending.has(callback.reservation_sid)) {
+        const link = new URL(urls.accept, window.location.href);
+        link.searchParams.set("TaskSid", callback.task_sid);
+        link.searchParams.set("ReservationSid", callback.reservation_sid);
+        actions = [
+          ...answerForms(callback.task_sid, callback.reservation_sid).map((form) => {
+            form.querySelector("button").dataset.key += "-callback";
+            return form;
+          }),
+          el("br"),
+          el("code", { class: "accept-link" }, link.href),
+        ];
+      }
+      return el(
+        "tr",
+        { "data-sid": callback.reservation_sid },
+        el("td", {}, callback.received_at),
+        el("td", {}, code(callback.reservation_sid), el("br"), code(callback.task_sid)),
+        el("td", {}, callback.worker_name ? `${callback.worker_name} ` : null,
+          code(callback.worker_sid), el("br"), code(callback.task_queue_sid)),
+        el("td", {}, code(callback.answer)),
+        el("td", {}, actions),
+      );
+    });
+  }
+
+  function alertRows(state) {
+    if (!state.alerts || !state.alerts.length) return [emptyRow(4, "No alerts.")];
+    return state.alerts.map((alert) =>
+      el(
+        "tr",
+        { "data-sid": alert.sid },
+        el("td", {}, time(alert.date_created)),
+        el("td", {}, status(alert.log_level)),
+        el("td", {}, alert.error_code),
+        el("td", {}, alert.alert_text),
+      ),
+    );
+  }
+
+  function eventRows(state) {
+    if (!state.events.length) return [emptyRow(3, "No events yet.")];
+    return state.events.map((event) =>
+      el(
+        "tr",
+        {},
+        el("td", {}, time(event.event_date)),
+        el("td", {}, code(event.event_type)),
+        el("td", {}, event.description),
+      ),
+    );
+  }
+
+  const sections = [
+    ["workers", (state) => [state.workers, state.activities], workerRows],
+    ["tasks", (state) => state.tasks, taskRows],
+    ["pending-reservations", (state) => state.pending_reservations, pendingRows],
+    ["recent-reservations", (state) => state.recent_reservations, recentRows],
+    ["callbacks", (state) => [state.callbacks, state.pending_reservations], callbackRows],
+    ["alerts", (state) => state.alerts, alertRows],
+    ["events", (state) => state.events, eventRows],
+  ];
+
+  // Narrow screens show each row as a card: every cell carries its column's name.
+  function labelCells(table) {
+    const names = [...table.tHead.rows[0].cells].map((cell) => cell.textContent.trim());
+    for (const row of table.tBodies[0].rows) {
+      if (row.classList.contains("empty")) continue;
+      [...row.cells].forEach((cell, index) => {
+        cell.dataset.label = names[index] || "";
+        // One box for the value, so the label and the value sit side by side.
+        cell.replaceChildren(el("div", { class: "value" }, [...cell.childNodes]));
+      });
+    }
+  }
+
+  function renderSection(id, data, rows, state) {
+    const table = document.getElementById(id);
+    if (!table) return;
+    const body = table.tBodies[0];
+    const active = document.activeElement;
+    // A person choosing in a select keeps it until they leave it.
+    if (active && active.tagName === "SELECT" && body.contains(active)) return;
+    const key = JSON.stringify(data);
+    if (rendered[id] === key) return;
+    const focusKey = active && body.contains(active) ? active.dataset.key : null;
+    body.replaceChildren(...rows(state));
+    labelCells(table);
+    rendered[id] = key;
+    if (focusKey) {
+      const again = body.querySelector(`[data-key="${CSS.escape(focusKey)}"]`);
+      if (again) again.focus();
+    }
+  }
+
+  function render(state) {
+    for (const [id, data, rows] of sections) renderSection(id, data(state), rows, state);
+    const hasCallbacks = state.callbacks.length > 0;
+    document.getElementById("callbacks").hidden = !hasCallbacks;
+    document.getElementById("no-callbacks").hidden = hasCallbacks || !!state.callbacks_error;
+    const problem = document.getElementById("callbacks-problem");
+    problem.hidden = !state.callbacks_error;
+    problem.textContent = state.callbacks_error || "";
+  }
+
+  function errorMessage(body, response) {
+    if (body && body.error && body.error.message) return body.error.message;
+    return `HTTP ${response.status}`;
+  }
+
+  async function readJson(response) {
+    try {
+      return await response.json();
+    } catch {
+      return null;
+    }
+  }
+
+  const liveStatus = document.getElementById("live-status");
+  const upstreamProblem = document.getElementById("upstream-problem");
+
+  function showProblem(text) {
+    upstreamProblem.textContent = text;
+    upstreamProblem.hidden = false;
+    liveStatus.textContent = "Not updating";
+    liveStatus.className = "live live-problem";
+  }
+
+  let pollTimer = null;
+  let polling = false;
+  let pollAgain = false;
+
+  async function poll() {
+    // A poll asked for during another may read a state from before an action: run it after.
+    if (polling) {
+      pollAgain = true;
+      return;
+    }
+    polling = true;
+    pollAgain = false;
+    clearTimeout(pollTimer);
+    try {
+      const response = await fetch(urls.state, { headers: { Accept: "application/json" } });
+      const body = await readJson(response);
+      if (response.ok && body) {
+        render(body);
+        upstreamProblem.hidden = true;
+        liveStatus.textContent = `Live, updated ${new Date().toLocaleTimeString()}`;
+        liveStatus.className = "live live-ok";
+      } else {
+        showProblem(`Could not read the workspace: ${errorMessage(body, response)}`);
+      }
+    } catch {
+      showProblem("The server did not answer; retrying.");
+    } finally {
+      polling = false;
+      const delay = pollAgain ? 0 : document.hidden ? HIDDEN_POLL_MS : POLL_MS;
+      pollTimer = setTimeout(poll, delay);
+    }
+  }
+
+  // The answer shows in the section of the form that was sent, above its list.
+  function showAnswer(form, ok, title, body) {
+    const section = form.closest("section");
+    const answer = section && section.querySelector(".answer");
+    if (!answer) return;
+    const close = el("button", { type: "button", class: "dismiss" }, "Dismiss");
+    close.addEventListener("click", () => {
+      answer.hidden = true;
+    });
+    answer.replaceChildren(
+      el("p", {}, el("strong", { class: "answer-title" }, title), close),
+      body ? el("pre", { class: "answer-body" }, JSON.stringify(body)) : null,
+    );
+    answer.className = ok ? "answer answer-ok" : "answer answer-problem";
+    answer.hidden = false;
+  }
+
+  document.addEventListener("submit", async (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-fetch")) return;
+    event.preventDefault();
+    const button = event.submitter || form.querySelector("button");
+    const label = button ? button.textContent : "Request";
+    if (button) button.disabled = true;
+    // Clear the last answer first, so an old one is never read as this one's.
+    showAnswer(form, true, `${label}: sending…`, null);
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        body: new URLSearchParams(new FormData(form)),
+        headers: { Accept: "application/json" },
+      });
+      const body = await readJson(response);
+      const title = response.ok
+        ? `${label}: done (HTTP ${response.status})`
+        : `${label}: refused (HTTP ${response.status}) ${errorMessage(body, response)}`;
+      showAnswer(form, response.ok, title, body);
+    } catch {
+      showAnswer(form, false, `${label}: the server did not answer`, null);
+    } finally {
+      if (button && button.isConnected) button.disabled = false;
+      poll();
+    }
+  });
+
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) poll();
+  });
+  poll();
+})();

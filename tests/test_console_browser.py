@@ -1,0 +1,256 @@
+"""The console page in a real browser (Debian's Chromium driven by Playwright) against the app
+and its local sandbox served over HTTP: the quickstart clicked through, narrow screens, CSRF.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Response
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+SPANISH_QUEUE = "Customer Care Requests - Spanish"
+# Long enough for a callback round trip and the page's next poll, on a slow shared machine.
+LIVE_TIMEOUT_MS = 10_000
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing and CI must run the browser tests", pytrace=False)
+    pytest.skip(
+        f"{CHROMIUM} is missing: install Debian's chromium package (make test does so as root)",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+class Page:
+    """A browser tab that records every console error and uncaught exception it sees."""
+
+    def __init__(self, browser, name: str, **context_options) -> None:
+        self.context = browser.new_context(**context_options)
+        self.context.set_default_timeout(LIVE_TIMEOUT_MS)
+        self.page = self.context.new_page()
+        self.name = name
+        self.problems: list[str] = []
+        self.page.on(
+            "console",
+            lambda message: (
+                self.problems.append(f"console {message.type}: {message.text}")
+                if message.type in ("error", "warning")
+                else None
+            ),
+        )
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.step = 0
+
+    def screenshot(self, label: str, full_page: bool = True) -> None:
+        self.step += 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{self.name}-{self.step:02d}-{label}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tab(browser):
+    opened: list[Page] = []
+
+    def open_tab(name: str, **context_options) -> Page:
+        page = Page(browser, name, **context_options)
+        opened.append(page)
+        return page
+
+    yield open_tab
+    for page in opened:
+        page.close()
+
+
+def worker_row(page, name: str):
+    return page.locator(f'#workers tr[data-worker-name="{name}"]')
+
+
+def set_activity(page, name: str, activity: str, shown: str | None = None) -> None:
+    """Choose the activity in the worker's row and wait until the row shows `shown`."""
+    row = worker_row(page, name)
+    row.get_by_label(f"Activity for {name}").select_option(label=activity)
+    row.get_by_role("button", name="Set").click()
+    answer = page.locator("#workers-answer")
+    expect(answer.locator(".answer-title")).to_have_text("Set: done (HTTP 200)")
+    expect(answer.locator(".answer-body")).to_contain_text(f'"activity_name":"{activity}"')
+    expect(row.locator(".activity-name")).to_have_text(shown or activity)
+
+
+def create_spanish_task(page) -> str:
+    page.get_by_label("Language").select_option("es")
+    page.locator("form").filter(has=page.get_by_label("Language")).get_by_role(
+        "button", name="Create task"
+    ).click()
+    expect(page.locator("#tasks-answer .answer-title")).to_contain_text(
+        "Create task: done (HTTP 201)"
+    )
+    # The answer is the task just created; the live list shows it within a poll.
+    answer = json.loads(page.locator("#tasks-answer .answer-body").inner_text())
+    task_sid = answer["sid"]
+    expect(page.locator(f'#tasks tr[data-sid="{task_sid}"]')).to_be_visible()
+    return task_sid
+
+
+def test_the_quickstart_clicked_through_on_the_page(live_app, tab):
+    server = live_app()
+    browser_tab = tab("quickstart")
+    page = browser_tab.page
+    page.goto(f"{server.url}/")
+    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(worker_row(page, "Alice")).to_be_visible()
+    browser_tab.screenshot("opened")
+
+    set_activity(page, "Alice", "Offline")
+    browser_tab.screenshot("alice-offline")
+
+    task_sid = create_spanish_task(page)
+    task = page.locator(f'#tasks tr[data-sid="{task_sid}"]')
+    expect(task.locator(".task-status")).to_have_text("pending")
+    expect(task.locator(".task-queue")).to_have_text(SPANISH_QUEUE)
+    browser_tab.screenshot("task-pending")
+
+    # The live list re-renders as the task ages; a keyboard user's focus stays put.
+    cancel = task.get_by_role("button", name="Cancel")
+    cancel.focus()
+    age = task.locator("td").nth(4).inner_text()
+    expect(task.locator("td").nth(4)).not_to_have_text(age)
+    expect(cancel).to_be_focused()
+
+    # Idle, and at once Reserved: only she speaks Spanish and the task is waiting.
+    set_activity(page, "Alice", "Idle", shown="Reserved")
+    # No reload: the poll brings the reservation, and the callback the sandbox made.
+    pending = page.locator(f'#pending-reservations tr[data-task-sid="{task_sid}"]')
+    expect(pending).to_be_visible()
+    expect(pending).to_contain_text("Alice")
+    expect(task.locator(".task-status")).to_have_text("reserved")
+    reservation_sid = pending.get_attribute("data-sid")
+    expect(page.locator(f'#callbacks tr[data-sid="{reservation_sid}"]')).to_contain_text("{}")
+    browser_tab.screenshot("reservation-pending")
+
+    # By keyboard, with the focus ring showing.
+    pending.get_by_role("button", name="Reject").focus()
+    page.keyboard.press("Shift+Tab")
+    expect(pending.get_by_role("button", name="Accept")).to_be_focused()
+    assert page.evaluate("document.activeElement.matches(':focus-visible')")
+    browser_tab.screenshot("accept-focused", full_page=False)
+    page.keyboard.press("Enter")
+    expect(page.locator("#reservations-answer .answer-title")).to_contain_text(
+        "Accept: done (HTTP 200)"
+    )
+    expect(page.locator("#reservations-answer .answer-body")).to_contain_text(
+        '"reservation_status":"accepted"'
+    )
+    expect(task.locator(".task-status")).to_have_text("assigned")
+    expect(worker_row(page, "Alice").locator(".activity-name")).to_have_text("Busy")
+    expect(page.locator(f'#recent-reservations tr[data-sid="{reservation_sid}"]')).to_contain_text(
+        "accepted"
+    )
+    expect(page.locator("#pending-reservations tr.empty")).to_have_text("None pending.")
+    answered = page.locator(f'#callbacks tr[data-sid="{reservation_sid}"]')
+    expect(answered.get_by_role("button", name="Accept")).to_have_count(0)
+    browser_tab.screenshot("task-assigned")
+
+    # Done with it: complete the task from its row.
+    task.get_by_role("button", name="Complete").click()
+    expect(task.locator(".task-status")).to_contain_text("completed")
+    browser_tab.screenshot("task-completed")
+
+    # Then accept mode: the callback accepts, nobody clicks Accept.
+    accept_server = live_app(ASSIGNMENT_MODE="accept")
+    page.goto(f"{accept_server.url}/")
+    expect(page.locator("#mode")).to_have_text("accept")
+    expect(worker_row(page, "Alice")).to_be_visible()
+    set_activity(page, "Alice", "Idle")
+    task_sid = create_spanish_task(page)
+    task = page.locator(f'#tasks tr[data-sid="{task_sid}"]')
+    expect(task.locator(".task-status")).to_have_text("assigned")
+    expect(worker_row(page, "Alice").locator(".activity-name")).to_have_text("Busy")
+    expect(page.locator("#callbacks tbody tr").first).to_contain_text('"instruction": "accept"')
+    browser_tab.screenshot("accept-mode-assigned")
+
+    assert browser_tab.problems == []
+
+
+def test_narrow_screen_has_no_horizontal_overflow(live_app, tab):
+    server = live_app()
+    server.workspace.tasks.create(
+        workflow_sid=server.app.config["TWILIO_WORKFLOW_SID"],
+        attributes='{"selected_language": "en", "customer": "a rather long customer name"}',
+    )
+    browser_tab = tab("narrow", viewport={"width": 375, "height": 800})
+    page = browser_tab.page
+    page.goto(f"{server.url}/")
+    expect(page.locator("#tasks tbody tr[data-sid]")).to_have_count(1)
+    expect(worker_row(page, "Bob")).to_be_visible()
+    browser_tab.screenshot("375px")
+    for section in ("workers", "tasks", "pending-reservations", "events"):
+        page.locator(f"#{section}").scroll_into_view_if_needed()
+        browser_tab.screenshot(f"375px-{section}", full_page=False)
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    # Keyboard users reach the controls: the first Tab stops on a real control.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.tagName") in ("A", "BUTTON", "SELECT", "INPUT")
+    assert browser_tab.problems == []
+
+
+def test_a_cross_site_form_post_is_refused(live_app, tab):
+    server = live_app()
+    attacker_page = f"""<!doctype html><html><body>
+<form id="f" method="post" action="{server.url}/create_task">
+<input name="selected_language" value="es"></form>
+<script>document.getElementById("f").submit();</script>
+</body></html>"""
+
+    def attacker(environ, start_response):
+        return Response(attacker_page, mimetype="text/html")(environ, start_response)
+
+    other_site = make_server("127.0.0.1", 0, attacker, threaded=True)
+    thread = threading.Thread(target=other_site.serve_forever, daemon=True)
+    thread.start()
+    try:
+        browser_tab = tab("cross-site")
+        page = browser_tab.page
+        # localhost and 127.0.0.1 are different sites to the browser.
+        with page.expect_response(lambda response: "/create_task" in response.url) as answer:
+            page.goto(f"http://localhost:{other_site.server_port}/")
+        assert answer.value.status == 403
+        assert answer.value.json()["error"]["code"] == "cross_site_request"
+        browser_tab.screenshot("refused")
+    finally:
+        other_site.shutdown()
+        thread.join(5)
+        other_site.server_close()
+    assert server.workspace.tasks.list() == []
