@@ -209,6 +209,11 @@ RESERVATION_SELECT = (
     " FROM reservations r JOIN workers k ON k.sid = r.worker_sid"
 )
 EVENT_SELECT = "SELECT e.* FROM events e"
+# What the joined columns of TASK_SELECT and RESERVATION_SELECT come from (for tx.cached).
+_TASK_JOINS = frozenset({"task_queues", "workflows", "task_channels"})
+_TASK_JOIN_KEYS = frozenset({"task_queue_sid", "workflow_sid", "task_channel_sid"})
+_RESERVATION_JOINS = frozenset({"workers"})
+_RESERVATION_JOIN_KEYS = frozenset({"worker_sid"})
 
 _TASK_ORDER_COLUMNS = {
     "datecreated": ("t.date_created", "date_created"),
@@ -481,13 +486,43 @@ class Engine:
         return self._scoped(tx, WORKFLOW_SELECT, "f", "Workflow", workspace_sid, sid)
 
     def _task(self, tx: Transaction, workspace_sid: str, sid: str) -> dict[str, Any]:
-        return self._with_age(self._scoped(tx, TASK_SELECT, "t", "Task", workspace_sid, sid))
+        self._workspace(tx, workspace_sid)
+        task = self._task_row(tx, sid)
+        if task is None or task["workspace_sid"] != workspace_sid:
+            raise NotFound(f"Task {sid} not found in workspace {workspace_sid}")
+        return self._with_age(task)
+
+    @staticmethod
+    def _task_row(tx: Transaction, sid: str) -> dict[str, Any] | None:
+        """A task with its queue, workflow and channel names, read once per transaction."""
+        return tx.cached(
+            "tasks",
+            sid,
+            lambda: tx.one(TASK_SELECT + " WHERE t.sid = ?", (sid,)),
+            joins=_TASK_JOINS,
+            keys=_TASK_JOIN_KEYS,
+        )
+
+    @staticmethod
+    def _reservation_row(tx: Transaction, sid: str) -> dict[str, Any] | None:
+        """A reservation with its worker's name, read once per transaction."""
+        return tx.cached(
+            "reservations",
+            sid,
+            lambda: tx.one(RESERVATION_SELECT + " WHERE r.sid = ?", (sid,)),
+            joins=_RESERVATION_JOINS,
+            keys=_RESERVATION_JOIN_KEYS,
+        )
 
     def _task_channel(self, tx: Transaction, workspace_sid: str, sid: str) -> dict[str, Any]:
         return self._scoped(tx, TASK_CHANNEL_SELECT, "c", "TaskChannel", workspace_sid, sid)
 
     def _reservation(self, tx: Transaction, workspace_sid: str, sid: str) -> dict[str, Any]:
-        return self._scoped(tx, RESERVATION_SELECT, "r", "Reservation", workspace_sid, sid)
+        self._workspace(tx, workspace_sid)
+        reservation = self._reservation_row(tx, sid)
+        if reservation is None or reservation["workspace_sid"] != workspace_sid:
+            raise NotFound(f"Reservation {sid} not found in workspace {workspace_sid}")
+        return reservation
 
     def _referenced_activity(
         self, tx: Transaction, workspace_sid: str, sid: object, parameter: str
@@ -593,7 +628,7 @@ class Engine:
         return event_sid
 
     def _task_fields(self, tx: Transaction, task_sid: str) -> dict[str, Any]:
-        task = self._with_age(tx.one(TASK_SELECT + " WHERE t.sid = ?", (task_sid,)))
+        task = self._with_age(self._task_row(tx, task_sid))
         fields = {
             "TaskSid": task["sid"],
             "TaskAttributes": task["attributes"],
@@ -2015,7 +2050,7 @@ class Engine:
         filter_name: str | None,
         target_index: int | None,
     ) -> None:
-        task = tx.one("SELECT task_queue_sid FROM tasks WHERE sid = ?", (task_sid,))
+        task = self._task_row(tx, task_sid)
         now = to_storage(self._now())
         values = {
             "task_queue_sid": task_queue_sid,
@@ -2327,7 +2362,7 @@ class Engine:
         actor: Actor | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
-        reservation = tx.one(RESERVATION_SELECT + " WHERE r.sid = ?", (reservation_sid,))
+        reservation = self._reservation_row(tx, reservation_sid)
         fields = {
             **self._task_fields(tx, reservation["task_sid"]),
             **self._worker_fields(tx, reservation["worker_sid"]),
@@ -2714,7 +2749,7 @@ class Engine:
     def _time_out_reservation(self, tx: Transaction, reservation_sid: str, stamp: str) -> None:
         """A pending reservation past task_reservation_timeout: the worker goes to the
         workspace's timeout activity and the task back to routing."""
-        reservation = tx.one(RESERVATION_SELECT + " WHERE r.sid = ?", (reservation_sid,))
+        reservation = self._reservation_row(tx, reservation_sid)
         if (
             reservation is None
             or reservation["reservation_status"] != "pending"
@@ -2743,7 +2778,7 @@ class Engine:
             " WHERE task_sid = ? AND reservation_status = 'pending'",
             (task_sid,),
         )
-        status = tx.scalar("SELECT assignment_status FROM tasks WHERE sid = ?", (task_sid,))
+        status = (self._task_row(tx, task_sid) or {}).get("assignment_status")
         if status == "reserved" and not still_pending:
             tx.update("tasks", task_sid, {"assignment_status": "pending", "date_updated": now})
         self._note(tx, "reservation.timeout", workspace_sid, reservation_sid)
@@ -2778,9 +2813,7 @@ class Engine:
         reservation is still pending (it may have been accepted over REST, or timed out).
         """
         with self._change() as tx:
-            reservation = tx.one(
-                RESERVATION_SELECT + " WHERE r.sid = ?", (outcome.reservation_sid,)
-            )
+            reservation = self._reservation_row(tx, outcome.reservation_sid)
             if reservation is None:
                 logger.info(
                     "assignment callback answer for unknown reservation %s ignored",

@@ -296,7 +296,7 @@ class Router:
             )
             if expression.evaluate(_attributes(worker["attributes"]))
         ]
-        tx.connection.executemany(
+        tx.executemany(
             "INSERT INTO worker_queues (task_queue_sid, worker_sid, workspace_sid, available,"
             " idle_since) VALUES (?, ?, ?, ?, ?)",
             rows,
@@ -334,7 +334,7 @@ class Router:
         """Run a pending task through its workflow: first matching filter, its first target
         still open (not timed out, not skipped), else default_filter, else cancel."""
         engine = self.engine
-        task = tx.one(_TASK_COLUMNS + " WHERE sid = ?", (task_sid,))
+        task = self.engine._task_row(tx, task_sid)
         found = self._plan(tx, task["workflow_sid"])
         if found is None:
             return
@@ -388,7 +388,7 @@ class Router:
     ) -> None:
         engine = self.engine
         item = plan.filters[filter_index]
-        task = engine._with_age(tx.one(_TASK_COLUMNS + " WHERE sid = ?", (task_sid,)))
+        task = engine._with_age(engine._task_row(tx, task_sid))
         start = datetime.fromisoformat(task["virtual_start_time"] or task["date_created"])
         skipped = False
         while target_index < len(item.targets):
@@ -466,7 +466,7 @@ class Router:
     def target_timed_out(self, tx: Transaction, task_sid: str) -> None:
         """A pending task whose target timed out moves to the workflow's next target."""
         engine = self.engine
-        task = tx.one(_TASK_COLUMNS + " WHERE sid = ?", (task_sid,))
+        task = self.engine._task_row(tx, task_sid)
         if task is None or task["assignment_status"] != "pending":
             return
         deadline = task["target_timeout_at"]
@@ -589,7 +589,7 @@ class Router:
 
     def route_task(self, tx: Transaction, workspace_sid: str, task_sid: str) -> None:
         """Offer a pending task to the best available workers of its queue."""
-        task = tx.one(_TASK_COLUMNS + " WHERE sid = ?", (task_sid,))
+        task = self.engine._task_row(tx, task_sid)
         if task is None or task["assignment_status"] != "pending" or not task["task_queue_sid"]:
             return
         now = self.engine._now()

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -337,6 +338,20 @@ def _forget_connections(reference: weakref.ref[Store]) -> None:
     store._holders = weakref.WeakSet()
 
 
+# The table a write statement names; a DELETE may cascade, so it is treated as touching all.
+_WRITTEN_TABLE = re.compile(r"\s*(?:UPDATE|INSERT\s+INTO)\s+(\w+)", re.IGNORECASE)
+_READ = re.compile(r"\s*(?:SELECT|PRAGMA|EXPLAIN)\b", re.IGNORECASE)
+
+
+@dataclass
+class _CachedRow:
+    row: dict[str, Any]
+    # Tables whose rows the cached row's joined columns come from, and the row's own
+    # columns those joins follow: a write to either makes the joined columns stale.
+    joins: frozenset[str]
+    keys: frozenset[str]
+
+
 class Transaction:
     """One open transaction: query helpers and hooks that run after a successful commit."""
 
@@ -346,9 +361,55 @@ class Transaction:
         # Per-transaction scratch space for callers (the engine keeps its effects here).
         self.data: dict[str, Any] = {}
         self._after_commit: list[Callable[[], None]] = []
+        self._rows: dict[tuple[str, str], _CachedRow] = {}
+
+    def cached(
+        self,
+        table: str,
+        sid: str,
+        load: Callable[[], dict[str, Any] | None],
+        *,
+        joins: frozenset[str] = frozenset(),
+        keys: frozenset[str] = frozenset(),
+    ) -> dict[str, Any] | None:
+        """A copy of table's row sid as load() reads it, read once per transaction.
+
+        Routing reads the same task and reservation many times in one operation. update()
+        patches a cached row with the values it writes; any other write that could touch it
+        (to its table by raw SQL, to a table in joins, to one of the keys its joins follow,
+        any delete) drops it, so the next call reads it again.
+        """
+        entry = self._rows.get((table, sid))
+        if entry is None:
+            row = load()
+            if row is None:
+                return None
+            entry = self._rows[(table, sid)] = _CachedRow(dict(row), joins, keys)
+        return dict(entry.row)
+
+    def _forget(self, table: str | None, sid: str | None = None) -> None:
+        """Drop cached rows a write to table (row sid, or any row) may have changed; a
+        table of None drops everything."""
+        if not self._rows:
+            return
+        if table is None:
+            self._rows.clear()
+            return
+        for key, entry in list(self._rows.items()):
+            if (key[0] == table and (sid is None or key[1] == sid)) or table in entry.joins:
+                del self._rows[key]
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        if self._rows and not _READ.match(sql):
+            written = _WRITTEN_TABLE.match(sql)
+            self._forget(written.group(1).lower() if written else None)
         return self.connection.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._require_write()
+        written = _WRITTEN_TABLE.match(sql)
+        self._forget(written.group(1).lower() if written else None)
+        self.connection.executemany(sql, rows)
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
         return self.connection.execute(sql, params).fetchone()
@@ -367,6 +428,8 @@ class Transaction:
         self.connection.execute(
             f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(values.values())
         )
+        if self._rows:
+            self._forget(table, values.get("sid"))
 
     def update(self, table: str, sid: str, values: dict[str, Any]) -> None:
         self._require_write()
@@ -376,10 +439,28 @@ class Transaction:
         self.connection.execute(
             f"UPDATE {table} SET {assignments} WHERE sid = ?", (*values.values(), sid)
         )
+        if self._rows:
+            self._patch(table, sid, values)
+
+    def _patch(self, table: str, sid: str, values: dict[str, Any]) -> None:
+        entry = self._rows.get((table, sid))
+        self._forget(table, sid)
+        if entry is None or entry.keys.intersection(values):
+            return
+        for value in values.values():
+            # Only what SQLite hands back unchanged; a bool would come back as an integer.
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, str | int | float)
+            ):
+                return
+        entry.row.update(values)
+        self._rows[(table, sid)] = entry
 
     def delete(self, table: str, sid: str) -> None:
         self._require_write()
         self.connection.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
+        # Foreign keys cascade: anything cached may be gone.
+        self._forget(None)
 
     def setting(self, key: str) -> str | None:
         return self.scalar("SELECT value FROM settings WHERE key = ?", (key,))

@@ -307,3 +307,69 @@ def test_a_file_from_before_the_free_flag_gets_it(tmp_path: Path) -> None:
         assert free_flags(store) == recomputed(store)
     finally:
         store.close()
+
+
+# -- rows read once per transaction ----------------------------------------------------------
+
+
+def test_a_cached_row_is_read_once_patched_by_updates_and_dropped_by_other_writes(
+    engine: Engine, clock: ManualClock
+) -> None:
+    floor = Floor(engine, clock)
+    everyone = floor.add_queue("Everyone", "1==1")
+    floor.route_all_to(everyone)
+    task_sid = floor.task()
+    loads: list[str] = []
+
+    def read(tx: Any) -> dict[str, Any] | None:
+        def load() -> dict[str, Any] | None:
+            loads.append(task_sid)
+            return tx.one(
+                "SELECT t.*, q.friendly_name AS queue_name FROM tasks t"
+                " LEFT JOIN task_queues q ON q.sid = t.task_queue_sid WHERE t.sid = ?",
+                (task_sid,),
+            )
+
+        return tx.cached(
+            "tasks",
+            task_sid,
+            load,
+            joins=frozenset({"task_queues"}),
+            keys=frozenset({"task_queue_sid"}),
+        )
+
+    with engine.store.transaction() as tx:
+        first = read(tx)
+        assert first is not None and first["priority"] == 0
+        first["priority"] = 99  # a copy: the cache does not see it
+        assert read(tx)["priority"] == 0 and len(loads) == 1
+
+        tx.update("tasks", task_sid, {"priority": 5, "reason": None})
+        assert read(tx)["priority"] == 5 and len(loads) == 1  # patched, not read again
+        tx.update("workers", "WK" + "0" * 32, {"attributes": "{}"})  # unrelated
+        assert len(loads) == 1
+
+        tx.update("tasks", task_sid, {"ignore_capacity": True})  # SQLite returns 1, not True
+        assert read(tx)["ignore_capacity"] == 1 and len(loads) == 2
+
+        tx.execute("UPDATE tasks SET priority = priority + 1 WHERE sid = ?", (task_sid,))
+        assert read(tx)["priority"] == 6 and len(loads) == 3
+
+        tx.update("task_queues", everyone, {"friendly_name": "Renamed"})
+        assert read(tx)["queue_name"] == "Renamed" and len(loads) == 4
+
+        read(tx)
+        other = floor.add_queue("Other", "1==1")  # an insert into a joined table
+        read(tx)
+        assert len(loads) == 5
+        tx.update("tasks", task_sid, {"task_queue_sid": other})
+        assert read(tx)["queue_name"] == "Other"
+
+        count = len(loads)
+        tx.execute("DELETE FROM task_queues WHERE sid = ?", ("WQ" + "0" * 32,))
+        read(tx)
+        assert len(loads) == count + 1  # any delete may cascade: everything is read again
+        tx.delete("tasks", task_sid)
+        assert read(tx) is None
+    with engine.store.transaction() as tx:
+        assert tx.scalar("SELECT count(*) FROM tasks WHERE sid = ?", (task_sid,)) == 0
