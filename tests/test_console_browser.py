@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
+
+from app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -254,3 +257,43 @@ def test_a_cross_site_form_post_is_refused(live_app, tab):
         thread.join(5)
         other_site.server_close()
     assert server.workspace.tasks.list() == []
+
+
+def test_an_unreachable_taskrouter_shows_a_message_not_a_broken_page(tmp_path, tab):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    app = create_app(
+        {
+            "TESTING": True,
+            "ENVIRON": {
+                "TWILIO_ACCOUNT_SID": "AC" + "0123456789abcdef" * 2,
+                "TWILIO_AUTH_TOKEN": "f" * 32,
+                "TWILIO_WORKSPACE_SID": "WS" + "1" * 32,
+                "TWILIO_WORKFLOW_SID": "WW" + "2" * 32,
+                "TASKROUTER_BASE_URL": f"http://127.0.0.1:{closed_port}",
+                "INSTANCE_PATH": str(tmp_path / "instance"),
+            },
+        }
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        browser_tab = tab("unreachable")
+        page = browser_tab.page
+        page.goto(f"http://127.0.0.1:{server.server_port}/")
+        problem = page.locator("#upstream-problem")
+        expect(problem).to_be_visible()
+        expect(problem).to_contain_text("Could not reach TaskRouter")
+        expect(page.locator("#live-status")).to_have_text("Not updating")
+        # The rest of the page still works: the settings and the callback URL are there.
+        expect(page.locator("#callback-url")).to_be_visible()
+        browser_tab.screenshot("message")
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+    # The browser reports each failed poll (HTTP 502) itself; nothing else may appear.
+    others = [p for p in browser_tab.problems if "status of 502" not in p]
+    assert others == []
