@@ -44,7 +44,19 @@ OFFLINE = "Offline"
 RESERVATION_ACTIVITY = "Reserved"
 ASSIGNMENT_ACTIVITY = "Busy"
 
-taskrouter_cli = AppGroup(
+
+class _TaskRouterGroup(AppGroup):
+    """A TaskRouterError raised anywhere in a command (such as a SID not configured yet)
+    becomes one line and exit status 1, like the failures _call maps."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TaskRouterError as exc:
+            raise click.ClickException(exc.message) from None
+
+
+taskrouter_cli = _TaskRouterGroup(
     "taskrouter",
     help="Set up and drive the TaskRouter workspace this server uses (Twilio or the sandbox).",
 )
@@ -392,7 +404,7 @@ def callback_url_command(url: str) -> None:
     taskrouter = current_taskrouter()
     workflow = _call(
         f"set the Assignment Callback URL of workflow {taskrouter.workflow_sid}",
-        taskrouter.workspace.workflows(taskrouter.workflow_sid).update,
+        taskrouter.workflow.update,
         assignment_callback_url=url,
     )
     click.echo(

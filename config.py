@@ -299,6 +299,3 @@ def _check_account(settings: Mapping[str, object]) -> None:
             "makes the REST calls (or set VALIDATE_SIGNATURES=false, which accepts "
             "unsigned callbacks)",
         )
-    for name in ("TWILIO_WORKSPACE_SID", "TWILIO_WORKFLOW_SID"):
-        if not settings[name]:
-            raise missing(name, "is required with a Twilio account")

@@ -67,8 +67,9 @@ class TaskRouter:
     """A configured TaskRouter backend: where REST calls go and how callbacks are signed."""
 
     client: Client
-    workspace_sid: str
-    workflow_sid: str
+    # None until the account has a workspace: `flask taskrouter setup` creates one.
+    workspace_sid: str | None
+    workflow_sid: str | None
     base_url: str
     # Signatures are always made with the account's auth token, even when an API key
     # makes the REST calls; None only when signature checks are switched off.
@@ -76,7 +77,13 @@ class TaskRouter:
 
     @property
     def workspace(self):  # -> WorkspaceContext
-        return self.client.taskrouter.v1.workspaces(self.workspace_sid)
+        return self.client.taskrouter.v1.workspaces(
+            _required("TWILIO_WORKSPACE_SID", self.workspace_sid)
+        )
+
+    @property
+    def workflow(self):  # -> WorkflowContext
+        return self.workspace.workflows(_required("TWILIO_WORKFLOW_SID", self.workflow_sid))
 
     def create_task(
         self,
@@ -87,7 +94,7 @@ class TaskRouter:
         """Create a Task on the configured Workflow; returns the twilio TaskInstance."""
         with self._upstream("create the task"):
             return self.workspace.tasks.create(
-                workflow_sid=self.workflow_sid,
+                workflow_sid=_required("TWILIO_WORKFLOW_SID", self.workflow_sid),
                 attributes=attributes,
                 priority=priority,
                 timeout=timeout,
@@ -167,6 +174,17 @@ class TaskRouter:
             ) from exc
 
 
+def _required(name: str, sid: str | None) -> str:
+    if not sid:
+        raise TaskRouterError(
+            503,
+            "not_configured",
+            f"{name} is not set: run `.venv/bin/flask --app app taskrouter setup` to create the "
+            "quickstart workspace, put the SIDs it prints in .env and restart",
+        )
+    return sid
+
+
 def _more_info(code: object) -> str | None:
     # Twilio error codes have five digits; a bare HTTP status in `code` has no page.
     if isinstance(code, int) and code >= 10000:
@@ -241,8 +259,8 @@ def build_taskrouter(settings: Mapping[str, object]) -> TaskRouter:
     auth_token = settings.get("TWILIO_AUTH_TOKEN")
     return TaskRouter(
         client=client,
-        workspace_sid=str(settings["TWILIO_WORKSPACE_SID"]),
-        workflow_sid=str(settings["TWILIO_WORKFLOW_SID"]),
+        workspace_sid=settings.get("TWILIO_WORKSPACE_SID") or None,
+        workflow_sid=settings.get("TWILIO_WORKFLOW_SID") or None,
         base_url=base_url,
         auth_token=str(auth_token) if auth_token else None,
     )

@@ -213,18 +213,6 @@ def test_malformed_values_name_the_variable_and_where_to_find_it(
             "TWILIO_ACCOUNT_SID (Twilio Console > Account Info > Auth Token)",
         ),
         (
-            ("TWILIO_WORKSPACE_SID",),
-            {},
-            "TWILIO_WORKSPACE_SID is required with a Twilio account "
-            "(Twilio Console > TaskRouter > Workspaces)",
-        ),
-        (
-            ("TWILIO_WORKFLOW_SID",),
-            {},
-            "TWILIO_WORKFLOW_SID is required with a Twilio account "
-            "(Twilio Console > TaskRouter > Workspaces > your workspace > Workflows)",
-        ),
-        (
             (),
             {"TWILIO_API_KEY": "SK" + "8" * 32},
             "TWILIO_API_SECRET is required with TWILIO_API_KEY "
