@@ -169,6 +169,8 @@ class _Pending:
     # workspace_sid -> (event_callback_url, events_filter) or None, read once per operation.
     event_callbacks: dict[str, tuple[str, frozenset[str]] | None] = field(default_factory=dict)
     workspaces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Event rows (in _EVENT_INSERT's column order) not yet written.
+    events: list[tuple[Any, ...]] = field(default_factory=list)
     # Whether the operation set a deadline the timer thread must learn about.
     deadline: bool = False
 
@@ -209,6 +211,12 @@ RESERVATION_SELECT = (
     " FROM reservations r JOIN workers k ON k.sid = r.worker_sid"
 )
 EVENT_SELECT = "SELECT e.* FROM events e"
+_EVENT_INSERT = (
+    "INSERT INTO events (sid, workspace_sid, event_type, event_date, event_date_ms,"
+    " resource_type, resource_sid, actor_type, actor_sid, description, event_data, task_sid,"
+    " worker_sid, reservation_sid, task_queue_sid, workflow_sid, task_channel_unique_name,"
+    " source, source_ip_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 # What the joined columns of TASK_SELECT and RESERVATION_SELECT come from (for tx.cached).
 _TASK_JOINS = frozenset({"task_queues", "workflows", "task_channels"})
 _TASK_JOIN_KEYS = frozenset({"task_queue_sid", "workflow_sid", "task_channel_sid"})
@@ -416,6 +424,7 @@ class Engine:
             try:
                 yield tx
                 self._after_change(tx, pending.changes)
+                self._flush_events(tx)
             finally:
                 del tx.data["engine"]
             tx.after_commit(lambda: self._publish(pending.effects))
@@ -425,6 +434,14 @@ class Engine:
     def _after_change(self, tx: Transaction, changes: list[Change]) -> None:
         """Where routing runs, inside the same transaction, once per operation."""
         self.router.run(tx, changes)
+
+    @staticmethod
+    def _flush_events(tx: Transaction) -> None:
+        """Write the events the operation recorded so far, in the order it recorded them."""
+        pending: _Pending | None = tx.data.get("engine")
+        if pending is not None and pending.events:
+            tx.executemany(_EVENT_INSERT, pending.events)
+            pending.events.clear()
 
     def _note(self, tx: Transaction, kind: str, workspace_sid: str, sid: str) -> None:
         tx.data["engine"].changes.append(Change(kind, workspace_sid, sid))
@@ -582,29 +599,30 @@ class Engine:
             if value is None:
                 continue
             data[name] = value if isinstance(value, str) else json.dumps(value)
-        tx.insert(
-            "events",
-            {
-                "sid": event_sid,
-                "workspace_sid": workspace_sid,
-                "event_type": event_type,
-                "event_date": to_storage(moment),
-                "event_date_ms": _ms(moment),
-                "resource_type": resource_type,
-                "resource_sid": resource_sid,
-                "actor_type": actor.type,
-                "actor_sid": actor.sid,
-                "description": description,
-                "event_data": json.dumps(data),
-                "task_sid": data.get("TaskSid"),
-                "worker_sid": data.get("WorkerSid"),
-                "reservation_sid": data.get("ReservationSid"),
-                "task_queue_sid": data.get("TaskQueueSid"),
-                "workflow_sid": data.get("WorkflowSid"),
-                "task_channel_unique_name": data.get("TaskChannelUniqueName"),
-                "source": "sandbox",
-                "source_ip_address": None,
-            },
+        # Written together when the operation ends (_flush_events): one prepared statement
+        # for the eight or so events of a routed reservation.
+        tx.data["engine"].events.append(
+            (
+                event_sid,
+                workspace_sid,
+                event_type,
+                to_storage(moment),
+                _ms(moment),
+                resource_type,
+                resource_sid,
+                actor.type,
+                actor.sid,
+                description,
+                json.dumps(data),
+                data.get("TaskSid"),
+                data.get("WorkerSid"),
+                data.get("ReservationSid"),
+                data.get("TaskQueueSid"),
+                data.get("WorkflowSid"),
+                data.get("TaskChannelUniqueName"),
+                "sandbox",
+                None,
+            )
         )
         callbacks = tx.data["engine"].event_callbacks
         if workspace_sid not in callbacks:
@@ -795,6 +813,7 @@ class Engine:
         """Deletes the workspace and everything in it."""
         with self._change() as tx:
             self._workspace(tx, workspace_sid)
+            self._flush_events(tx)  # so that the events go with the rest
             for table in ("events", "reservations", "tasks", "workflows", "workers"):
                 tx.execute(f"DELETE FROM {table} WHERE workspace_sid = ?", (workspace_sid,))
             for table in ("task_queues", "task_channels", "activities"):
