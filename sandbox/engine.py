@@ -563,10 +563,19 @@ class Engine:
     def _workspace_name(self, tx: Transaction, workspace_sid: str) -> str:
         names = tx.data["engine"].workspace_names
         if workspace_sid not in names:
-            names[workspace_sid] = tx.scalar(
-                "SELECT friendly_name FROM workspaces WHERE sid = ?", (workspace_sid,)
-            )
+            workspace = self._workspace_or_none(tx, workspace_sid)
+            names[workspace_sid] = workspace["friendly_name"] if workspace else None
         return names[workspace_sid]
+
+    def _workspace_or_none(self, tx: Transaction, workspace_sid: str) -> dict[str, Any] | None:
+        """The operation's cached workspace row (not a copy: callers only read it)."""
+        pending: _Pending = tx.data["engine"]
+        if workspace_sid not in pending.workspaces:
+            try:
+                self._workspace(tx, workspace_sid)
+            except NotFound:
+                return None
+        return pending.workspaces[workspace_sid]
 
     def _record(
         self,
@@ -626,10 +635,7 @@ class Engine:
         )
         callbacks = tx.data["engine"].event_callbacks
         if workspace_sid not in callbacks:
-            workspace = tx.one(
-                "SELECT event_callback_url, events_filter FROM workspaces WHERE sid = ?",
-                (workspace_sid,),
-            )
+            workspace = self._workspace_or_none(tx, workspace_sid)
             wanted = {
                 name.strip()
                 for name in ((workspace or {}).get("events_filter") or "").split(",")
