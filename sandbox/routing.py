@@ -7,8 +7,10 @@ Runs inside the engine's transactions; candidates come from indexed SQL, express
 #
 # - Routing is incremental. A task that becomes pending looks among the available members of
 #   its queue (worker_queues, kept current on every attribute, target_workers and activity
-#   change) in idle order; a worker that becomes available looks at the head of each queue it
-#   belongs to. Nothing rescans the whole workspace.
+#   change) in idle order, in a single-tasking workspace only the free ones (worker_queues.free,
+#   kept by triggers on every reservation change), stopping at the first that fits; a worker
+#   that becomes available looks at the head of each queue it belongs to. Nothing rescans the
+#   whole workspace or a queue's busy members.
 # - "Idle the longest" is the time of the worker's last activity change or, when later, the end
 #   of its last reservation (a worker who rejects and stays available goes to the back).
 # - A worker who rejected a task, or let its reservation time out, is not offered that task
@@ -532,10 +534,7 @@ class Router:
                 ):
                     workers[change.sid] = change.workspace_sid
                 elif kind in _RESERVATION_ENDS:
-                    reservation = tx.one(
-                        "SELECT task_sid, worker_sid FROM reservations WHERE sid = ?",
-                        (change.sid,),
-                    )
+                    reservation = self.engine._reservation_row(tx, change.sid)
                     if reservation is not None:
                         tasks[reservation["task_sid"]] = change.workspace_sid
                         workers[reservation["worker_sid"]] = change.workspace_sid
