@@ -232,7 +232,7 @@ class _LateApp:
 class LiveApp:
     """The app with its local sandbox, served over real HTTP on a free port of 127.0.0.1."""
 
-    def __init__(self, instance_path, **environ: str) -> None:
+    def __init__(self, instance_path, config=None, **environ: str) -> None:
         late = _LateApp()
         self.server = make_server("127.0.0.1", 0, late, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -244,6 +244,7 @@ class LiveApp:
                     "INSTANCE_PATH": str(instance_path),
                     **environ,
                 },
+                **(config or {}),
             }
         )
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -260,6 +261,17 @@ class LiveApp:
         client.taskrouter.base_url = f"{self.url}/sandbox"
         self.workspace = client.taskrouter.v1.workspaces(seeded.workspace_sid)
 
+    def set_activity(self, worker: str, activity: str):
+        """Move a seeded worker ("Alice") to a seeded activity ("Idle") over REST."""
+        return self.workspace.workers(self.workers[worker]).update(
+            activity_sid=self.activities[activity]
+        )
+
+    def callbacks_for(self, task_sid: str) -> list[dict]:
+        """The assignment callbacks this app received (signed, or they were refused)."""
+        log = self.app.extensions["callback_log"]
+        return [row for row in log.recent(50) if row["task_sid"] == task_sid]
+
     def close(self) -> None:
         self.server.shutdown()
         self.thread.join(5)
@@ -272,8 +284,8 @@ def live_app(tmp_path):
     """Start LiveApp(**environ) servers; every one is shut down at teardown."""
     started: list[LiveApp] = []
 
-    def start(**environ: str) -> LiveApp:
-        server = LiveApp(tmp_path / f"live{len(started)}" / "instance", **environ)
+    def start(config=None, **environ: str) -> LiveApp:
+        server = LiveApp(tmp_path / f"live{len(started)}" / "instance", config, **environ)
         started.append(server)
         return server
 

@@ -9,16 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from twilio.rest import Client
-from werkzeug.serving import make_server
 
-from app import create_app
 from sandbox.clock import ManualClock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,75 +33,16 @@ def wait_for(condition, timeout=10.0, interval=0.02):
     raise AssertionError(f"timed out after {timeout} s waiting for {condition.__name__}")
 
 
-class _LateApp:
-    """A WSGI app bound after the server, so the app can be told the port it is served on."""
-
-    app = None
-
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
-
-
-class Offline:
-    """A live server running the app with its sandbox, and a twilio client pointed at it."""
-
-    def __init__(self, tmp_path: Path, **environ: str) -> None:
-        late = _LateApp()
-        self.server = make_server("127.0.0.1", 0, late, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.clock = ManualClock()
-        self.app = late.app = create_app(
-            {
-                "TESTING": True,
-                "ENVIRON": {
-                    "PORT": str(self.server.server_port),
-                    "INSTANCE_PATH": str(tmp_path / "instance"),
-                    **environ,
-                },
-                "SANDBOX_CLOCK": self.clock,
-            }
-        )
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.sandbox = self.app.extensions["sandbox"]
-        seeded = self.sandbox.seeded
-        self.workers = seeded.worker_sids
-        self.activities = seeded.activity_sids
-        client = Client(
-            self.sandbox.account_sid,
-            self.sandbox.auth_token,
-            environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
-        )
-        client.taskrouter.base_url = f"{self.url}/sandbox"
-        self.workspace = client.taskrouter.v1.workspaces(seeded.workspace_sid)
-
-    def set_activity(self, worker: str, activity: str):
-        return self.workspace.workers(self.workers[worker]).update(
-            activity_sid=self.activities[activity]
-        )
-
-    def callbacks_for(self, task_sid: str):
-        log = self.app.extensions["callback_log"]
-        return [row for row in log.recent(50) if row["task_sid"] == task_sid]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.thread.join(5)
-        self.sandbox.close()
-
-
 @pytest.fixture
-def offline(tmp_path):
-    started: list[Offline] = []
+def offline(live_app):
+    """The app and its sandbox on a free port, the sandbox on a clock the test moves."""
 
-    def start(**environ: str) -> Offline:
-        server = Offline(tmp_path / str(len(started)), **environ)
-        started.append(server)
+    def start(**environ: str):
+        server = live_app({"SANDBOX_CLOCK": ManualClock()}, **environ)
+        server.clock = server.sandbox.clock
         return server
 
-    yield start
-    for server in started:
-        server.close()
+    return start
 
 
 def test_the_quickstart_offline_in_manual_mode(offline):
