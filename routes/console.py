@@ -24,11 +24,28 @@ CONTENT_SECURITY_POLICY = (
 )
 TASK_OUTCOMES = {"canceled": "Canceled on the console page", "completed": "Completed"}
 MAX_REASON_LENGTH = 255
+# The actions whose effect the page must show at its next poll, not a cache period later.
+ACTIONS = frozenset(
+    {
+        "tasks.create_task",
+        "reservations.accept_reservation",
+        "reservations.reject_reservation",
+        "console.update_worker",
+        "console.update_task",
+    }
+)
 
 
 @bp.record_once
 def _init(setup_state) -> None:
     console_state.init_app(setup_state.app)
+
+
+@bp.after_app_request
+def _forget_state_after_action(response):
+    if request.endpoint in ACTIONS and response.status_code < 400:
+        console_state.state_cache(current_app).invalidate()
+    return response
 
 
 def _callback_url() -> str:
@@ -139,7 +156,6 @@ def update_worker():
     worker_sid = require_sid("WorkerSid", ("worker_sid",), "WK")
     activity_sid = require_sid("ActivitySid", ("activity_sid",), "WA")
     worker = current_taskrouter().update_worker_activity(worker_sid, activity_sid)
-    console_state.state_cache(current_app).invalidate()
     return jsonify(
         {
             "worker_sid": worker.sid,
@@ -167,7 +183,6 @@ def update_task():
     elif len(reason) > MAX_REASON_LENGTH:
         raise invalid_parameter("Reason", f"must be at most {MAX_REASON_LENGTH} characters")
     task = current_taskrouter().update_task_status(task_sid, assignment_status, reason)
-    console_state.state_cache(current_app).invalidate()
     return jsonify(
         {
             "task_sid": task.sid,

@@ -1,4 +1,4 @@
-// The console page's live part: polls the JSON state about once a second, re-renders the
+// The console page's live part: polls the JSON state twice a second, re-renders the
 // lists that changed, and sends the page's forms with fetch() so answers show in place.
 "use strict";
 
@@ -12,7 +12,7 @@
     accept: root.dataset.acceptUrl,
     reject: root.dataset.rejectUrl,
   };
-  const POLL_MS = 1000;
+  const POLL_MS = 500;
   const HIDDEN_POLL_MS = 5000;
   const rendered = {};
 
