@@ -212,10 +212,13 @@ def test_narrow_screen_has_no_horizontal_overflow(live_app, tab):
         workflow_sid=server.app.config["TWILIO_WORKFLOW_SID"],
         attributes='{"selected_language": "en", "customer": "a rather long customer name"}',
     )
+    # Bob takes it: a pending reservation fills that list too.
+    server.set_activity("Bob", "Idle")
     browser_tab = tab("narrow", viewport={"width": 375, "height": 800})
     page = browser_tab.page
     page.goto(f"{server.url}/")
     expect(page.locator("#tasks tbody tr[data-sid]")).to_have_count(1)
+    expect(page.locator("#pending-reservations tbody tr[data-sid]")).to_have_count(1)
     expect(worker_row(page, "Bob")).to_be_visible()
     browser_tab.screenshot("375px")
     for section in ("workers", "tasks", "pending-reservations", "events"):
@@ -223,6 +226,14 @@ def test_narrow_screen_has_no_horizontal_overflow(live_app, tab):
         browser_tab.screenshot(f"375px-{section}", full_page=False)
 
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    # The lists sit in boxes that scroll sideways, which would hide a table too wide for
+    # the screen from the check above: none of them may need to scroll.
+    too_wide = page.evaluate(
+        """[...document.querySelectorAll('.scroll')]
+            .filter((box) => box.scrollWidth > box.clientWidth)
+            .map((box) => `${box.closest('section').id}: ${box.scrollWidth}>${box.clientWidth}`)"""
+    )
+    assert too_wide == []
     # Keyboard users reach the controls: the first Tab stops on a real control.
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.tagName") in ("A", "BUTTON", "SELECT", "INPUT")

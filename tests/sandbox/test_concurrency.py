@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sandbox import Sandbox
 from tests.sandbox.conftest import Live, live_sandbox, routing
 
@@ -20,7 +22,7 @@ ROUNDS = 15
 WORKERS = 5
 
 
-def _setup(live: Live) -> tuple[str, dict[str, str], list[str]]:
+def _setup(live: Live, max_reserved_workers: int) -> tuple[str, dict[str, str], list[str]]:
     workspace = live.new_workspace("Busy floor")
     context = live.v1.workspaces(workspace.sid)
     activities = {a.friendly_name: a.sid for a in context.activities.list()}
@@ -30,6 +32,7 @@ def _setup(live: Live) -> tuple[str, dict[str, str], list[str]]:
         friendly_name="Everyone",
         reservation_activity_sid=activities["Reserved"],
         assignment_activity_sid=activities["Busy"],
+        max_reserved_workers=max_reserved_workers,
     )
     context.workflows.create(friendly_name="Flow", configuration=routing(default=queue.sid))
     workers = [
@@ -79,8 +82,9 @@ def _client_work(
                         f"{base}/Tasks/{reservation['task_sid']}/Reservations/{reservation['sid']}",
                         data={"ReservationStatus": "accepted"},
                     )
-                    # Another client may have moved it on first: a clear 400, never a 500.
-                    assert response.status_code in (200, 400), response.text
+                    # Another client may have moved it on first (a clear 400), or another
+                    # worker's offer of the same task won (410, rescinded): never a 500.
+                    assert response.status_code in (200, 400, 410), response.text
                     if response.status_code == 200:
                         live.http(
                             "POST",
@@ -96,9 +100,11 @@ def _rows(live: Live, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, 
         return tx.all(sql, params)
 
 
-def test_invariants_hold_under_concurrent_clients(tmp_path: Path) -> None:
+# 3: each task is offered to several workers at once, who race to accept it.
+@pytest.mark.parametrize("max_reserved_workers", [1, 3])
+def test_invariants_hold_under_concurrent_clients(tmp_path: Path, max_reserved_workers) -> None:
     with live_sandbox(str(tmp_path / "sandbox.sqlite3")) as live:
-        workspace_sid, activities, workers = _setup(live)
+        workspace_sid, activities, workers = _setup(live, max_reserved_workers)
         created: list[str] = []
         errors: list[BaseException] = []
         threads = [
@@ -155,6 +161,8 @@ def test_invariants_hold_under_concurrent_clients(tmp_path: Path) -> None:
                 assert "pending" in statuses, (task_sid, statuses)
             elif task["assignment_status"] == "pending":
                 assert "pending" not in statuses and "accepted" not in statuses
+            elif task["assignment_status"] == "assigned":
+                assert statuses.count("accepted") == 1, (task_sid, statuses)
             elif task["assignment_status"] == "completed":
                 assert statuses.count("completed") == 1
         # Nothing is left waiting while a free, available worker could take it.
