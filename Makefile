@@ -4,8 +4,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 5000
+# HOST and PORT: from the command line or the environment, else from .env, else the defaults.
+dotenv = $(shell sed -n 's/^$(1)=//p' .env 2>/dev/null | tail -n 1 | tr -d "\"' ")
+HOST ?= $(or $(call dotenv,HOST),127.0.0.1)
+PORT ?= $(or $(call dotenv,PORT),5000)
 # The server reads HOST and PORT too: the local sandbox calls it back at that address.
 export HOST PORT
 

@@ -110,6 +110,11 @@ def _path(setting: Setting, value: object) -> str:
     return os.path.abspath(os.path.expanduser(str(value).strip()))
 
 
+def _database(setting: Setting, value: object) -> str:
+    text = str(value).strip()
+    return text if text == ":memory:" else _path(setting, text)
+
+
 def _url(setting: Setting, value: object) -> str:
     text = str(value).strip()
     parts = urlsplit(text)
@@ -184,6 +189,12 @@ SETTINGS = (
         _path,
         None,
         "a writable folder; default instance/ beside app.py",
+    ),
+    Setting(
+        "SANDBOX_DATABASE",
+        _database,
+        None,
+        "the sandbox's SQLite file; default sandbox.sqlite3 in INSTANCE_PATH, :memory: forgets",
     ),
     Setting(
         "TASKROUTER_BASE_URL",

@@ -192,12 +192,21 @@ sandbox_cli = AppGroup("sandbox", help="The local TaskRouter sandbox.")
 def reset_command(new_credentials: bool) -> None:
     """Wipe the sandbox database and seed the quickstart workspace again."""
     sandbox: Sandbox = current_app.extensions["sandbox"]
-    sandbox.reset(new_credentials=new_credentials)
+    seeded = sandbox.reset(new_credentials=new_credentials)
+    # Mounted in the quickstart server, the new workflow calls that server back as the old did.
+    callback_url = current_app.config.get("SANDBOX_CALLBACK_URL")
+    if callback_url:
+        sandbox.engine.update_workflow(
+            seeded.workspace_sid, seeded.workflow_sid, assignment_callback_url=callback_url
+        )
     click.echo("Sandbox reset.")
     click.echo(f"  account SID {sandbox.account_sid}")
     click.echo(f"  auth token  {sandbox.auth_token}")
-    for line in sandbox.seeded.describe():
+    for line in seeded.describe():
         click.echo(line)
+    if callback_url:
+        click.echo(f"  assignment callback {callback_url}")
+    click.echo("Restart a running server so that it uses these SIDs.")
 
 
 def init_app(app: Flask, url_prefix: str = "/sandbox") -> Sandbox:

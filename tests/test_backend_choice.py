@@ -49,6 +49,20 @@ def test_the_sandbox_calls_back_where_the_signature_check_looks(make_app, enviro
     assert workflow["assignment_callback_url"] == callback_url
 
 
+def test_a_reset_sandbox_calls_this_server_back_and_says_to_restart(make_app):
+    app = make_app({"PUBLIC_BASE_URL": "https://abc123.ngrok.app"})
+    box = _sandbox(app)
+    old_workflow_sid = box.seeded.workflow_sid
+
+    result = app.test_cli_runner().invoke(args=["sandbox", "reset"])
+
+    assert result.exit_code == 0, result.output
+    assert box.seeded.workflow_sid != old_workflow_sid
+    workflow = box.engine.get_workflow(box.seeded.workspace_sid, box.seeded.workflow_sid)
+    assert workflow["assignment_callback_url"] == "https://abc123.ngrok.app/assignment_callback"
+    assert "Restart a running server" in result.output
+
+
 def test_explicit_sandbox_pins_its_credentials_from_the_account_settings(
     make_app, account_environ, sids, auth_token
 ):

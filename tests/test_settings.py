@@ -39,6 +39,7 @@ def test_defaults_without_any_setting():
         "HOST": "127.0.0.1",
         "PORT": 5000,
         "INSTANCE_PATH": None,
+        "SANDBOX_DATABASE": None,
     }
     assert not config.account_configured(settings)
     assert config.backend(settings) == "sandbox"
@@ -306,3 +307,18 @@ def test_readme_documents_every_setting():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for name in config.SETTING_NAMES:
         assert f"| `{name}` |" in readme
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(":memory:", ":memory:"), ("data/box.sqlite3", os.path.abspath("data/box.sqlite3"))],
+)
+def test_sandbox_database_setting(value, expected):
+    assert load_settings({"SANDBOX_DATABASE": value})["SANDBOX_DATABASE"] == expected
+
+
+def test_the_server_opens_its_sandbox_where_sandbox_database_says(make_app, tmp_path):
+    database = tmp_path / "elsewhere" / "box.sqlite3"
+    app = make_app({"SANDBOX_DATABASE": str(database)})
+    assert app.extensions["sandbox"].store.database == str(database)
+    assert database.exists()
