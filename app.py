@@ -70,7 +70,9 @@ def _create_app(test_config: Mapping[str, object] | None) -> Flask:
 
     # One proxy (ngrok) in front: trust its scheme and host, never its client address
     # (the guard in security.py reads the real peer address).
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=1)
+    app.wsgi_app = ProxyFix(
+        assignment.CallbackFastPath(app, app.wsgi_app), x_for=0, x_proto=1, x_host=1
+    )
 
     if app.config["BACKEND"] == "sandbox":
         mount_sandbox(app)

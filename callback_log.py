@@ -27,6 +27,10 @@ DEFAULT_KEEP = 200
 # memory (a row holds at most two attribute strings of MAX_ATTRIBUTES_LENGTH).
 DEFAULT_QUEUE_SIZE = 1_000
 MAX_BATCH = 500
+# After a write the writer rests this long before the next, so that under a burst of callbacks
+# it commits one transaction for many rows instead of one per row; a lone callback is written
+# at once.
+BATCH_INTERVAL_SECONDS = 0.02
 # Only the writer thread waits on a locked file, so it may wait as long as a reader would.
 WRITE_TIMEOUT_SECONDS = 5.0
 # How long the page waits for this process's queued rows before showing what is in the file.
@@ -202,6 +206,9 @@ class _ProcessWriter:
                 with self._lock:
                     self._done += len(batch)
                     self._written.notify_all()
+                    resting = not self.stopping
+                if resting:
+                    time.sleep(BATCH_INTERVAL_SECONDS)
         finally:
             if connection is not None:
                 connection.close()

@@ -1,0 +1,190 @@
+"""The assignment callback's fast path: a signed form POST is answered before Flask's request
+machinery, exactly as the Flask view answers, logs and records it; anything else goes on to the
+view.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from urllib.parse import urlencode
+
+import pytest
+from flask import request
+from werkzeug.datastructures import MultiDict
+
+from routes.assignment import CallbackFastPath
+
+CALLBACK = "/assignment_callback"
+LOCAL_URL = "http://localhost/assignment_callback"
+PUBLIC = "https://abc123.ngrok.app"
+
+
+def views_entered(app) -> list[str]:
+    """The paths of the requests that reached Flask's dispatch, from now on."""
+    entered: list[str] = []
+    app.before_request(lambda: entered.append(request.path))
+    return entered
+
+
+def post(client, params, signature, **kwargs):
+    return client.post(CALLBACK, data=params, headers={"X-Twilio-Signature": signature}, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("settings", "signed_url", "headers"),
+    [
+        ({}, LOCAL_URL, {}),
+        (
+            {},
+            f"{PUBLIC}/assignment_callback",
+            {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "abc123.ngrok.app"},
+        ),
+        ({"PUBLIC_BASE_URL": PUBLIC}, f"{PUBLIC}/assignment_callback", {}),
+    ],
+    ids=["local", "forwarded", "public-base-url"],
+)
+def test_a_signed_form_callback_takes_the_fast_path(
+    make_app, sign, callback_params, settings, signed_url, headers
+):
+    app = make_app(**settings)
+    entered = views_entered(app)
+    response = app.test_client().post(
+        CALLBACK,
+        data=callback_params,
+        headers={"X-Twilio-Signature": sign(signed_url, callback_params), **headers},
+    )
+    assert response.status_code == 200
+    assert response.data == b"{}"
+    assert response.headers["Content-Type"] == "application/json"
+    assert entered == []
+
+
+def _answer_through(app, sign, callback_params, caplog):
+    caplog.clear()
+    response = post(app.test_client(), callback_params, sign(LOCAL_URL, callback_params))
+    log = app.extensions["callback_log"]
+    [row] = log.recent()
+    row.pop("received_at")
+    messages = [record.getMessage() for record in caplog.records if record.name == "app"]
+    return response.status_code, dict(response.headers), response.data, messages, row
+
+
+@pytest.mark.parametrize("mode", ["manual", "accept"])
+@pytest.mark.parametrize(
+    "change",
+    [{}, {"TaskAttributes": "not json", "WorkerSid": "WK-bad\nline"}, {"TaskSid": ["WT1", "WT2"]}],
+    ids=["good", "bad", "repeated"],
+)
+def test_the_fast_path_answers_logs_and_records_as_the_view_does(
+    make_app, sign, callback_params, caplog, monkeypatch, mode, change
+):
+    caplog.set_level(logging.INFO, logger="app")
+    params = MultiDict(callback_params)
+    for name, value in change.items():
+        params.setlist(name, value if isinstance(value, list) else [value])
+    fast_app = make_app(ASSIGNMENT_MODE=mode)
+    fast_entered = views_entered(fast_app)
+    fast = _answer_through(fast_app, sign, params, caplog)
+
+    monkeypatch.setattr(CallbackFastPath, "_answer", lambda self, environ: None)
+    view_app = make_app(ASSIGNMENT_MODE=mode, CALLBACK_LOG_PATH=str(fast_app.instance_path) + "2")
+    view_entered = views_entered(view_app)
+    through_view = _answer_through(view_app, sign, params, caplog)
+
+    assert (fast_entered, view_entered) == ([], [CALLBACK])
+    assert fast == through_view
+    assert fast[0] == 200
+
+
+def _leaves_to_flask(sign, callback_params):
+    """(name, request) pairs the fast path must leave to the view, with the view's answer."""
+    signature = sign(LOCAL_URL, callback_params)
+    query_url = f"{LOCAL_URL}?source=test"
+    body = urlencode(callback_params)
+    return {
+        "get": (
+            lambda c: c.get(
+                f"{CALLBACK}?{body}",
+                headers={"X-Twilio-Signature": sign(f"{LOCAL_URL}?{body}", {})},
+            ),
+            200,
+        ),
+        "query string": (
+            lambda c: c.post(
+                f"{CALLBACK}?source=test",
+                data=callback_params,
+                headers={"X-Twilio-Signature": sign(query_url, callback_params)},
+            ),
+            200,
+        ),
+        "wrong signature": (lambda c: post(c, callback_params, signature[::-1]), 403),
+        "no signature": (lambda c: c.post(CALLBACK, data=callback_params), 403),
+        "json body": (
+            lambda c: c.post(
+                CALLBACK,
+                data=body,
+                content_type="application/json",
+                headers={"X-Twilio-Signature": signature},
+            ),
+            403,
+        ),
+        "not utf-8": (
+            lambda c: c.post(
+                CALLBACK,
+                data=b"TaskSid=\xff",
+                content_type="application/x-www-form-urlencoded",
+                headers={"X-Twilio-Signature": signature},
+            ),
+            403,
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["get", "query string", "wrong signature", "no signature", "json body", "not utf-8"]
+)
+def test_other_requests_go_on_to_the_view(make_app, sign, callback_params, case):
+    app = make_app()
+    entered = views_entered(app)
+    send, status = _leaves_to_flask(sign, callback_params)[case]
+    response = send(app.test_client())
+    assert response.status_code == status
+    assert response.is_json
+    assert entered == [CALLBACK]
+
+
+def test_with_signature_checks_off_the_view_answers_and_warns(make_app, callback_params, caplog):
+    app = make_app(VALIDATE_SIGNATURES="false")
+    entered = views_entered(app)
+    response = app.test_client().post(CALLBACK, data=callback_params)
+    assert response.status_code == 200
+    assert entered == [CALLBACK]
+    assert "VALIDATE_SIGNATURES is false" in caplog.text
+
+
+def test_a_declined_request_reaches_the_view_with_its_whole_body(app):
+    seen = []
+
+    def view(environ, start_response):
+        seen.append(environ["wsgi.input"].read())
+        start_response("204 No Content", [])
+        return []
+
+    body = b"TaskSid=WT123&ReservationSid=WR456"
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": CALLBACK,
+        "QUERY_STRING": "",
+        "SCRIPT_NAME": "",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_X_TWILIO_SIGNATURE": "not-the-signature",
+        "HTTP_HOST": "localhost",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+    }
+    CallbackFastPath(app, view)(environ, lambda status, headers: None)
+    assert seen == [body]
