@@ -11,7 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import callback, lifecycle, scale, suite
-from bench.common import RESULTS_PATH, BenchError, Machine, Report, print_report, write_results
+from bench.common import (
+    README_PATH,
+    RESULTS_PATH,
+    BenchError,
+    Machine,
+    Report,
+    print_report,
+    write_results,
+)
 from bench.loadgen import GENERATORS, choose_generator
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Report]] = {
@@ -66,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             args.results,
             label=label,
             update_headline=not failed and not args.names,
+            # The README shows the headline of the project's own results file only.
+            readme=README_PATH if args.results == RESULTS_PATH else None,
         )
         print(f"Appended to {args.results}", flush=True)
     missed = [f"{report.title}: {row.label}" for report in reports for row in report.missed]

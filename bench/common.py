@@ -389,6 +389,14 @@ def section_markdown(reports: Sequence[Report], machine: Machine, label: str) ->
     return "\n".join(parts) + "\n"
 
 
+def _with_headline(text: str, headline: str) -> str | None:
+    """text with the table between the headline markers replaced; None without markers."""
+    start, end = text.find(HEADLINE_START), text.find(HEADLINE_END)
+    if start == -1 or end < start:
+        return None
+    return text[:start] + headline + text[end + len(HEADLINE_END) :]
+
+
 def write_results(
     reports: Sequence[Report],
     machine: Machine,
@@ -396,19 +404,21 @@ def write_results(
     *,
     label: str = "make bench",
     update_headline: bool = True,
+    readme: Path | None = README_PATH,
 ) -> None:
-    """Append a dated section to path and (for a full run) refresh the headline table."""
+    """Append a dated section to path and (for a full run) refresh the headline table there
+    and in readme, where it shows between the same markers."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         text = RESULTS_PREAMBLE + f"\n{HEADLINE_START}\nNo full run yet.\n{HEADLINE_END}\n"
     if update_headline and any(row.headline for report in reports for row in report.rows):
-        start, end = text.find(HEADLINE_START), text.find(HEADLINE_END)
         headline = headline_markdown(reports, machine)
-        if start != -1 and end > start:
-            text = text[:start] + headline + text[end + len(HEADLINE_END) :]
-        else:
-            text = text.rstrip("\n") + "\n\n" + headline + "\n"
+        text = _with_headline(text, headline) or text.rstrip("\n") + "\n\n" + headline + "\n"
+        if readme is not None and readme.exists():
+            updated = _with_headline(readme.read_text(encoding="utf-8"), headline)
+            if updated is not None:
+                readme.write_text(updated, encoding="utf-8")
     text = text.rstrip("\n") + "\n\n" + section_markdown(reports, machine, label)
     path.write_text(text, encoding="utf-8")
 

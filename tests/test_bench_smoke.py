@@ -240,9 +240,24 @@ def test_results_keep_one_headline_and_append_dated_sections(tmp_path):
     first.add(Row("requests/s", 900.0, "req/s", 1000.0, ">= 0.9", True, headline=True))
     second = Report("1. Assignment callback", "ours", "bare")
     second.add(Row("requests/s", 450.0, "req/s", 1000.0, ">= 0.9", False, headline=True))
-    write_results([first], machine, path)
-    write_results([second], machine, path, label="python -m bench callback", update_headline=False)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Project\n\n{HEADLINE_START}\nold table\n{HEADLINE_END}\n\nMore.\n")
+    write_results([first], machine, path, readme=readme)
+    write_results(
+        [second],
+        machine,
+        path,
+        label="python -m bench callback",
+        update_headline=False,
+        readme=readme,
+    )
     text = path.read_text()
+    shown = readme.read_text()
+    assert "old table" not in shown and shown.endswith(f"{HEADLINE_END}\n\nMore.\n")
+    assert (
+        shown[shown.index(HEADLINE_START) : shown.index(HEADLINE_END)]
+        == (text[text.index(HEADLINE_START) : text.index(HEADLINE_END)])
+    )
     assert text.count(HEADLINE_START) == 1 and text.count(HEADLINE_END) == 1
     headline = text[text.index(HEADLINE_START) : text.index(HEADLINE_END)]
     assert "| 900 | 1,000 (bare) | 0.90 |" in headline and "450" not in headline
