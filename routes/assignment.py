@@ -145,7 +145,12 @@ class CallbackFastPath:
             or not self.app.config["VALIDATE_SIGNATURES"]
         ):
             return self.wsgi_app(environ, start_response)
-        answer = self._answer(environ)
+        try:
+            answer = self._answer(environ)
+        except Exception:
+            # Flask's error handling answers it (as JSON, with no trace to the client).
+            self.app.logger.exception("The callback's fast path failed; handing it to Flask")
+            answer = None
         if answer is None:
             return self.wsgi_app(environ, start_response)
         body = answer.encode()

@@ -188,3 +188,25 @@ def test_a_declined_request_reaches_the_view_with_its_whole_body(app):
     }
     CallbackFastPath(app, view)(environ, lambda status, headers: None)
     assert seen == [body]
+
+
+def test_a_failure_in_the_fast_path_is_answered_by_the_view(
+    make_app, sign, callback_params, monkeypatch, caplog
+):
+    app = make_app()
+    entered = views_entered(app)
+    log = app.extensions["callback_log"]
+    calls = []
+
+    def record_once_then_fail(row):
+        calls.append(row)
+        if len(calls) == 1:
+            raise RuntimeError("disk on fire")
+        return True
+
+    monkeypatch.setattr(log, "record", record_once_then_fail)
+    response = post(app.test_client(), callback_params, sign(LOCAL_URL, callback_params))
+    assert response.status_code == 200
+    assert response.data == b"{}"
+    assert entered == [CALLBACK]
+    assert "fast path failed" in caplog.text

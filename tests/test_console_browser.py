@@ -16,6 +16,8 @@ from werkzeug.wrappers import Response
 
 from app import create_app
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 SPANISH_QUEUE = "Customer Care Requests - Spanish"
