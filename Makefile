@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # HOST and PORT: from the command line or the environment, else from .env, else the defaults.
-dotenv = $(shell sed -n 's/^$(1)=//p' .env 2>/dev/null | tail -n 1 | tr -d "\"' ")
+# (NAME=value, export NAME=value, spaces around =, quotes, a trailing # comment).
+dotenv = $(shell sed -n 's/^[[:space:]]*\(export[[:space:]]\{1,\}\)\{0,1\}$(1)[[:space:]]*=[[:space:]]*//p' \
+	.env 2>/dev/null | tail -n 1 | sed 's/[[:space:]]\{1,\}\#.*//' | tr -d "\"' ")
 HOST ?= $(or $(call dotenv,HOST),127.0.0.1)
 PORT ?= $(or $(call dotenv,PORT),5000)
 # The server reads HOST and PORT too: the local sandbox calls it back at that address.

@@ -112,7 +112,11 @@ def _path(setting: Setting, value: object) -> str:
 
 def _database(setting: Setting, value: object) -> str:
     text = str(value).strip()
-    return text if text == ":memory:" else _path(setting, text)
+    if text.startswith(":") or text.lower().startswith("file:"):
+        raise setting.error(
+            "must be a file path: every server process and the flask commands open the same file"
+        )
+    return _path(setting, text)
 
 
 def _url(setting: Setting, value: object) -> str:
@@ -194,7 +198,7 @@ SETTINGS = (
         "SANDBOX_DATABASE",
         _database,
         None,
-        "the sandbox's SQLite file; default sandbox.sqlite3 in INSTANCE_PATH, :memory: forgets",
+        "the sandbox's SQLite file; default sandbox.sqlite3 in INSTANCE_PATH",
     ),
     Setting(
         "TASKROUTER_BASE_URL",

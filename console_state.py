@@ -238,23 +238,35 @@ class StateCache:
         self._built_at: float | None = None
         self._value: dict[str, object] | None = None
         self._error: TaskRouterError | None = None
+        # Bumped by invalidate(); a state built before the bump is not reused after it.
+        self._generation = 0
+        self._built_generation = -1
 
     def get(self, build: Callable[[], dict[str, object]]) -> dict[str, object]:
         with self._lock:
-            if self._built_at is None or self.clock() - self._built_at >= self.ttl:
+            if (
+                self._built_at is None
+                or self._built_generation != self._generation
+                or self.clock() - self._built_at >= self.ttl
+            ):
+                generation = self._generation
                 try:
                     self._value, self._error = build(), None
                 except TaskRouterError as exc:
                     self._value, self._error = None, exc
                 self._built_at = self.clock()
+                self._built_generation = generation
             if self._error is not None:
                 raise self._error
             return self._value
 
     def invalidate(self) -> None:
-        """Forget the last state: the next page poll sees an action's effect at once."""
-        with self._lock:
-            self._built_at = None
+        """Forget the last state: the next page poll sees an action's effect at once.
+
+        It never waits for a build in progress (an action must not queue behind a page's
+        REST calls); that build's state is simply not reused.
+        """
+        self._generation += 1
 
 
 def init_app(app: Flask) -> None:

@@ -9,7 +9,7 @@ import functools
 import hmac
 import ipaddress
 from collections.abc import Callable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import current_app, request
 from twilio.request_validator import RequestValidator, compare
@@ -40,16 +40,28 @@ CONTROL_TOKEN_HINT = (
 )
 
 
+def url_twilio_signed(
+    public_base_url: str | None, scheme: str, host: str, path: str, query: str = ""
+) -> str:
+    """The URL Twilio signed: PUBLIC_BASE_URL's when set, else the one the request reached,
+    with the host as it was sent (Twilio signs the URL as typed in the Workflow, so it is not
+    decoded or lowercased) and the raw query string.
+    """
+    base = public_base_url or f"{scheme}://{host}"
+    url = f"{base}{quote(path)}"
+    return f"{url}?{query}" if query else url
+
+
 def signed_url() -> str:
-    """The URL Twilio signed: the public one if configured, else this request's own.
+    """url_twilio_signed for this request (the view's side of the callback's two paths).
 
     The query string is taken raw: Werkzeug's request.url re-quotes it, and a single changed
     escape (such as %27) breaks the signature.
     """
     public_base_url = current_app.config.get("PUBLIC_BASE_URL")
-    url = f"{public_base_url}{request.path}" if public_base_url else request.base_url
+    path = request.path if public_base_url else request.root_path + request.path
     query = request.query_string.decode("latin-1")
-    return f"{url}?{query}" if query else url
+    return url_twilio_signed(public_base_url, request.scheme, request.host, path, query)
 
 
 def _signed_params() -> object:

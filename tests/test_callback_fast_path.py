@@ -87,7 +87,7 @@ def test_the_fast_path_answers_logs_and_records_as_the_view_does(
     fast_entered = views_entered(fast_app)
     fast = _answer_through(fast_app, sign, params, caplog)
 
-    monkeypatch.setattr(CallbackFastPath, "_answer", lambda self, environ: None)
+    monkeypatch.setattr(CallbackFastPath, "_signed_values", lambda self, environ: None)
     view_app = make_app(ASSIGNMENT_MODE=mode, CALLBACK_LOG_PATH=str(fast_app.instance_path) + "2")
     view_entered = views_entered(view_app)
     through_view = _answer_through(view_app, sign, params, caplog)
@@ -190,23 +190,80 @@ def test_a_declined_request_reaches_the_view_with_its_whole_body(app):
     assert seen == [body]
 
 
-def test_a_failure_in_the_fast_path_is_answered_by_the_view(
+def test_a_failed_record_still_gets_the_answer_once(
     make_app, sign, callback_params, monkeypatch, caplog
+):
+    caplog.set_level(logging.INFO, logger="app")
+    app = make_app()
+    entered = views_entered(app)
+    calls = []
+
+    def fail(row):
+        calls.append(row)
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(app.extensions["callback_log"], "record", fail)
+    response = post(app.test_client(), callback_params, sign(LOCAL_URL, callback_params))
+    assert (response.status_code, response.data) == (200, b"{}")
+    assert entered == []
+    assert len(calls) == 1
+    assert [r.getMessage() for r in caplog.records].count(
+        f"Assignment callback ReservationSid={callback_params['ReservationSid']} "
+        f"TaskSid={callback_params['TaskSid']} WorkerSid={callback_params['WorkerSid']} "
+        f"TaskQueueSid={callback_params['TaskQueueSid']} answer={{}}"
+    ) == 1
+    assert "Could not record the callback" in caplog.text
+
+
+def test_a_failure_while_checking_is_left_to_the_view(
+    make_app, sign, callback_params, monkeypatch, caplog
+):
+    caplog.set_level(logging.INFO, logger="app")
+    app = make_app()
+    entered = views_entered(app)
+
+    def broken(*args):
+        raise RuntimeError("validator broke")
+
+    monkeypatch.setattr("routes.assignment.signature_matches", broken)
+    response = post(app.test_client(), callback_params, sign(LOCAL_URL, callback_params))
+    assert (response.status_code, response.data) == (200, b"{}")
+    assert entered == [CALLBACK]
+    assert "fast path failed" in caplog.text
+    lines = [r for r in caplog.records if r.getMessage().startswith("Assignment callback Res")]
+    assert len(lines) == 1
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "9" * 5000, "-1", ""])
+def test_an_odd_content_length_is_left_to_the_view_quietly(
+    make_app, sign, callback_params, caplog, length
 ):
     app = make_app()
     entered = views_entered(app)
-    log = app.extensions["callback_log"]
-    calls = []
-
-    def record_once_then_fail(row):
-        calls.append(row)
-        if len(calls) == 1:
-            raise RuntimeError("disk on fire")
-        return True
-
-    monkeypatch.setattr(log, "record", record_once_then_fail)
-    response = post(app.test_client(), callback_params, sign(LOCAL_URL, callback_params))
-    assert response.status_code == 200
-    assert response.data == b"{}"
+    response = app.test_client().post(
+        CALLBACK,
+        data=callback_params,
+        headers={"X-Twilio-Signature": sign(LOCAL_URL, callback_params)},
+        environ_overrides={"CONTENT_LENGTH": length},
+    )
+    assert response.is_json
     assert entered == [CALLBACK]
-    assert "fast path failed" in caplog.text
+    assert "fast path failed" not in caplog.text
+
+
+def test_the_host_is_signed_as_sent_on_both_paths(make_app, sign, callback_params, monkeypatch):
+    # Twilio signs the URL as typed in the Workflow: neither path lowercases or decodes it.
+    url = "http://LOCALHOST/assignment_callback"
+    headers = {"Host": "LOCALHOST", "X-Twilio-Signature": sign(url, callback_params)}
+    fast_app = make_app()
+    fast_entered = views_entered(fast_app)
+    assert fast_app.test_client().post(CALLBACK, data=callback_params, headers=headers).data == (
+        b"{}"
+    )
+
+    monkeypatch.setattr(CallbackFastPath, "_signed_values", lambda self, environ: None)
+    view_app = make_app(CALLBACK_LOG_PATH=str(fast_app.instance_path) + "2")
+    view_entered = views_entered(view_app)
+    response = view_app.test_client().post(CALLBACK, data=callback_params, headers=headers)
+    assert (response.status_code, response.data) == (200, b"{}")
+    assert (fast_entered, view_entered) == ([], [CALLBACK])

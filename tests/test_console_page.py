@@ -484,6 +484,23 @@ def test_state_is_shared_for_a_quarter_of_a_second(
     assert len(upstream.calls) == 12
 
 
+def test_an_action_during_a_build_does_not_wait_and_the_build_is_not_reused():
+    cache = StateCache(clock=lambda: 100.0)
+    builds = []
+
+    def build():
+        builds.append(len(builds))
+        if len(builds) == 1:
+            # An action lands while the page's REST calls are under way (same thread: were
+            # invalidate() to wait for the build, this would never return).
+            cache.invalidate()
+        return {"build": builds[-1]}
+
+    assert cache.get(build) == {"build": 0}
+    assert cache.get(build) == {"build": 1}
+    assert cache.get(build) == {"build": 1}
+
+
 def test_a_change_reaches_the_page_within_a_second():
     # The page polls every POLL_MS and may be answered from a state CACHE_SECONDS old: a
     # change made anywhere (a worker set Idle over REST) shows within the sum.

@@ -35,8 +35,17 @@ def test_defaults(tmp_path):
     assert _served_at(tmp_path) == "--host 127.0.0.1 --port 5000"
 
 
-def test_dotenv_values_are_used(tmp_path):
-    (tmp_path / ".env").write_text('# PORT=1\nHOST=0.0.0.0\nPORT="8001"\n')
+@pytest.mark.parametrize(
+    "lines",
+    [
+        'HOST=0.0.0.0\nPORT="8001"',
+        "# PORT=1\nHOST='0.0.0.0'\nPORT=8001  # local",
+        "export HOST=0.0.0.0\nPORT = 8001",
+        "PORT=1\nHOST=0.0.0.0\nPORT=8001",
+    ],
+)
+def test_dotenv_values_are_used(tmp_path, lines):
+    (tmp_path / ".env").write_text(lines + "\n")
     assert _served_at(tmp_path) == "--host 0.0.0.0 --port 8001"
 
 

@@ -309,12 +309,15 @@ def test_readme_documents_every_setting():
         assert f"| `{name}` |" in readme
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(":memory:", ":memory:"), ("data/box.sqlite3", os.path.abspath("data/box.sqlite3"))],
-)
-def test_sandbox_database_setting(value, expected):
-    assert load_settings({"SANDBOX_DATABASE": value})["SANDBOX_DATABASE"] == expected
+def test_sandbox_database_setting():
+    settings = load_settings({"SANDBOX_DATABASE": "data/box.sqlite3"})
+    assert settings["SANDBOX_DATABASE"] == os.path.abspath("data/box.sqlite3")
+
+
+@pytest.mark.parametrize("value", [":memory:", "file:box?mode=memory"])
+def test_sandbox_database_must_be_a_file_every_process_shares(value):
+    with pytest.raises(ConfigError, match="SANDBOX_DATABASE must be a file path"):
+        load_settings({"SANDBOX_DATABASE": value})
 
 
 def test_the_server_opens_its_sandbox_where_sandbox_database_says(make_app, tmp_path):
