@@ -246,7 +246,9 @@ def test_an_odd_content_length_is_left_to_the_view_quietly(
         headers={"X-Twilio-Signature": sign(LOCAL_URL, callback_params)},
         environ_overrides={"CONTENT_LENGTH": length},
     )
-    assert response.is_json
+    # Werkzeug reads no body for such a length, so the signature cannot match.
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "invalid_signature"
     assert entered == [CALLBACK]
     assert "fast path failed" not in caplog.text
 
