@@ -77,7 +77,7 @@ def _answer_through(app, sign, callback_params, caplog):
     ids=["good", "bad", "repeated"],
 )
 def test_the_fast_path_answers_logs_and_records_as_the_view_does(
-    make_app, sign, callback_params, caplog, monkeypatch, mode, change
+    make_app, sign, callback_params, caplog, monkeypatch, tmp_path, mode, change
 ):
     caplog.set_level(logging.INFO, logger="app")
     params = MultiDict(callback_params)
@@ -88,7 +88,7 @@ def test_the_fast_path_answers_logs_and_records_as_the_view_does(
     fast = _answer_through(fast_app, sign, params, caplog)
 
     monkeypatch.setattr(CallbackFastPath, "_signed_values", lambda self, environ: None)
-    view_app = make_app(ASSIGNMENT_MODE=mode, CALLBACK_LOG_PATH=str(fast_app.instance_path) + "2")
+    view_app = make_app(ASSIGNMENT_MODE=mode, CALLBACK_LOG_PATH=str(tmp_path / "view.sqlite3"))
     view_entered = views_entered(view_app)
     through_view = _answer_through(view_app, sign, params, caplog)
 
@@ -97,58 +97,55 @@ def test_the_fast_path_answers_logs_and_records_as_the_view_does(
     assert fast[0] == 200
 
 
-def _leaves_to_flask(sign, callback_params):
-    """(name, request) pairs the fast path must leave to the view, with the view's answer."""
-    signature = sign(LOCAL_URL, callback_params)
-    query_url = f"{LOCAL_URL}?source=test"
-    body = urlencode(callback_params)
-    return {
-        "get": (
-            lambda c: c.get(
-                f"{CALLBACK}?{body}",
-                headers={"X-Twilio-Signature": sign(f"{LOCAL_URL}?{body}", {})},
-            ),
-            200,
+# Requests the fast path leaves to the view: name -> (send(client, sign, params), the answer).
+LEFT_TO_THE_VIEW = {
+    "get": (
+        lambda c, sign, params: c.get(
+            f"{CALLBACK}?{urlencode(params)}",
+            headers={"X-Twilio-Signature": sign(f"{LOCAL_URL}?{urlencode(params)}", {})},
         ),
-        "query string": (
-            lambda c: c.post(
-                f"{CALLBACK}?source=test",
-                data=callback_params,
-                headers={"X-Twilio-Signature": sign(query_url, callback_params)},
-            ),
-            200,
+        200,
+    ),
+    "query string": (
+        lambda c, sign, params: c.post(
+            f"{CALLBACK}?source=test",
+            data=params,
+            headers={"X-Twilio-Signature": sign(f"{LOCAL_URL}?source=test", params)},
         ),
-        "wrong signature": (lambda c: post(c, callback_params, signature[::-1]), 403),
-        "no signature": (lambda c: c.post(CALLBACK, data=callback_params), 403),
-        "json body": (
-            lambda c: c.post(
-                CALLBACK,
-                data=body,
-                content_type="application/json",
-                headers={"X-Twilio-Signature": signature},
-            ),
-            403,
+        200,
+    ),
+    "wrong signature": (
+        lambda c, sign, params: post(c, params, sign(LOCAL_URL, params)[::-1]),
+        403,
+    ),
+    "no signature": (lambda c, sign, params: c.post(CALLBACK, data=params), 403),
+    "json body": (
+        lambda c, sign, params: c.post(
+            CALLBACK,
+            data=urlencode(params),
+            content_type="application/json",
+            headers={"X-Twilio-Signature": sign(LOCAL_URL, params)},
         ),
-        "not utf-8": (
-            lambda c: c.post(
-                CALLBACK,
-                data=b"TaskSid=\xff",
-                content_type="application/x-www-form-urlencoded",
-                headers={"X-Twilio-Signature": signature},
-            ),
-            403,
+        403,
+    ),
+    "not utf-8": (
+        lambda c, sign, params: c.post(
+            CALLBACK,
+            data=b"TaskSid=\xff",
+            content_type="application/x-www-form-urlencoded",
+            headers={"X-Twilio-Signature": sign(LOCAL_URL, params)},
         ),
-    }
+        403,
+    ),
+}
 
 
-@pytest.mark.parametrize(
-    "case", ["get", "query string", "wrong signature", "no signature", "json body", "not utf-8"]
-)
+@pytest.mark.parametrize("case", sorted(LEFT_TO_THE_VIEW))
 def test_other_requests_go_on_to_the_view(make_app, sign, callback_params, case):
     app = make_app()
     entered = views_entered(app)
-    send, status = _leaves_to_flask(sign, callback_params)[case]
-    response = send(app.test_client())
+    send, status = LEFT_TO_THE_VIEW[case]
+    response = send(app.test_client(), sign, callback_params)
     assert response.status_code == status
     assert response.is_json
     assert entered == [CALLBACK]
@@ -253,7 +250,9 @@ def test_an_odd_content_length_is_left_to_the_view_quietly(
     assert "fast path failed" not in caplog.text
 
 
-def test_the_host_is_signed_as_sent_on_both_paths(make_app, sign, callback_params, monkeypatch):
+def test_the_host_is_signed_as_sent_on_both_paths(
+    make_app, sign, callback_params, monkeypatch, tmp_path
+):
     # Twilio signs the URL as typed in the Workflow: neither path lowercases or decodes it.
     url = "http://LOCALHOST/assignment_callback"
     headers = {"Host": "LOCALHOST", "X-Twilio-Signature": sign(url, callback_params)}
@@ -264,7 +263,7 @@ def test_the_host_is_signed_as_sent_on_both_paths(make_app, sign, callback_param
     )
 
     monkeypatch.setattr(CallbackFastPath, "_signed_values", lambda self, environ: None)
-    view_app = make_app(CALLBACK_LOG_PATH=str(fast_app.instance_path) + "2")
+    view_app = make_app(CALLBACK_LOG_PATH=str(tmp_path / "view.sqlite3"))
     view_entered = views_entered(view_app)
     response = view_app.test_client().post(CALLBACK, data=callback_params, headers=headers)
     assert (response.status_code, response.data) == (200, b"{}")

@@ -595,21 +595,16 @@ def test_update_worker_sets_the_activity(client, sids, upstream, sent_form):
     assert sent_form(upstream.calls[0]) == {"ActivitySid": [IDLE]}
 
 
+# Each action the page offers: the TaskRouter path it changes and the form it is sent.
 ACTIONS = {
-    "update_worker": (
-        "POST",
-        "Workers/{worker}",
-        {"WorkerSid": "{worker}", "ActivitySid": OFFLINE},
-    ),
-    "update_task": ("POST", "Tasks/{task}", {"TaskSid": "{task}", "AssignmentStatus": "canceled"}),
-    "create_task": ("POST", "Tasks", {}),
+    "update_worker": ("Workers/{worker}", {"WorkerSid": "{worker}", "ActivitySid": OFFLINE}),
+    "update_task": ("Tasks/{task}", {"TaskSid": "{task}", "AssignmentStatus": "canceled"}),
+    "create_task": ("Tasks", {}),
     "accept_reservation": (
-        "POST",
         "Tasks/{task}/Reservations/{reservation}",
         {"TaskSid": "{task}", "ReservationSid": "{reservation}"},
     ),
     "reject_reservation": (
-        "POST",
         "Tasks/{task}/Reservations/{reservation}",
         {"TaskSid": "{task}", "ReservationSid": "{reservation}"},
     ),
@@ -628,14 +623,13 @@ def _action_answer(path, sids, task_json, reservation_json):
 def test_an_action_makes_the_next_poll_read_afresh(
     app, client, sids, upstream, task_json, reservation_json, action
 ):
-    now = [100.0]
-    app.extensions["console_state"] = StateCache(clock=lambda: now[0])
+    # The clock stands still: only the action can make the second poll read afresh.
+    app.extensions["console_state"] = StateCache(clock=lambda: 100.0)
     mock_workspace(sids, upstream, task_json, reservation_json)
-    method, path, form = ACTIONS[action]
+    path, form = ACTIONS[action]
     fill = vars(sids)
     path = path.format(**fill)
-    upstream.add(
-        method,
+    upstream.post(
         f"{workspace_url(sids)}/{path}",
         json=_action_answer(path, sids, task_json, reservation_json),
         status=201 if path == "Tasks" else 200,
@@ -652,8 +646,7 @@ def test_an_action_makes_the_next_poll_read_afresh(
 def test_a_refused_action_leaves_the_shared_state_alone(
     app, client, sids, upstream, task_json, reservation_json
 ):
-    now = [100.0]
-    app.extensions["console_state"] = StateCache(clock=lambda: now[0])
+    app.extensions["console_state"] = StateCache(clock=lambda: 100.0)
     mock_workspace(sids, upstream, task_json, reservation_json)
     client.get("/console/state")
     assert client.post("/update_worker", data={"WorkerSid": "nope"}).status_code == 400
