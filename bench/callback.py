@@ -9,11 +9,13 @@ import os
 import secrets
 import tempfile
 import time
+import timeit
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from twilio.request_validator import RequestValidator
 
@@ -168,39 +170,70 @@ def run(size: Size = FULL, *, generator: str = "auto") -> Report:
             }
             check_answers(ours_url, peer_url, body, headers)
 
-            def load(url: str, duration: float) -> LoadResult:
-                return run_load(
-                    url,
+            def load(server: Server, duration: float) -> Loaded:
+                cpu = server.cpu_seconds()
+                result = run_load(
+                    server.url + PATH,
                     body,
                     headers,
                     connections=size.connections,
                     duration=duration,
                     generator=generator,
                 )
+                cpu_us = (server.cpu_seconds() - cpu) / max(result.requests, 1) * 1e6
+                return Loaded(result, cpu_us)
 
             if size.warmup:
-                load(ours_url, size.warmup)
-                load(peer_url, size.warmup)
-            rounds: list[tuple[LoadResult, LoadResult]] = []
+                load(ours, size.warmup)
+                load(peer, size.warmup)
+            rounds: list[tuple[Loaded, Loaded]] = []
             for index in range(size.rounds):
                 # Alternate which goes first, so a drift in the machine's load hits both.
                 if index % 2 == 0:
-                    mine = load(ours_url, size.duration)
-                    theirs = load(peer_url, size.duration)
+                    mine = load(ours, size.duration)
+                    theirs = load(peer, size.duration)
                 else:
-                    theirs = load(peer_url, size.duration)
-                    mine = load(ours_url, size.duration)
+                    theirs = load(peer, size.duration)
+                    mine = load(ours, size.duration)
                 rounds.append((mine, theirs))
-    return _report(rounds, size, command, source, generator)
+            check_cost = signature_check_us(ours_url, params, account.auth_token)
+    return _report(rounds, check_cost, size, command, source, generator)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One load on one server, and the server's CPU time per request answered (us)."""
+
+    result: LoadResult
+    cpu_us: float
+
+
+def signature_check_us(url: str, params: dict[str, str], auth_token: str) -> tuple[float, float]:
+    """(parsing the form body, twilio's compute_signature over it) in microseconds, the least
+    work a signed callback adds to a handler; medians of 5 timings in this process."""
+    body = urlencode(params)
+    validator = RequestValidator(auth_token)
+    times = 2000
+
+    def per_call(work: Callable[[], object]) -> float:
+        return median(timeit.repeat(work, number=times, repeat=5)) / times * 1e6
+
+    return (
+        per_call(lambda: dict(parse_qsl(body, keep_blank_values=True))),
+        per_call(lambda: validator.compute_signature(url, params)),
+    )
 
 
 def _report(
-    rounds: list[tuple[LoadResult, LoadResult]],
+    loads: list[tuple[Loaded, Loaded]],
+    check_cost: tuple[float, float],
     size: Size,
     command: str,
     source: str,
     generator: str,
 ) -> Report:
+    rounds = [(mine.result, theirs.result) for mine, theirs in loads]
+
     def med(index: int, attribute: str) -> float:
         return median(getattr(pair[index], attribute) for pair in rounds)
 
@@ -230,6 +263,12 @@ def _report(
             headline=True,
         ),
         Row(
+            "server CPU per request",
+            median(mine.cpu_us for mine, _ in loads),
+            "us",
+            median(theirs.cpu_us for _, theirs in loads),
+        ),
+        Row(
             "failed or non-2xx",
             ours_errors,
             "requests",
@@ -237,6 +276,16 @@ def _report(
             target="0",
             met=ours_errors == 0,
         ),
+    )
+    ours_cpu = median(mine.cpu_us for mine, _ in loads)
+    peer_cpu = median(theirs.cpu_us for _, theirs in loads)
+    parse_us, signature_us = check_cost
+    report.notes.append(
+        f"CPU: a ratio of {TARGET_RATIO} allows ours {peer_cpu / TARGET_RATIO - peer_cpu:.0f} us "
+        f"of server CPU per request more than bare Flask's {peer_cpu:.0f} us; it used "
+        f"{ours_cpu - peer_cpu:.0f} us more. Checking a signature costs "
+        f"{parse_us + signature_us:.0f} us here: {parse_us:.0f} us to parse the form and "
+        f"{signature_us:.0f} us for twilio's compute_signature (timed in the benchmark's process)."
     )
     report.notes += [
         f"Generator: {generator}, {size.connections} connections, {size.duration:g} s per load, "

@@ -219,6 +219,10 @@ class Server:
             return float("nan"), float("nan")
         return max(peaks) / 1024, sum(peaks) / 1024
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time used so far by the server's running processes."""
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
     def stop(self) -> None:
         process = self.process
         if process is None or process.poll() is not None:
@@ -273,6 +277,17 @@ def peak_rss_kb(pid: int) -> int | None:
         return None
     match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
     return int(match.group(1)) if match else None
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system CPU time so far, or 0 once it is gone (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    # After the parenthesised command name: utime and stime are fields 14 and 15 of stat.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_all_ready(servers: Iterable[Server]) -> None:

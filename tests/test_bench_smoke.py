@@ -50,7 +50,9 @@ def test_callback_benchmark_runs_both_servers_without_errors():
     # A wrong signature would turn every request into a 403 and count here.
     assert rows["failed or non-2xx"].value == 0
     assert rows["failed or non-2xx"].peer == 0
+    assert rows["server CPU per request"].value > 0 and rows["server CPU per request"].peer > 0
     assert any("Generator: python" in note for note in report.notes)
+    assert any("Checking a signature costs" in note for note in report.notes)
 
 
 def test_lifecycle_benchmark_sees_every_task_assigned():
@@ -67,6 +69,10 @@ def test_scale_benchmark_routes_every_task_in_the_engine_and_end_to_end():
     assert rows["engine: reservations/s"].value > 0
     assert rows["end to end: time to route and accept all"].value > 0
     assert 0 < rows["end to end: server peak memory"].value < 2000
+    # Every reservation records events and costs both sides some CPU.
+    assert rows["engine floor: a reservation's events, encoded and appended"].value > 0
+    assert rows["end to end: server CPU per reservation"].value > 0
+    assert rows["end to end: harness CPU per reservation"].value > 0
     assert report.subject == "200 tasks / 20 workers"
 
 
