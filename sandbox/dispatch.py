@@ -16,9 +16,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
-import requests
 import urllib3
 from twilio.request_validator import RequestValidator
 
@@ -27,6 +26,13 @@ logger = logging.getLogger(__name__)
 USER_AGENT = "TwilioProxy/1.1"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
+REQUEST_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "Accept": "*/*",
+    "Content-Type": "application/x-www-form-urlencoded",
+    # Answers may come compressed; read1 decodes them.
+    **urllib3.make_headers(accept_encoding=True),
+}
 
 # Twilio's debugger codes for what can go wrong with a callback and its answer.
 ALERT_HTTP_RETRIEVAL_FAILURE = 11200
@@ -284,13 +290,13 @@ class _DeliveryFailure(Exception):
 @dataclass(order=True)
 class _Job:
     seq: int
-    run: Callable[[requests.Session], None] = field(compare=False)
+    run: Callable[[urllib3.PoolManager], None] = field(compare=False)
 
 
 class Dispatcher:
     """Sends signed callbacks from a small pool of worker threads.
 
-    send_assignment/send_event only enqueue; each worker keeps one requests.Session so
+    send_assignment/send_event only enqueue; each worker keeps one urllib3 PoolManager so
     deliveries to the same app reuse connections. on_assignment_outcome is called on the
     worker thread for every assignment delivery; on_alert (optional) receives alerts about
     event deliveries (assignment alerts travel inside the outcome).
@@ -304,7 +310,7 @@ class Dispatcher:
         assignment_timeout: float = 5.0,
         event_timeout: float = 15.0,
         max_workers: int = 4,
-        session_factory: Callable[[], requests.Session] = requests.Session,
+        pool_factory: Callable[[], urllib3.PoolManager] = urllib3.PoolManager,
         on_alert: Callable[[Alert], None] | None = None,
     ) -> None:
         if not isinstance(auth_token, str) or not auth_token:
@@ -319,7 +325,7 @@ class Dispatcher:
         self._assignment_timeout = assignment_timeout
         self._event_timeout = event_timeout
         self._max_workers = max_workers
-        self._session_factory = session_factory
+        self._pool_factory = pool_factory
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -344,8 +350,8 @@ class Dispatcher:
             _check_url(fallback_url, "fallback assignment callback URL")
         form = form_params(params)
         self._enqueue(
-            lambda session: self._deliver_assignment(
-                session, reservation_sid, url, fallback_url or None, form
+            lambda pool: self._deliver_assignment(
+                pool, reservation_sid, url, fallback_url or None, form
             )
         )
 
@@ -353,7 +359,7 @@ class Dispatcher:
         """Queue an event callback; delivered once, a failure becomes an alert."""
         _check_url(url, "event callback URL")
         form = form_params(params)
-        self._enqueue(lambda session: self._deliver_event(session, url, form))
+        self._enqueue(lambda pool: self._deliver_event(pool, url, form))
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until every delivery queued before this call has finished; False on timeout."""
@@ -396,7 +402,7 @@ class Dispatcher:
 
     # -- pool ---------------------------------------------------------------------------
 
-    def _enqueue(self, run: Callable[[requests.Session], None]) -> None:
+    def _enqueue(self, run: Callable[[urllib3.PoolManager], None]) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the dispatcher is closed")
@@ -418,14 +424,14 @@ class Dispatcher:
             self._queue.put(job)
 
     def _work(self) -> None:
-        session = self._session_factory()
+        pool = self._pool_factory()
         try:
             while True:
                 job = self._queue.get()
                 if job is None:
                     return
                 try:
-                    job.run(session)
+                    job.run(pool)
                 except Exception:
                     logger.exception("callback delivery failed unexpectedly")
                 finally:
@@ -433,7 +439,7 @@ class Dispatcher:
                         self._spare += 1
                     self._finish(job.seq)
         finally:
-            session.close()
+            pool.clear()
 
     def _finish(self, seq: int) -> None:
         with self._changed:
@@ -444,33 +450,41 @@ class Dispatcher:
 
     def _post(
         self,
-        session: requests.Session,
+        pool: urllib3.PoolManager,
         url: str,
         form: dict[str, str],
         timeout: float,
         idempotency_token: str,
     ) -> _HttpAnswer:
         headers = {
-            "User-Agent": USER_AGENT,
+            **REQUEST_HEADERS,
             SIGNATURE_HEADER: self._validator.compute_signature(url, form),
             IDEMPOTENCY_HEADER: idempotency_token,
         }
+        target = urllib3.util.parse_url(url)
+        if target.auth:
+            # Credentials in a callback URL travel as HTTP basic auth, as Twilio sends them.
+            headers.update(urllib3.make_headers(basic_auth=unquote(target.auth)))
+            url = target._replace(auth=None).url
         deadline = time.monotonic() + timeout
         try:
-            with session.post(
+            response = pool.request(
+                "POST",
                 url,
-                data=form,
+                body=urlencode(form),
                 headers=headers,
                 timeout=timeout,
-                allow_redirects=False,
-                stream=True,
-            ) as response:
-                # requests' timeout bounds each socket read, not the whole answer, so a
-                # slowly dripping body is cut off here against the total deadline; read1
+                redirect=False,
+                retries=False,
+                preload_content=False,
+            )
+            try:
+                # The timeout bounds the connect and each socket read, not the whole answer,
+                # so a slowly dripping body is cut off here against the total deadline; read1
                 # returns what has arrived instead of waiting for a full chunk.
                 chunks: list[bytes] = []
                 size = 0
-                while chunk := response.raw.read1(16384, decode_content=True):
+                while chunk := response.read1(16384, decode_content=True):
                     size += len(chunk)
                     if size > MAX_ANSWER_BYTES:
                         raise _DeliveryFailure(f"answer larger than {MAX_ANSWER_BYTES} bytes")
@@ -479,20 +493,31 @@ class Dispatcher:
                     chunks.append(chunk)
                 if time.monotonic() > deadline:
                     raise _DeliveryFailure(f"timed out after {timeout:g} s")
-                return _HttpAnswer(
-                    response.status_code, response.headers.get("Content-Type"), b"".join(chunks)
+                answer = _HttpAnswer(
+                    response.status, response.headers.get("Content-Type"), b"".join(chunks)
                 )
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            # Reading the body raw raises urllib3's errors rather than requests' wrappers.
+            except BaseException:
+                # Unread bytes would spoil the next answer on this connection: drop it.
+                response.close()
+                raise
+            finally:
+                response.release_conn()
+            return answer
+        except urllib3.exceptions.HTTPError as exc:
             root = _root_cause(exc)
-            timed_out = isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError)
-            if timed_out or isinstance(root, TimeoutError):
+            # A refused connection is a NewConnectionError, which urllib3 files under its
+            # connect timeouts; only the socket's own error says whether time ran out.
+            timed_out = isinstance(root, TimeoutError) or (
+                isinstance(exc, urllib3.exceptions.TimeoutError)
+                and not isinstance(exc, urllib3.exceptions.NewConnectionError)
+            )
+            if timed_out:
                 raise _DeliveryFailure(f"timed out after {timeout:g} s") from exc
             raise _DeliveryFailure(f"request failed: {_describe(root)}") from exc
 
     def _deliver_assignment(
         self,
-        session: requests.Session,
+        pool: urllib3.PoolManager,
         reservation_sid: str,
         url: str,
         fallback_url: str | None,
@@ -503,12 +528,12 @@ class Dispatcher:
         idempotency_token = uuid.uuid4().hex
         alerts: list[Alert] = []
         answer, status_code, url_used = self._attempt_assignment(
-            session, reservation_sid, url, form, idempotency_token
+            pool, reservation_sid, url, form, idempotency_token
         )
         alerts.extend(answer.alerts)
         if answer.failed and fallback_url:
             answer, status_code, url_used = self._attempt_assignment(
-                session, reservation_sid, fallback_url, form, idempotency_token
+                pool, reservation_sid, fallback_url, form, idempotency_token
             )
             alerts.extend(answer.alerts)
         outcome = AssignmentOutcome(
@@ -530,7 +555,7 @@ class Dispatcher:
 
     def _attempt_assignment(
         self,
-        session: requests.Session,
+        pool: urllib3.PoolManager,
         reservation_sid: str,
         url: str,
         form: dict[str, str],
@@ -538,7 +563,7 @@ class Dispatcher:
     ) -> tuple[AssignmentAnswer, int | None, str]:
         started = time.monotonic()
         try:
-            http = self._post(session, url, form, self._assignment_timeout, idempotency_token)
+            http = self._post(pool, url, form, self._assignment_timeout, idempotency_token)
         except _DeliveryFailure as exc:
             answer = AssignmentAnswer(
                 failed=True,
@@ -569,13 +594,13 @@ class Dispatcher:
             _log_alert(alert)
         return answer, status_code, url
 
-    def _deliver_event(self, session: requests.Session, url: str, form: dict[str, str]) -> None:
+    def _deliver_event(self, pool: urllib3.PoolManager, url: str, form: dict[str, str]) -> None:
         started = time.monotonic()
         event_type = form.get("EventType", "event")
         alert: Alert | None = None
         status: int | str
         try:
-            http = self._post(session, url, form, self._event_timeout, uuid.uuid4().hex)
+            http = self._post(pool, url, form, self._event_timeout, uuid.uuid4().hex)
         except _DeliveryFailure as exc:
             status = "no answer"
             alert = Alert(
@@ -612,7 +637,7 @@ class Dispatcher:
 
 
 def _root_cause(exc: BaseException) -> BaseException:
-    # requests wraps urllib3 wraps socket errors; the innermost one says what happened.
+    # urllib3 wraps socket errors; the innermost one says what happened.
     seen: set[int] = set()
     while id(exc) not in seen:
         seen.add(id(exc))
@@ -624,7 +649,7 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _describe(exc: BaseException) -> str:
-    # Unlike requests' own message this carries no URL, whose query may hold secrets.
+    # Unlike urllib3's own message this carries no URL, whose query may hold secrets.
     if isinstance(exc, OSError) and exc.strerror:
         return f"{type(exc).__name__} ({exc.strerror})"
     return type(exc).__name__

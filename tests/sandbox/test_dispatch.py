@@ -6,6 +6,7 @@ the pool not blocking its caller, event callbacks and what is (not) logged.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import logging
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import requests
+import urllib3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
@@ -571,20 +572,20 @@ def test_a_compressed_answer_is_decoded(dispatcher, outcomes):
 
 
 def test_each_worker_keeps_its_connection_alive(make_dispatcher, outcomes):
-    sessions: list[requests.Session] = []
+    pools: list[urllib3.PoolManager] = []
 
-    def session_factory() -> requests.Session:
-        session = requests.Session()
-        sessions.append(session)
-        return session
+    def pool_factory() -> urllib3.PoolManager:
+        pool = urllib3.PoolManager()
+        pools.append(pool)
+        return pool
 
     with _StdlibServer(_AcceptHandler) as http_server:
-        dispatcher = make_dispatcher(max_workers=1, session_factory=session_factory)
+        dispatcher = make_dispatcher(max_workers=1, pool_factory=pool_factory)
         for _ in range(3):
             dispatcher.send_assignment(RESERVATION_SID, http_server.url, None, ASSIGNMENT_PARAMS)
         assert dispatcher.drain(5.0)
         dispatcher.close()
-    assert len(sessions) == 1
+    assert len(pools) == 1
     assert len(http_server.client_ports) == 3
     assert len(set(http_server.client_ports)) == 1
     assert [o.accept for o in outcomes.items] == [True, True, True]
@@ -746,6 +747,18 @@ def test_log_line_names_url_without_query_or_credentials_and_no_secrets(
     for secret in (AUTH_TOKEN, request.headers["X-Twilio-Signature"], "app-password",
                    "query-secret"):  # fmt: skip
         assert secret not in text
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth(server, dispatcher, outcomes):
+    server.answer("/assignment", body=b'{"instruction": "accept"}')
+    port = server.url("").rsplit(":", 1)[1]
+    outcome = deliver(dispatcher, outcomes, f"http://app%40user:p%3Ass@127.0.0.1:{port}/assignment")
+    (request,) = server.received
+    assert request.path == "/assignment"
+    assert (
+        request.headers["Authorization"] == "Basic " + base64.b64encode(b"app@user:p:ss").decode()
+    )
+    assert outcome.accept
 
 
 def test_alerts_are_logged_at_their_level(server, dispatcher, outcomes, caplog):
