@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
+import certifi
 import urllib3
 from twilio.request_validator import RequestValidator
 
@@ -276,6 +277,12 @@ def _check_url(url: str, what: str) -> None:
         raise ValueError(f"{what} must be an absolute http(s) URL: {redact_url(url)!r}")
 
 
+def new_pool() -> urllib3.PoolManager:
+    """Connections for one dispatch worker. certifi's CA bundle, as requests and twilio use,
+    so https callbacks verify alike everywhere, even where the OS offers Python no CA store."""
+    return urllib3.PoolManager(ca_certs=certifi.where())
+
+
 @dataclass(frozen=True)
 class _HttpAnswer:
     status_code: int
@@ -310,7 +317,7 @@ class Dispatcher:
         assignment_timeout: float = 5.0,
         event_timeout: float = 15.0,
         max_workers: int = 4,
-        pool_factory: Callable[[], urllib3.PoolManager] = urllib3.PoolManager,
+        pool_factory: Callable[[], urllib3.PoolManager] | None = None,
         on_alert: Callable[[Alert], None] | None = None,
     ) -> None:
         if not isinstance(auth_token, str) or not auth_token:
@@ -325,7 +332,7 @@ class Dispatcher:
         self._assignment_timeout = assignment_timeout
         self._event_timeout = event_timeout
         self._max_workers = max_workers
-        self._pool_factory = pool_factory
+        self._pool_factory = pool_factory or new_pool
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)

@@ -11,16 +11,19 @@ import gzip
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import certifi
 import pytest
 import urllib3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
+from urllib3.util.ssl_ import resolve_cert_reqs
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -31,6 +34,7 @@ from sandbox.dispatch import (
     Dispatcher,
     form_params,
     interpret_assignment_answer,
+    new_pool,
     redact_url,
 )
 
@@ -589,6 +593,13 @@ def test_each_worker_keeps_its_connection_alive(make_dispatcher, outcomes):
     assert len(http_server.client_ports) == 3
     assert len(set(http_server.client_ports)) == 1
     assert [o.accept for o in outcomes.items] == [True, True, True]
+
+
+def test_https_callbacks_verify_against_certifi_like_requests():
+    pool = new_pool()
+    assert pool.connection_pool_kw["ca_certs"] == certifi.where()
+    # None is urllib3's default: certificates required.
+    assert resolve_cert_reqs(pool.connection_pool_kw.get("cert_reqs")) == ssl.CERT_REQUIRED
 
 
 @pytest.mark.parametrize("handler", [_StallingBodyHandler, _DrippingBodyHandler])
