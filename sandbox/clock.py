@@ -53,9 +53,12 @@ class ManualClock:
 
 def to_storage(moment: datetime) -> str:
     """Sortable text with microseconds, e.g. 2024-01-01T09:00:00.000000Z."""
-    moment = moment.astimezone(timezone.utc)
-    # %Y does not pad years before 1000, which would break reading and sorting the text.
-    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S.%f}Z"
+    if moment.tzinfo is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    # isoformat pads years before 1000 to four digits (strftime's %Y does not), so the text
+    # reads back and sorts at any date; it is also several times faster than strftime, and
+    # the engine writes a handful of dates for every change.
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def from_storage(text: str) -> datetime:

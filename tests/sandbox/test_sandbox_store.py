@@ -8,11 +8,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from sandbox.clock import from_storage, to_storage
 from sandbox.store import (
     SCHEMA_VERSION,
     InvalidPageToken,
@@ -42,6 +45,27 @@ def _add_workspace(store: Store, sid: str, name: str = "W") -> None:
                 "date_updated": "2024-01-01T00:00:00.000000Z",
             },
         )
+
+
+@pytest.mark.parametrize(
+    ("moment", "stored"),
+    [
+        (datetime(2024, 1, 1, 9, 0, tzinfo=timezone.utc), "2024-01-01T09:00:00.000000Z"),
+        (datetime(999, 3, 4, 5, 6, 7, 8, tzinfo=timezone.utc), "0999-03-04T05:06:07.000008Z"),
+        # Any other zone is converted to UTC first.
+        (
+            datetime(2024, 6, 1, 11, 30, 0, 250000, tzinfo=ZoneInfo("Europe/Paris")),
+            "2024-06-01T09:30:00.250000Z",
+        ),
+        (
+            datetime(2024, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=-5))),
+            "2024-01-01T05:00:00.000000Z",
+        ),
+    ],
+)
+def test_dates_are_stored_as_sortable_utc_text(moment: datetime, stored: str) -> None:
+    assert to_storage(moment) == stored
+    assert from_storage(stored) == moment
 
 
 def test_file_store_uses_wal_and_foreign_keys(store: Store) -> None:
