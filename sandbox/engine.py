@@ -171,8 +171,8 @@ class _Pending:
     workspaces: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Event rows (in _EVENT_INSERT's column order) not yet written.
     events: list[tuple[Any, ...]] = field(default_factory=list)
-    # Whether the operation set a deadline the timer thread must learn about.
-    deadline: bool = False
+    # Seconds to the soonest deadline the operation set, which the timer thread must learn of.
+    deadline: float | None = None
 
 
 # -- queries ------------------------------------------------------------------------------
@@ -369,7 +369,7 @@ class Engine:
         self.clock = clock
         self.account_sid = account_sid
         self._subscribers: list[Callable[[list[Effect]], None]] = []
-        self._deadline_listeners: list[Callable[[], None]] = []
+        self._deadline_listeners: list[Callable[[float], None]] = []
         self.router = Router(self)
 
     # -- plumbing ------------------------------------------------------------------
@@ -381,20 +381,24 @@ class Engine:
     def unsubscribe(self, callback: Callable[[list[Effect]], None]) -> None:
         self._subscribers.remove(callback)
 
-    def on_deadline(self, callback: Callable[[], None]) -> None:
-        """callback() runs after each committed change that set a deadline (scheduler.wake)."""
+    def on_deadline(self, callback: Callable[[float], None]) -> None:
+        """callback(seconds to the soonest deadline it set) runs after each committed change
+        that set a deadline (scheduler.wake)."""
         self._deadline_listeners.append(callback)
 
-    def remove_deadline_listener(self, callback: Callable[[], None]) -> None:
+    def remove_deadline_listener(self, callback: Callable[[float], None]) -> None:
         self._deadline_listeners.remove(callback)
 
-    def _deadline_set(self, tx: Transaction) -> None:
-        tx.data["engine"].deadline = True
+    def _deadline_set(self, tx: Transaction, due: datetime) -> None:
+        pending: _Pending = tx.data["engine"]
+        due_in = (due - self._now()).total_seconds()
+        if pending.deadline is None or due_in < pending.deadline:
+            pending.deadline = due_in
 
-    def _wake(self) -> None:
+    def _wake(self, due_in: float) -> None:
         for callback in list(self._deadline_listeners):
             try:
-                callback()
+                callback(due_in)
             except Exception:
                 logger.exception("a deadline listener failed")
 
@@ -428,8 +432,9 @@ class Engine:
             finally:
                 del tx.data["engine"]
             tx.after_commit(lambda: self._publish(pending.effects))
-            if pending.deadline:
-                tx.after_commit(self._wake)
+            due_in = pending.deadline
+            if due_in is not None:
+                tx.after_commit(lambda: self._wake(due_in))
 
     def _after_change(self, tx: Transaction, changes: list[Change]) -> None:
         """Where routing runs, inside the same transaction, once per operation."""
@@ -2054,7 +2059,7 @@ class Engine:
                 f"Task {sid} created",
                 self._task_fields(tx, sid),
             )
-            self._deadline_set(tx)
+            self._deadline_set(tx, moment + timedelta(seconds=timeout))
             if task_queue_sid is not None and workflow_sid is None:
                 self._enter_queue(tx, workspace_sid, sid, task_queue_sid, None, None)
             else:
@@ -2503,7 +2508,7 @@ class Engine:
                 },
             )
             tx.update("tasks", task_sid, {"assignment_status": "reserved", "date_updated": now})
-            self._deadline_set(tx)
+            self._deadline_set(tx, moment + timedelta(seconds=timeout))
             self._record_reservation(tx, sid, "reservation.created", "created", actor)
             if not workspace["multi_task_enabled"] and queue["reservation_activity_sid"]:
                 activity = tx.one(

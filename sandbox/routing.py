@@ -432,7 +432,7 @@ class Router:
             tx.update("tasks", task_sid, values)
             engine._enter_queue(tx, workspace_sid, task_sid, target.queue, item.name, target_index)
             if target.timeout is not None:
-                engine._deadline_set(tx)
+                engine._deadline_set(tx, start + timedelta(seconds=target.timeout))
             return
         engine._record(
             tx,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 import threading
+import time
 from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._lock_fd: int | None = None
         self._leader = False
+        # The monotonic time of the next tick already planned; infinity while ticking.
+        self._next_tick = math.inf
 
     @property
     def is_leader(self) -> bool:
@@ -66,8 +70,12 @@ class Scheduler:
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
-    def wake(self) -> None:
-        """Tick now (the engine calls this after committing a change that set a deadline)."""
+    def wake(self, due_in: float | None = None) -> None:
+        """Tick now. The engine calls this after committing a change that set a deadline,
+        due_in seconds away: a deadline no sooner than the tick already planned needs no
+        extra tick (each costs a few queries, and most changes set a deadline)."""
+        if due_in is not None and time.monotonic() + due_in >= self._next_tick:
+            return
         self._wake.set()
 
     def stop(self, timeout: float | None = 5.0) -> bool:
@@ -103,8 +111,10 @@ class Scheduler:
                 self._wake.clear()
 
     def _wait(self, seconds: float) -> None:
+        self._next_tick = time.monotonic() + seconds
         self._wake.wait(seconds)
         self._wake.clear()
+        self._next_tick = math.inf
 
     def _try_lead(self) -> bool:
         if self._lock_path is None:

@@ -718,10 +718,12 @@ def test_deadline_listeners_hear_of_new_deadlines_after_commit(
     floor.add_worker("Ann", {})
     _one_queue(floor)
     woken: list[int] = []
+    due: list[float] = []
 
-    def listener() -> None:
+    def listener(due_in: float) -> None:
         with engine.store.read() as tx:  # runs after commit: the new rows are visible
             woken.append(tx.scalar("SELECT count(*) FROM tasks"))
+        due.append(due_in)
 
     engine.on_deadline(listener)
     floor.task()  # a TTL
@@ -734,6 +736,8 @@ def test_deadline_listeners_hear_of_new_deadlines_after_commit(
         floor.task()
         raise EngineError("rolled back")
     assert woken == [1, 1]  # a rolled-back deadline wakes nobody
+    # Each is told how far off its soonest deadline is: the TTL, then the reservation's.
+    assert due == [86400.0, 120.0]
     engine.remove_deadline_listener(listener)
     floor.task()
     assert woken == [1, 1]

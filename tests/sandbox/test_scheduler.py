@@ -93,6 +93,26 @@ def test_wake_ticks_at_once_and_fires_what_the_fake_clock_made_due(schedulers):
     assert time.monotonic() - started < 1.0
 
 
+def test_a_deadline_after_the_planned_tick_wakes_nothing_a_sooner_one_does(schedulers):
+    timers = Timers()
+    scheduler = schedulers(timers.tick, poll_interval=LONG_POLL)
+    scheduler.start()
+    timers.wait_for(lambda t: t.calls == 1)
+
+    # The next tick is LONG_POLL away; a deadline after it is learnt then.
+    timers.add("WR1 reservation timeout", at=2 * LONG_POLL)
+    scheduler.wake(2 * LONG_POLL)
+    time.sleep(0.2)
+    assert timers.calls == 1
+
+    timers.add("WT1 task TTL", at=0.5)
+    scheduler.wake(0.5)
+    timers.wait_for(lambda t: t.calls == 2)
+    timers.advance(0.5)
+    scheduler.wake(0.0)
+    timers.wait_for(lambda t: t.fired == ["WT1 task TTL"])
+
+
 def test_nothing_scheduled_means_no_tick_until_woken(schedulers):
     timers = Timers()
     scheduler = schedulers(timers.tick, poll_interval=LONG_POLL)
