@@ -70,7 +70,7 @@ def test_scale_benchmark_routes_every_task_in_the_engine_and_end_to_end():
     assert rows["end to end: time to route and accept all"].value > 0
     assert 0 < rows["end to end: server peak memory"].value < 2000
     # Every reservation records events and costs both sides some CPU.
-    assert rows["engine floor: a reservation's events, encoded and appended"].value > 0
+    assert rows["engine floor: writing a reservation's rows and events"].value > 0
     assert rows["end to end: server CPU per reservation"].value > 0
     assert rows["end to end: harness CPU per reservation"].value > 0
     assert report.subject == "200 tasks / 20 workers"
