@@ -335,6 +335,8 @@ def _forget_connections(reference: weakref.ref[Store]) -> None:
         holder.connection = None  # type: ignore[assignment]
     store._local = threading.local()
     store._holders_lock = threading.Lock()
+    # A thread of the parent may have held it at the fork; it never releases it here.
+    store._write_lock = threading.Lock()
     store._holders = weakref.WeakSet()
 
 
@@ -496,6 +498,13 @@ class Store:
         # One connection cannot serve two threads' transactions at once; a re-entrant lock
         # serialises them and lets one thread nest transactions.
         self._memory_lock = threading.RLock()
+        # A file store's writers in this process queue here rather than in SQLite. SQLite
+        # makes a blocked writer sleep and retry (up to 100 ms apart); under load another
+        # thread could take the lock every time in between, and the sleeper's change would
+        # be lost when the busy timeout ran out (seen once in 30,000 transactions end to
+        # end). Here, the next writer starts as soon as the last one ends; SQLite's lock
+        # then only arbitrates between server processes, one writer from each at most.
+        self._write_lock = threading.Lock()
         self._shared: _ConnectionHolder | None = None
         self._inherited: list[sqlite3.Connection] = []
         if self._memory:
@@ -585,7 +594,8 @@ class Store:
                 raise StoreError("cannot start a write transaction inside a read transaction")
             yield current
             return
-        lock = self._memory_lock if self._memory else None
+        # A file store's reads take no lock: WAL gives each its own snapshot.
+        lock = self._memory_lock if self._memory else self._write_lock if write else None
         if lock is not None:
             lock.acquire()
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -116,6 +117,34 @@ def test_nested_transactions_join_the_outer_one(store: Store) -> None:
         pass
     with store.read() as tx, pytest.raises(StoreError, match="cannot change"):
         tx.set_setting("c", "3")
+
+
+def test_writers_in_one_process_queue_instead_of_timing_out(tmp_path: Path) -> None:
+    # Each transaction holds the lock for longer than SQLite's busy timeout here: threads
+    # left to SQLite's sleep-and-retry would fail with "database is locked".
+    store = Store(str(tmp_path / "busy.sqlite3"), busy_timeout_ms=20)
+    failures: list[BaseException] = []
+
+    def write(number: int) -> None:
+        try:
+            for round_ in range(5):
+                with store.transaction() as tx:
+                    tx.set_setting(f"thread{number}", str(round_))
+                    time.sleep(0.03)
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=write, args=(number,)) for number in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        with store.read() as tx:
+            assert [tx.setting(f"thread{number}") for number in range(4)] == ["4"] * 4
+    finally:
+        store.close()
 
 
 def test_each_thread_has_its_own_connection(store: Store) -> None:
