@@ -220,7 +220,8 @@ class Server:
         return max(peaks) / 1024, sum(peaks) / 1024
 
     def cpu_seconds(self) -> float:
-        """User and system CPU time used so far by the server's running processes."""
+        """User and system CPU time used so far by the server's running processes (a worker
+        that exits takes its share with it: gunicorn's workers live as long as a benchmark)."""
         return sum(cpu_seconds(pid) for pid in self.pids())
 
     def stop(self) -> None:

@@ -468,13 +468,13 @@ class Dispatcher:
             SIGNATURE_HEADER: self._validator.compute_signature(url, form),
             IDEMPOTENCY_HEADER: idempotency_token,
         }
-        target = urllib3.util.parse_url(url)
-        if target.auth:
-            # Credentials in a callback URL travel as HTTP basic auth, as Twilio sends them.
-            headers.update(urllib3.make_headers(basic_auth=unquote(target.auth)))
-            url = target._replace(auth=None).url
         deadline = time.monotonic() + timeout
         try:
+            target = urllib3.util.parse_url(url)
+            if target.auth:
+                # Credentials in a callback URL travel as HTTP basic auth.
+                headers.update(urllib3.make_headers(basic_auth=unquote(target.auth)))
+                url = target._replace(auth=None).url
             response = pool.request(
                 "POST",
                 url,
@@ -510,7 +510,9 @@ class Dispatcher:
             finally:
                 response.release_conn()
             return answer
-        except urllib3.exceptions.HTTPError as exc:
+        # ValueError: a URL urllib3 cannot use (a port out of range), or a header it cannot
+        # encode; an answer to Twilio's alert, never an exception out of the worker.
+        except (urllib3.exceptions.HTTPError, ValueError) as exc:
             root = _root_cause(exc)
             # A refused connection is a NewConnectionError, which urllib3 files under its
             # connect timeouts; only the socket's own error says whether time ran out.

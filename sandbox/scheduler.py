@@ -22,8 +22,9 @@ class Scheduler:
 
     tick() does the due work and returns the seconds until the next deadline it knows of
     (None: nothing scheduled). The thread waits min(that, poll_interval), or less when
-    wake() is called. With lock_path set, only the process holding an exclusive flock on
-    that file ticks; the others retry every poll_interval and take over when it goes away.
+    wake() asks for a sooner tick. With lock_path set, only the process holding an exclusive
+    flock on that file ticks; the others retry every poll_interval and take over when it
+    goes away.
     """
 
     def __init__(
@@ -72,8 +73,9 @@ class Scheduler:
 
     def wake(self, due_in: float | None = None) -> None:
         """Tick now. The engine calls this after committing a change that set a deadline,
-        due_in seconds away: a deadline no sooner than the tick already planned needs no
-        extra tick (each costs a few queries, and most changes set a deadline)."""
+        due_in seconds away (by the engine's clock, compared here with the monotonic one): a
+        deadline no sooner than the tick already planned needs no extra tick (each costs a
+        few queries, and most changes set a deadline)."""
         if due_in is not None and time.monotonic() + due_in >= self._next_tick:
             return
         self._wake.set()

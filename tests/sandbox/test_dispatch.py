@@ -441,6 +441,16 @@ def test_connection_refused_goes_to_the_fallback(server, dispatcher, outcomes):
     assert outcome.instruction is None
 
 
+def test_a_url_that_cannot_be_requested_goes_to_the_fallback(server, dispatcher, outcomes):
+    fallback = server.answer("/fallback", body=b"{}")
+    outcome = deliver(dispatcher, outcomes, "http://127.0.0.1:99999/assignment", fallback)
+    (alert,) = outcome.alerts
+    assert alert.code == 11200
+    assert "LocationParseError" in alert.message
+    assert outcome.url_used == fallback
+    assert outcome.status_code == 200
+
+
 def test_oversized_answer_is_a_retrieval_failure(server, dispatcher, outcomes):
     body = b'{"instruction": "accept", "pad": "' + b"x" * MAX_ANSWER_BYTES + b'"}'
     url = server.answer("/assignment", body=body)
