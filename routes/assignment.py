@@ -33,6 +33,12 @@ ANSWERS = {
     "accept": json.dumps({"instruction": "accept"}),
 }
 
+# The line logged for every callback: these SIDs, then the answer.
+CALLBACK_LOG_LINE = (
+    "Assignment callback ReservationSid=%s TaskSid=%s WorkerSid=%s TaskQueueSid=%s answer=%s"
+)
+LOGGED_SIDS = ("ReservationSid", "TaskSid", "WorkerSid", "TaskQueueSid")
+
 # Callback parameter -> (record field, SID prefix)
 SID_PARAMETERS = {
     "ReservationSid": ("reservation_sid", "WR"),
@@ -97,8 +103,8 @@ def answer_callback(app: Flask, values: Mapping[str, str]) -> str:
             answer,
         )
     app.logger.info(
-        "Assignment callback ReservationSid=%s TaskSid=%s WorkerSid=%s TaskQueueSid=%s answer=%s",
-        *(_for_log(values.get(name)) for name in SID_PARAMETERS if name != "WorkflowSid"),
+        CALLBACK_LOG_LINE,
+        *(_for_log(values.get(name)) for name in LOGGED_SIDS),
         answer,
     )
 

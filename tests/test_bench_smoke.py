@@ -52,7 +52,7 @@ def test_callback_benchmark_runs_both_servers_without_errors():
     assert rows["failed or non-2xx"].peer == 0
     assert rows["server CPU per request"].value > 0 and rows["server CPU per request"].peer > 0
     assert any("Generator: python" in note for note in report.notes)
-    assert any("Checking a signature costs" in note for note in report.notes)
+    assert any("Checking the signature and logging" in note for note in report.notes)
 
 
 def test_lifecycle_benchmark_sees_every_task_assigned():
