@@ -199,7 +199,7 @@ def run(size: Size = FULL, *, generator: str = "auto") -> Report:
                     theirs = load(peer, size.duration)
                     mine = load(ours, size.duration)
                 rounds.append((mine, theirs))
-            floor = handler_floor_us(ours_url, params, account.auth_token)
+            floor = handler_floor(ours_url, params, account.auth_token)
     return _report(rounds, floor, size, command, source, generator)
 
 
@@ -211,7 +211,20 @@ class Loaded:
     cpu_us: float
 
 
-def handler_floor_us(url: str, params: dict[str, str], auth_token: str) -> HandlerFloor:
+@dataclass(frozen=True)
+class HandlerFloor:
+    """Microseconds to parse the form, to compute its signature and to log the line."""
+
+    parse: float
+    signature: float
+    log_line: float
+
+    @property
+    def total(self) -> float:
+        return self.parse + self.signature + self.log_line
+
+
+def handler_floor(url: str, params: dict[str, str], auth_token: str) -> HandlerFloor:
     """The least work a signed, logged callback adds to a bare handler, timed in this
     process: medians of 5 timings of each part."""
     body = urlencode(params)
@@ -232,19 +245,6 @@ def handler_floor_us(url: str, params: dict[str, str], auth_token: str) -> Handl
         signature=per_call(lambda: validator.compute_signature(url, params)),
         log_line=log_line,
     )
-
-
-@dataclass(frozen=True)
-class HandlerFloor:
-    """Microseconds to parse the form, to compute its signature and to log the line."""
-
-    parse: float
-    signature: float
-    log_line: float
-
-    @property
-    def total(self) -> float:
-        return self.parse + self.signature + self.log_line
 
 
 def _report(

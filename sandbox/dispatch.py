@@ -510,8 +510,8 @@ class Dispatcher:
             finally:
                 response.release_conn()
             return answer
-        # ValueError: a URL urllib3 cannot use (a port out of range), or a header it cannot
-        # encode; an answer to Twilio's alert, never an exception out of the worker.
+        # ValueError: a URL urllib3 cannot use (a port out of range) or a header it cannot
+        # encode. Like any failed request it becomes an 11200 alert, not an exception.
         except (urllib3.exceptions.HTTPError, ValueError) as exc:
             root = _root_cause(exc)
             # A refused connection is a NewConnectionError, which urllib3 files under its
