@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from twilio.rest import Client
 
-from bench.common import REPO_ROOT, BenchError, Report, Row, number
+from bench.common import REPO_ROOT, BenchError, Report, Row, cpu_seconds, number
 from bench.live import (
     LANGUAGES,
     BenchWorkspace,
@@ -348,7 +348,7 @@ def end_to_end_runs(*sizes: tuple[int, int], seed: int = 13) -> list[EndToEndRun
                 for tasks, workers in sizes:
                     workspace = build_workspace(clients, receiver.url, workers)
                     specs = [task_attributes(index, rng) for index in range(tasks)]
-                    server_cpu, harness_cpu = server.cpu_seconds(), process_cpu_seconds()
+                    server_cpu, harness_cpu = server.cpu_seconds(), cpu_seconds(os.getpid())
                     started = time.perf_counter()
                     for attributes, priority in specs:
                         jobs.put((1, next(order), _creator(workspace, attributes, priority)))
@@ -363,7 +363,7 @@ def end_to_end_runs(*sizes: tuple[int, int], seed: int = 13) -> list[EndToEndRun
                             last - started,
                             server.peak_memory_mb()[1],
                             server_cpu_seconds=server.cpu_seconds() - server_cpu,
-                            harness_cpu_seconds=process_cpu_seconds() - harness_cpu,
+                            harness_cpu_seconds=cpu_seconds(os.getpid()) - harness_cpu,
                         )
                     )
                     if failures:
@@ -379,11 +379,6 @@ def end_to_end_runs(*sizes: tuple[int, int], seed: int = 13) -> list[EndToEndRun
         if receiver.bad_signatures:
             raise BenchError(f"{receiver.bad_signatures} callbacks had a bad signature")
     return runs
-
-
-def process_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _creator(workspace: BenchWorkspace, attributes: str, priority: int) -> Callable[[Client], None]:
