@@ -254,13 +254,17 @@ def test_recent_sees_every_callback_recorded_before_it(make_log):
 
 
 def test_a_full_queue_drops_the_row_with_a_warning(make_log, write_lock, caplog):
-    # The writer holds at most one row while it waits on the lock, the queue two more.
+    # The writer holds one row while it waits on the lock, the queue two more.
     log = make_log(queue_size=2, max_batch=1)
     write_lock.take()
-    accepted = [log.record(fields(number)) for number in range(6)]
+    assert log.record(fields(0)) is True
+    # Once the writer has taken row 0 it waits on the lock, so the queue's room is known.
+    deadline = time.monotonic() + 10
+    while log._writer._rows and time.monotonic() < deadline:
+        time.sleep(0.001)
+    accepted = [True] + [log.record(fields(number)) for number in range(1, 6)]
 
-    assert accepted[:2] == [True, True]
-    assert accepted[-3:] == [False, False, False]
+    assert accepted == [True, True, True, False, False, False]
     drops = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Dropped")]
     # Under overload the warnings come once a second, not once per row.
     assert len(drops) == 1
