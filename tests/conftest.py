@@ -5,6 +5,7 @@ the developer's environment or .env, and TaskRouter mocked at the HTTP level wit
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from types import SimpleNamespace
 from urllib.parse import parse_qs
@@ -39,6 +40,15 @@ ACCOUNT_ENVIRON = {
     "TWILIO_WORKSPACE_SID": SIDS.workspace,
     "TWILIO_WORKFLOW_SID": SIDS.workflow,
 }
+
+
+@pytest.fixture
+def refused_port():
+    """A loopback port that refuses connections for the whole test: bound but never listening,
+    so no other test process can take it between the test's choosing and its connecting."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        yield probe.getsockname()[1]
 
 
 @pytest.fixture

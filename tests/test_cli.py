@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -950,18 +949,14 @@ def test_a_missing_workspace_on_the_sandbox_is_a_clear_error(served):
     assert "Traceback" not in result.output
 
 
-def test_a_sandbox_server_not_running_says_to_start_it(make_app):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # Nothing listens on that port any more: connecting is refused at once.
-    app = make_app({"PORT": str(port)})
+def test_a_sandbox_server_not_running_says_to_start_it(make_app, refused_port):
+    app = make_app({"PORT": str(refused_port)})
 
     result = invoke(app, "status")
 
     assert result.exit_code == 1
     assert result.stderr == (
-        f"Error: Could not reach TaskRouter at http://127.0.0.1:{port}/sandbox to list "
+        f"Error: Could not reach TaskRouter at http://127.0.0.1:{refused_port}/sandbox to list "
         "workers: ConnectionError. The local sandbox is served by this server: start it "
         "first with `make run` (in another terminal), with the same HOST and PORT\n"
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 from pathlib import Path
 
@@ -272,10 +271,7 @@ def test_a_cross_site_form_post_is_refused(live_app, tab):
     assert server.workspace.tasks.list() == []
 
 
-def test_an_unreachable_taskrouter_shows_a_message_not_a_broken_page(tmp_path, tab):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+def test_an_unreachable_taskrouter_shows_a_message_not_a_broken_page(tmp_path, tab, refused_port):
     app = create_app(
         {
             "TESTING": True,
@@ -284,7 +280,7 @@ def test_an_unreachable_taskrouter_shows_a_message_not_a_broken_page(tmp_path, t
                 "TWILIO_AUTH_TOKEN": "f" * 32,
                 "TWILIO_WORKSPACE_SID": "WS" + "1" * 32,
                 "TWILIO_WORKFLOW_SID": "WW" + "2" * 32,
-                "TASKROUTER_BASE_URL": f"http://127.0.0.1:{closed_port}",
+                "TASKROUTER_BASE_URL": f"http://127.0.0.1:{refused_port}",
                 "INSTANCE_PATH": str(tmp_path / "instance"),
             },
         }

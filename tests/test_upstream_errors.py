@@ -4,8 +4,6 @@ not-pending hint on reservations, 5xx as 502, network failures as 502/504 naming
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import requests
 
@@ -159,12 +157,8 @@ def test_connection_failure_becomes_502(client, upstream, tasks_url, reservation
     )
 
 
-def test_connection_refused_by_a_real_closed_port(make_app, account_environ):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # Nothing listens on the port any more, so the connection is refused at once.
-    base_url = f"http://127.0.0.1:{port}"
+def test_connection_refused_by_a_real_closed_port(make_app, account_environ, refused_port):
+    base_url = f"http://127.0.0.1:{refused_port}"
     app = make_app({**account_environ, "TASKROUTER_BASE_URL": base_url})
 
     response = app.test_client().post("/create_task")
