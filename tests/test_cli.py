@@ -482,6 +482,8 @@ def test_status_prints_aligned_tables(app, upstream, account, sent, task_json, r
         sid=sid("WR", 1), task_sid=reserved_sid, reservation_status="pending"
     )
     list_answer(upstream, "reservations", reservations_url, [reservation])
+    workflow_url = f"{ws}/Workflows/{account.workflow_sid}"
+    upstream.get(workflow_url, json=account.workflow(assignment_callback_url=CALLBACK_URL))
 
     result = invoke(app, "status")
 
@@ -491,8 +493,16 @@ def test_status_prints_aligned_tables(app, upstream, account, sent, task_json, r
         ("GET", f"{ws}/Workers?PageSize=1000", {}),
         ("GET", f"{ws}/Tasks?{statuses}&AssignmentStatus=wrapping&PageSize=1000", {}),
         ("GET", f"{reservations_url}?ReservationStatus=pending&PageSize=1000", {}),
+        ("GET", workflow_url, {}),
     ]
     lines = result.stdout.splitlines()
+    assert lines[:2] == [
+        f"Workspace {account.workspace_sid} at https://taskrouter.twilio.com",
+        f"Workflow {account.workflow_sid} ({WORKFLOW_NAME})",
+    ]
+    # The URL the workflow calls, as TaskRouter answers it, not this server's setting.
+    assert lines[2] == f"  Assignment Callback URL  {CALLBACK_URL}"
+    del lines[1:3]
     assert lines[:12] == [
         f"Workspace {account.workspace_sid} at https://taskrouter.twilio.com",
         "",
@@ -517,6 +527,7 @@ def test_status_all_lists_every_task_and_says_none(app, upstream, account, sent)
     ws = account.workspace_url
     list_answer(upstream, "workers", f"{ws}/Workers", [])
     list_answer(upstream, "tasks", f"{ws}/Tasks", [])
+    upstream.get(f"{ws}/Workflows/{account.workflow_sid}", json=account.workflow())
 
     result = invoke(app, "status", "--all")
 
@@ -524,6 +535,10 @@ def test_status_all_lists_every_task_and_says_none(app, upstream, account, sent)
     assert sent()[1] == ("GET", f"{ws}/Tasks?PageSize=1000", {})
     assert result.stdout.count("  (none)") == 3
     assert "Tasks (all)" in result.stdout
+    assert (
+        "  Assignment Callback URL  none: reservations stay pending until accepted over REST; "
+        "set one with `flask --app app taskrouter callback-url URL`"
+    ) in result.stdout.splitlines()
 
 
 # -- bad input -----------------------------------------------------------------------------
