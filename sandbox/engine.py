@@ -2467,14 +2467,27 @@ class Engine:
                     f"Worker {worker['friendly_name']} already holds a pending reservation "
                     f"for task {task_sid}"
                 )
+            # Single-tasking: an accepted task does not hold an available worker back (the
+            # activity decides, as in Twilio's quickstart); an unanswered offer does.
             if not workspace["multi_task_enabled"] and tx.scalar(
                 "SELECT 1 FROM reservations WHERE worker_sid = ?"
-                " AND reservation_status IN ('pending', 'accepted')",
+                " AND reservation_status = 'pending'",
                 (worker_sid,),
             ):
                 raise EngineError(
-                    f"Worker {worker['friendly_name']} already holds a pending or accepted "
-                    "reservation in a single-tasking workspace"
+                    f"Worker {worker['friendly_name']} already holds a pending reservation "
+                    "in a single-tasking workspace"
+                )
+            # Multi-tasking: capacity 1 per task channel, taken by a pending or accepted task.
+            if workspace["multi_task_enabled"] and tx.scalar(
+                "SELECT 1 FROM reservations r JOIN tasks t ON t.sid = r.task_sid"
+                " WHERE r.worker_sid = ? AND r.reservation_status IN ('pending', 'accepted')"
+                " AND t.task_channel_sid IS ?",
+                (worker_sid, task["task_channel_sid"]),
+            ):
+                raise EngineError(
+                    f"Worker {worker['friendly_name']} has no capacity left on task channel "
+                    f"{task['task_channel_unique_name']}"
                 )
             queue = self._task_queue(tx, workspace_sid, task["task_queue_sid"])
             if not expressions.parse(queue["target_workers"]).evaluate(

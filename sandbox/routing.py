@@ -7,19 +7,24 @@ Runs inside the engine's transactions; candidates come from indexed SQL, express
 #
 # - Routing is incremental. A task that becomes pending looks among the available members of
 #   its queue (worker_queues, kept current on every attribute, target_workers and activity
-#   change) in idle order, in a single-tasking workspace only the free ones (worker_queues.free,
-#   kept by triggers on every reservation change), stopping at the first that fits; a worker
-#   that becomes available looks at the head of each queue it belongs to. Nothing rescans the
-#   whole workspace or a queue's busy members.
+#   change) in idle order, in a single-tasking workspace only the free ones (worker_queues.free:
+#   available and holding no pending offer, kept by triggers on every reservation change),
+#   stopping at the first that fits; a worker that becomes available looks at the head of each
+#   queue it belongs to. Nothing rescans the whole workspace or a queue's busy members.
 # - "Idle the longest" is the time of the worker's last activity change or, when later, the end
 #   of its last reservation (a worker who rejects and stays available goes to the back).
 # - A worker who rejected a task, or let its reservation time out, is not offered that task
 #   again until the task is placed afresh by its workflow (created, attributes updated, or
 #   re-evaluated). Without this a worker who rejects and stays available would be offered the
 #   same task at once, up to the 1000-rejection limit.
-# - Single-tasking: a worker with a pending or accepted reservation is offered nothing. Multi-
-#   tasking: a worker holds at most one pending or accepted reservation per task channel (Twilio's
-#   default capacity of 1 per channel), and activities do not move on reservation or accept.
+# - Single-tasking: a worker's availability is its activity's, as Twilio's Activity resource
+#   says; a worker with an assigned (accepted or wrapping) task who is moved to an available
+#   activity is offered the next task, as Alice is in the quickstart's second part. Only a
+#   pending reservation, an offer still waiting for its answer, keeps an available worker from
+#   another offer (the queue's reservation activity normally makes them unavailable anyway).
+#   Multi-tasking: availability is the activity plus capacity on the task's channel: a worker
+#   holds at most one pending or accepted reservation per task channel (Twilio's default
+#   capacity of 1 per channel), and activities do not move on reservation or accept.
 # - max_reserved_workers > 1: the offers are made together when the task is routed; a worker
 #   becoming available later does not join a task that is already reserved.
 # - A target's timeout counts on the task's age; a reserved task whose target times out moves
@@ -533,6 +538,12 @@ class Router:
                     "worker.attributes.update",
                 ):
                     workers[change.sid] = change.workspace_sid
+                elif kind == "reservation.accepted":
+                    # A single-tasking worker left in an available activity (a queue without
+                    # an assignment activity) is free for the next task once it accepts.
+                    reservation = self.engine._reservation_row(tx, change.sid)
+                    if reservation is not None:
+                        workers[reservation["worker_sid"]] = change.workspace_sid
                 elif kind in _RESERVATION_ENDS:
                     reservation = self.engine._reservation_row(tx, change.sid)
                     if reservation is not None:
@@ -677,12 +688,13 @@ class Router:
         if worker is None or not worker["available"]:
             return False
         holding = tx.all(
-            "SELECT r.task_sid, t.task_channel_sid FROM reservations r"
+            "SELECT r.reservation_status, t.task_channel_sid FROM reservations r"
             " JOIN tasks t ON t.sid = r.task_sid"
             " WHERE r.worker_sid = ? AND r.reservation_status IN ('pending', 'accepted')",
             (worker_sid,),
         )
-        if holding and not multi_task:
+        # Single-tasking: an accepted task does not count, the worker's activity has spoken.
+        if not multi_task and any(row["reservation_status"] == "pending" for row in holding):
             return False
         busy_channels: set[str | None] = {row["task_channel_sid"] for row in holding}
         refused = {

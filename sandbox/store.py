@@ -23,7 +23,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MEMORY = ":memory:"
 
 # Children before parents: the order in which a wipe empties the tables.
@@ -210,8 +210,8 @@ _SCHEMA = (
     # Which workers a queue's target_workers selects, kept current on every worker attribute
     # or target_workers change, with the worker's availability and idle time copied in so
     # routing picks the worker idle the longest from one index.
-    # free: available and holding no pending or accepted reservation (kept by the triggers
-    # below), so a single-tasking queue reads only the workers it could offer a task to.
+    # free: available and holding no pending reservation (kept by the triggers below), so a
+    # single-tasking queue reads only the workers it could offer a task to.
     """CREATE TABLE IF NOT EXISTS worker_queues (
         task_queue_sid TEXT NOT NULL REFERENCES task_queues(sid) ON DELETE CASCADE,
         worker_sid TEXT NOT NULL REFERENCES workers(sid) ON DELETE CASCADE,
@@ -246,11 +246,24 @@ _COLUMNS = (
     ("worker_queues", "free", "INTEGER NOT NULL DEFAULT 0"),
 )
 
-# Whether a worker is free, from its membership row's availability and its reservations.
-_HELD = "('pending', 'accepted')"
+# Whether a single-tasking worker is free, from its membership row's availability and its
+# reservations. Only an offer still waiting for an answer holds the worker: once accepted, the
+# worker's activity alone says whether it takes the next task (Twilio's Activity resource, and
+# the quickstart's second task, reserved for Alice while her first is still assigned).
+_HELD = "('pending')"
 FREE_VALUE = (
     "(worker_queues.available AND NOT EXISTS (SELECT 1 FROM reservations r"
     f" WHERE r.worker_sid = worker_queues.worker_sid AND r.reservation_status IN {_HELD}))"
+)
+
+# The triggers keeping worker_queues.free. CREATE TRIGGER IF NOT EXISTS keeps an older
+# version's text, so a schema upgrade drops them first (version 3: accepted stopped holding).
+_FREE_TRIGGERS = (
+    "worker_queues_free_born",
+    "worker_queues_free_moved",
+    "reservations_hold",
+    "reservations_hold_changed",
+    "reservations_hold_deleted",
 )
 
 # Indexes over the added columns and the triggers keeping them, created once they exist.
@@ -630,22 +643,29 @@ class Store:
         with self.transaction() as tx:
             for statement in _SCHEMA:
                 tx.execute(statement)
-            for table, column, declaration in _COLUMNS:
-                present = {row["name"] for row in tx.all(f"PRAGMA table_info({table})")}
-                if column not in present:
-                    tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-                    if (table, column) == ("worker_queues", "free"):
-                        tx.execute(f"UPDATE worker_queues SET free = {FREE_VALUE}")
-            for statement in _ROUTING_INDEXES:
-                tx.execute(statement)
             stored = tx.setting("schema_version")
-            if stored is None or int(stored) < SCHEMA_VERSION:
-                tx.set_setting("schema_version", str(SCHEMA_VERSION))
-            elif int(stored) > SCHEMA_VERSION:
+            if stored is not None and int(stored) > SCHEMA_VERSION:
                 raise StoreError(
                     f"the database {self.database} has schema version {stored}, newer than "
                     f"this sandbox's {SCHEMA_VERSION}: upgrade the code or use another file"
                 )
+            upgrading = stored is None or int(stored) < SCHEMA_VERSION
+            recompute_free = upgrading
+            for table, column, declaration in _COLUMNS:
+                present = {row["name"] for row in tx.all(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                    recompute_free = recompute_free or (table, column) == ("worker_queues", "free")
+            if upgrading:
+                for trigger in _FREE_TRIGGERS:
+                    tx.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+            for statement in _ROUTING_INDEXES:
+                tx.execute(statement)
+            if recompute_free:
+                # Flags written by an older version's triggers, or none at all (a new column).
+                tx.execute(f"UPDATE worker_queues SET free = {FREE_VALUE}")
+            if upgrading:
+                tx.set_setting("schema_version", str(SCHEMA_VERSION))
 
     @staticmethod
     def wipe(tx: Transaction, *, keep_settings: Sequence[str] = ()) -> None:

@@ -21,7 +21,7 @@ from sandbox.dispatch import (
 )
 from sandbox.engine import Engine, EngineError, Paging
 from sandbox.seed import Seeded, ensure_seeded
-from sandbox.store import Store
+from sandbox.store import SCHEMA_VERSION, Store
 
 ACCOUNT_SID = "AC" + "b" * 32
 URL = "https://example.com/assignment_callback"
@@ -210,7 +210,7 @@ def test_a_database_from_before_routing_is_upgraded(tmp_path: Any) -> None:
     engine = Engine(store, ManualClock(), ACCOUNT_SID)
     engine.ensure_routing_state()
     with store.read() as tx:
-        assert tx.setting("schema_version") == "2"
+        assert tx.setting("schema_version") == str(SCHEMA_VERSION)
         columns = {row["name"] for row in tx.all("PRAGMA table_info(tasks)")}
         assert {"filter_index", "target_timeout_at", "routing_date"} <= columns
         members = tx.scalar("SELECT count(*) FROM worker_queues")

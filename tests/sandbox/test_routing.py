@@ -175,6 +175,67 @@ def test_quickstart_lifecycle_and_bob_never_gets_spanish(
     )
 
 
+@pytest.mark.parametrize("first_task_ends_in", ["assigned", "wrapping"])
+def test_single_tasking_availability_follows_the_activity_not_the_assigned_task(
+    engine: Engine, clock: ManualClock, first_task_ends_in: str
+) -> None:
+    """Twilio's Activity resource: an available activity means the worker can be assigned new
+    tasks. The quickstart's second part: Alice, her first task assigned and never completed,
+    goes Offline, a task is created, she goes Idle and is reserved for it at once."""
+    seeded = ensure_seeded(engine)
+    ws, alice = seeded.workspace_sid, seeded.worker_sids["Alice"]
+    idle, offline = seeded.activity_sids["Idle"], seeded.activity_sids["Offline"]
+    engine.update_worker(ws, alice, activity_sid=idle)
+    first = engine.create_task(ws, attributes='{"selected_language": "es"}')["sid"]
+    (reservation,) = engine.list_reservations(ws, Paging(), task_sid=first).rows
+    engine.update_reservation(ws, reservation["sid"], reservation_status="accepted")
+    if first_task_ends_in == "wrapping":
+        engine.update_task(ws, first, assignment_status="wrapping")
+    assert engine.get_worker(ws, alice)["activity_name"] == "Busy"
+
+    clock.advance(5)
+    engine.update_worker(ws, alice, activity_sid=offline)
+    second = engine.create_task(ws, attributes='{"selected_language": "es"}')["sid"]
+    assert engine.get_task(ws, second)["assignment_status"] == "pending"
+    clock.advance(5)
+    engine.update_worker(ws, alice, activity_sid=idle)
+    (offer,) = engine.list_reservations(ws, Paging(), task_sid=second).rows
+    assert (offer["worker_sid"], offer["reservation_status"]) == (alice, "pending")
+    assert engine.get_task(ws, second)["assignment_status"] == "reserved"
+    assert engine.get_worker(ws, alice)["activity_name"] == "Reserved"
+    engine.update_reservation(ws, offer["sid"], reservation_status="accepted")
+    assert engine.get_task(ws, second)["assignment_status"] == "assigned"
+    assert engine.get_task(ws, first)["assignment_status"] == first_task_ends_in
+    assert engine.get_worker(ws, alice)["activity_name"] == "Busy"
+
+    # Already available with an assigned task, she is offered a new task as it is created.
+    engine.update_worker(ws, alice, activity_sid=idle)
+    third = engine.create_task(ws, attributes='{"selected_language": "es"}')["sid"]
+    assert engine.get_task(ws, third)["assignment_status"] == "reserved"
+
+
+def test_single_tasking_a_pending_offer_holds_even_an_available_worker(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """The Workspace resource: in single-tasking a worker receives a new reservation only when
+    the previous one is done with; an offer still waiting for its answer is not."""
+    floor = _floor(engine, clock)
+    floor.add_worker("Ann", {}, "Idle")
+    _one_queue(floor)
+    first = floor.task()
+    assert floor.pending(first) == ["Ann"] and floor.activity("Ann") == "Reserved"
+    # Moved to an available activity while the offer waits (no RejectPendingReservations).
+    floor.set("Ann", "Idle")
+    second = floor.task()
+    assert floor.status(second) == "pending" and floor.pending(first) == ["Ann"]
+    with pytest.raises(EngineError, match="already holds a pending reservation"):
+        engine.reserve(floor.sid, second, floor.workers["Ann"])
+    engine.update_reservation(
+        floor.sid, floor.only_reservation(first)["sid"], reservation_status="rejected"
+    )
+    assert floor.pending(second) == ["Ann"]  # the offer answered, her activity decides
+
+
 def test_events_of_a_routed_task(engine: Engine, clock: ManualClock) -> None:
     floor = _floor(engine, clock)
     floor.add_worker("Ann", {})
@@ -610,10 +671,14 @@ def test_cancel_and_complete_free_the_worker_for_the_next_task(
     assert floor.pending(second) == ["Ann"]
     reservation = floor.only_reservation(second)
     engine.update_reservation(floor.sid, reservation["sid"], reservation_status="accepted")
-    assert floor.status(third) == "pending"  # Ann holds an accepted reservation
+    # No assignment activity leaves Ann Idle: her activity, not the assigned task, decides.
+    assert floor.status(second) == "assigned" and floor.pending(third) == ["Ann"]
+    fourth = floor.task()
+    assert floor.status(fourth) == "pending"  # an offer waiting for its answer holds her
     engine.update_task(floor.sid, second, assignment_status="wrapping")
-    assert floor.pending(third) == ["Ann"]  # wrapping up does not hold her back
     assert floor.only_reservation(second)["reservation_status"] == "wrapping"
+    engine.update_task(floor.sid, third, assignment_status="canceled")
+    assert floor.pending(fourth) == ["Ann"]  # wrapping up does not hold her back either
 
 
 def test_worker_attribute_and_queue_changes_update_membership(
@@ -652,6 +717,38 @@ def test_multi_tasking_holds_one_reservation_per_channel(
     assert floor.status(second_voice) == "pending"
     assert floor.activity("Ann") == "Idle"  # multi-tasking workers keep their activity
     engine.update_task(floor.sid, voice, assignment_status="canceled")
+    assert floor.pending(second_voice) == ["Ann"]
+
+
+def test_multi_tasking_availability_is_the_activity_and_the_channels_capacity(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """Multitasking: an available activity, and capacity left on the task's channel (1 per
+    channel here): an accepted task fills its channel's capacity as a pending offer does."""
+    floor = _floor(engine, clock, multi_task_enabled=True)
+    floor.add_worker("Ann", {}, "Idle")
+    _one_queue(floor)
+    voice = floor.task(task_channel="voice")
+    engine.update_reservation(
+        floor.sid, floor.only_reservation(voice)["sid"], reservation_status="accepted"
+    )
+    assert floor.status(voice) == "assigned" and floor.activity("Ann") == "Idle"
+    second_voice = floor.task(task_channel="voice")
+    assert floor.status(second_voice) == "pending"  # the voice channel is full
+    floor.set("Ann", "Offline")
+    floor.set("Ann", "Idle")
+    assert floor.status(second_voice) == "pending"  # an available activity adds no capacity
+    with pytest.raises(EngineError, match="channel"):
+        engine.reserve(floor.sid, second_voice, floor.workers["Ann"])
+
+    floor.set("Ann", "Offline")
+    chat = floor.task(task_channel="chat")
+    assert floor.status(chat) == "pending"  # capacity, but an unavailable activity
+    floor.set("Ann", "Idle")
+    assert floor.pending(chat) == ["Ann"]
+
+    engine.update_task(floor.sid, voice, assignment_status="wrapping")
+    engine.update_task(floor.sid, voice, assignment_status="completed")
     assert floor.pending(second_voice) == ["Ann"]
 
 

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from sandbox import store as store_module
 from sandbox.clock import ManualClock
 from sandbox.engine import Engine, Paging
 from sandbox.routing import _SINGLE_TASK_CANDIDATES
-from sandbox.seed import ENGLISH_QUEUE, ensure_seeded
+from sandbox.seed import ENGLISH_QUEUE, SPANISH_QUEUE, ensure_seeded
 from sandbox.store import Store
 
 ACCOUNT_SID = "AC" + "b" * 32
@@ -41,14 +42,15 @@ def free_flags(store: Store) -> dict[tuple[str, str], int]:
 
 
 def recomputed(store: Store) -> dict[tuple[str, str], int]:
-    """What free must be, from the workers' own rows and their reservations."""
+    """What free must be, from the workers' own rows and their reservations: available and
+    not waiting to answer an offer (an accepted task leaves it to the worker's activity)."""
     with store.read() as tx:
         return {
             (row["task_queue_sid"], row["worker_sid"]): row["free"]
             for row in tx.all(
                 "SELECT wq.task_queue_sid, wq.worker_sid, (k.available AND NOT EXISTS ("
                 " SELECT 1 FROM reservations r WHERE r.worker_sid = k.sid"
-                " AND r.reservation_status IN ('pending', 'accepted'))) AS free"
+                " AND r.reservation_status = 'pending')) AS free"
                 " FROM worker_queues wq JOIN workers k ON k.sid = wq.worker_sid"
             )
         }
@@ -119,7 +121,7 @@ def check(floor: Floor) -> None:
 
 def test_the_free_flag_stays_right_through_every_change(engine: Engine, clock: ManualClock) -> None:
     floor = Floor(engine, clock)
-    # No reservation or assignment activity: a worker holding a reservation stays available,
+    # No reservation or assignment activity: a worker holding a pending offer stays available,
     # so only the free flag keeps it from a second offer.
     everyone = floor.add_queue("Everyone", "1==1")
     floor.add_queue("French", 'languages HAS "fr"')
@@ -136,7 +138,7 @@ def test_the_free_flag_stays_right_through_every_change(engine: Engine, clock: M
         floor.sid, floor.reservation(first)["sid"], reservation_status="accepted"
     )
     check(floor)
-    assert floor.free("Ann", "Everyone") == 0
+    assert floor.free("Ann", "Everyone") == 1  # assigned, and her activity (Idle) is available
     engine.update_task(floor.sid, first, assignment_status="wrapping")
     check(floor)
     assert floor.free("Ann", "Everyone") == 1  # wrapping holds nothing
@@ -211,7 +213,8 @@ def test_a_rescinded_offer_frees_its_worker(engine: Engine, clock: ManualClock) 
     accepted = reservations[0]["worker_sid"]
     other = next(sid for sid in floor.workers.values() if sid != accepted)
     flags = free_flags(engine.store)
-    assert flags[(everyone, accepted)] == 0 and flags[(everyone, other)] == 1
+    # The other offer was rescinded; the accepted one leaves its worker to its activity (Idle).
+    assert flags[(everyone, accepted)] == 1 and flags[(everyone, other)] == 1
 
 
 def test_single_tasking_candidates_read_the_free_index_in_idle_order(engine: Engine) -> None:
@@ -304,6 +307,60 @@ def test_a_file_from_before_the_free_flag_gets_it(tmp_path: Path) -> None:
         assert flags[(seeded.task_queue_sids[ENGLISH_QUEUE], seeded.worker_sids["Bob"])] == 1
         task = engine.create_task(ws, attributes='{"selected_language": "en"}')
         assert engine.get_task(ws, task["sid"])["assignment_status"] == "reserved"
+        assert free_flags(store) == recomputed(store)
+    finally:
+        store.close()
+
+
+def _make_schema_version_2(store: Store) -> None:
+    """Turn a file into what version 2 left: its free triggers, where an accepted reservation
+    held its worker as a pending one does, the flags they wrote, and its version number."""
+    version_2_held = "('pending', 'accepted')"
+    with store.transaction() as tx:
+        for trigger in store_module._FREE_TRIGGERS:
+            tx.execute(f"DROP TRIGGER {trigger}")
+        for statement in store_module._ROUTING_INDEXES:
+            if "CREATE TRIGGER" in statement:
+                tx.execute(statement.replace(store_module._HELD, version_2_held))
+        tx.execute(
+            "UPDATE worker_queues SET free = "
+            + store_module.FREE_VALUE.replace(store_module._HELD, version_2_held)
+        )
+        tx.set_setting("schema_version", "2")
+
+
+def test_a_version_2_file_stops_holding_workers_with_an_accepted_task(tmp_path: Path) -> None:
+    database = str(tmp_path / "version2.sqlite3")
+    store = Store(database)
+    engine = Engine(store, ManualClock(), ACCOUNT_SID)
+    seeded = ensure_seeded(engine)
+    ws, alice = seeded.workspace_sid, seeded.worker_sids["Alice"]
+    spanish = seeded.task_queue_sids[SPANISH_QUEUE]
+    engine.update_worker(ws, alice, activity_sid=seeded.activity_sids["Idle"])
+    first = engine.create_task(ws, attributes='{"selected_language": "es"}')["sid"]
+    (reservation,) = engine.list_reservations(ws, Paging(), task_sid=first).rows
+    engine.update_reservation(ws, reservation["sid"], reservation_status="accepted")
+    # Never completed: the quickstart's second part moves Alice back to an available activity.
+    engine.update_worker(ws, alice, activity_sid=seeded.activity_sids["Idle"])
+    _make_schema_version_2(store)
+    assert free_flags(store)[(spanish, alice)] == 0
+    store.close()
+
+    store = Store(database)
+    engine = Engine(store, ManualClock(), ACCOUNT_SID)
+    try:
+        with store.read() as tx:
+            assert tx.setting("schema_version") == str(store_module.SCHEMA_VERSION)
+            triggers = tx.all("SELECT sql FROM sqlite_master WHERE type = 'trigger'")
+        assert len(triggers) == len(store_module._FREE_TRIGGERS)
+        assert not any("accepted" in row["sql"] for row in triggers)
+        assert free_flags(store) == recomputed(store)
+        assert free_flags(store)[(spanish, alice)] == 1
+        second = engine.create_task(ws, attributes='{"selected_language": "es"}')["sid"]
+        (offer,) = engine.list_reservations(ws, Paging(), task_sid=second).rows
+        assert (offer["worker_sid"], offer["reservation_status"]) == (alice, "pending")
+        # The new triggers hold her while the offer waits for its answer.
+        assert free_flags(store)[(spanish, alice)] == 0
         assert free_flags(store) == recomputed(store)
     finally:
         store.close()
