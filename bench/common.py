@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ class Machine:
             cores=os.cpu_count() or 1,
             python=platform.python_version(),
             platform=platform.platform(),
-            date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         )
 
     def describe(self) -> str:

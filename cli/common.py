@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
@@ -209,7 +209,7 @@ def age(seconds: int | float | None) -> str:
 def since(moment: datetime | None) -> float | None:
     if moment is None:
         return None
-    return (datetime.now(timezone.utc) - moment).total_seconds()
+    return (datetime.now(UTC) - moment).total_seconds()
 
 
 def reservation_rows(reservations: Iterable[Any]) -> list[tuple[object, ...]]:

@@ -6,7 +6,7 @@ Dates are stored as sortable ISO 8601 text with microseconds and shown in Twilio
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -20,17 +20,17 @@ class SystemClock:
     """The wall clock, in UTC."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class ManualClock:
     """A clock that moves only when told to, so tests never sleep."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        start = start or datetime(2024, 1, 1, 9, 0, 0, tzinfo=timezone.utc)
+        start = start or datetime(2024, 1, 1, 9, 0, 0, tzinfo=UTC)
         if start.tzinfo is None:
             raise ValueError("ManualClock needs an aware datetime")
-        self._now = start.astimezone(timezone.utc)
+        self._now = start.astimezone(UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -48,13 +48,13 @@ class ManualClock:
         if moment.tzinfo is None:
             raise ValueError("ManualClock needs an aware datetime")
         with self._lock:
-            self._now = moment.astimezone(timezone.utc)
+            self._now = moment.astimezone(UTC)
 
 
 def to_storage(moment: datetime) -> str:
     """Sortable text with microseconds, e.g. 2024-01-01T09:00:00.000000Z."""
-    if moment.tzinfo is not timezone.utc:
-        moment = moment.astimezone(timezone.utc)
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
     # isoformat pads years before 1000 to four digits (strftime's %Y does not), so the text
     # reads back and sorts at any date; it is also several times faster than strftime, and
     # the engine writes a handful of dates for every change.
@@ -62,7 +62,7 @@ def to_storage(moment: datetime) -> str:
 
 
 def from_storage(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def to_twilio(text: str | None) -> str | None:
@@ -79,5 +79,5 @@ def parse_twilio(text: str) -> datetime:
         value = value[:-1] + "+00:00"
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,8 +51,8 @@ def _add_workspace(store: Store, sid: str, name: str = "W") -> None:
 @pytest.mark.parametrize(
     ("moment", "stored"),
     [
-        (datetime(2024, 1, 1, 9, 0, tzinfo=timezone.utc), "2024-01-01T09:00:00.000000Z"),
-        (datetime(999, 3, 4, 5, 6, 7, 8, tzinfo=timezone.utc), "0999-03-04T05:06:07.000008Z"),
+        (datetime(2024, 1, 1, 9, 0, tzinfo=UTC), "2024-01-01T09:00:00.000000Z"),
+        (datetime(999, 3, 4, 5, 6, 7, 8, tzinfo=UTC), "0999-03-04T05:06:07.000008Z"),
         # Any other zone is converted to UTC first.
         (
             datetime(2024, 6, 1, 11, 30, 0, 250000, tzinfo=ZoneInfo("Europe/Paris")),
