@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -17,11 +16,10 @@ from werkzeug.serving import make_server
 from app import create_app
 from sandbox.engine import Paging
 from sandbox.seed import ENGLISH_QUEUE, SPANISH_QUEUE, WORKFLOW_NAME, WORKSPACE_NAME
+from tests.contract import load_contract
 
 V1 = "https://taskrouter.twilio.com/v1"
 DATE = "2024-05-14T14:26:54Z"
-CONTRACT = Path(__file__).resolve().parents[1] / ".." / "shared" / "contracts"
-CONTRACT = CONTRACT / "twilio_taskrouter_v1.json"
 CALLBACK_URL = "https://abc123.ngrok-free.app/assignment_callback"
 ALL = Paging(page_size=1000)
 
@@ -732,9 +730,7 @@ def test_callback_url_on_a_missing_workflow(app, upstream, account):
 
 @pytest.fixture(scope="module")
 def contract() -> dict:
-    if not CONTRACT.exists():
-        pytest.skip("Twilio's TaskRouter v1 description is not next to this repository")
-    return json.loads(CONTRACT.read_text())
+    return load_contract()
 
 
 def test_mocked_resources_have_the_contract_fields(contract, sids):
