@@ -4,15 +4,10 @@ a mocked answer carries and the form fields this server sends must exist there.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from routes.tasks import MAX_TASK_TIMEOUT
-
-CONTRACT = Path(__file__).resolve().parents[1] / ".." / "shared" / "contracts"
-CONTRACT = CONTRACT / "twilio_taskrouter_v1.json"
+from tests.contract import load_contract
 
 TASKS = "/v1/Workspaces/{WorkspaceSid}/Tasks"
 RESERVATION = "/v1/Workspaces/{WorkspaceSid}/Tasks/{TaskSid}/Reservations/{Sid}"
@@ -20,9 +15,7 @@ RESERVATION = "/v1/Workspaces/{WorkspaceSid}/Tasks/{TaskSid}/Reservations/{Sid}"
 
 @pytest.fixture(scope="module")
 def contract() -> dict:
-    if not CONTRACT.exists():
-        pytest.skip("Twilio's TaskRouter v1 description is not next to this repository")
-    return json.loads(CONTRACT.read_text())
+    return load_contract()
 
 
 def schema_properties(contract: dict, name: str) -> set[str]:

@@ -1,15 +1,14 @@
 """Every kind of sandbox response checked against Twilio's OpenAPI description of TaskRouter v1.
 
-Bodies come from a live sandbox; schemas from ../shared/contracts (skipped when it is absent).
+Bodies come from a live sandbox; schemas from the description tests/contract.py finds (skipped
+when there is none).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import re
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,22 +17,13 @@ from jsonschema import Draft7Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
+from tests.contract import MISSING, contract_path, load_contract
 from tests.sandbox.conftest import Live, routing
 
-CONTRACT = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "contracts"
-    / "twilio_taskrouter_v1.json"
-)
 DOCUMENT_URI = "urn:twilio:taskrouter:v1"
 
-pytestmark = pytest.mark.skipif(
-    not CONTRACT.is_file(),
-    reason=f"Twilio's OpenAPI description of TaskRouter v1 is not at {CONTRACT}; "
-    "the contract test needs that file (it ships beside the project, not inside it)",
-)
+# Skipped as a whole, before the live sandbox starts, when no description is found.
+pytestmark = pytest.mark.skipif(contract_path() is None, reason=MISSING)
 
 # The OpenAPI file describes no error body; this is the shape the twilio library reads
 # (twilio.base.version.Version.exception) and Twilio documents for its REST errors.
@@ -151,7 +141,7 @@ def _json_schema(node: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def contract() -> dict[str, Any]:
-    return json.loads(CONTRACT.read_text())
+    return load_contract()
 
 
 @pytest.fixture(scope="module")
