@@ -189,9 +189,8 @@ def _no_reservation(workspace_sid: str, tasks: list[Any]) -> str:
 
 
 def _only_pending_reservation(workspace: Any, workspace_sid: str, verb: str) -> Any:
-    tasks = list_all(
-        "list tasks", workspace.tasks, assignment_status=["pending", "reserved", *WORKING_STATUSES]
-    )
+    # The tasks that are not pending reservations too, to say why there are none.
+    tasks = list_all("list tasks", workspace.tasks, assignment_status=list(ACTIVE_TASK_STATUSES))
     reservations = pending_reservations(workspace, tasks)
     if not reservations:
         raise click.ClickException(_no_reservation(workspace_sid, tasks))
