@@ -534,3 +534,18 @@ def test_the_quickstart_walked_from_the_command_line_on_the_sandbox(live_app):
     assert completed.exit_code == 0, completed.output
     assert completed.stdout == f"Task {task_sid} completed (reason: Completed)\n"
     assert engine.get_task(workspace_sid, task_sid)["assignment_status"] == "completed"
+
+
+@pytest.mark.parametrize("command", ["create-task", "accept", "reject", "complete"])
+def test_actions_before_setup_say_what_to_set(make_app, upstream, sids, auth_token, command):
+    app = make_app({"TWILIO_ACCOUNT_SID": sids.account, "TWILIO_AUTH_TOKEN": auth_token})
+
+    result = invoke(app, command)
+
+    assert result.exit_code == 1
+    assert re.fullmatch(
+        r"Error: TWILIO_(WORKSPACE|WORKFLOW)_SID is not set: run `.venv/bin/flask --app app "
+        r"taskrouter setup` .*\n",
+        result.stderr,
+    )
+    assert len(upstream.calls) == 0
