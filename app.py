@@ -10,7 +10,6 @@ import sqlite3
 import sys
 from collections.abc import Mapping
 
-import click
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -19,6 +18,7 @@ import callback_log
 import cli
 import config
 import sandbox
+import serving
 import taskrouter
 from config import ConfigError
 from routes import ApiError, assignment, console, reservations, tasks
@@ -56,6 +56,10 @@ def _create_app(test_config: Mapping[str, object] | None) -> Flask:
     overrides = {name: extra.pop(name) for name in list(extra) if name in config.SETTING_NAMES}
     if environ is None:
         environ = config.read_environment()
+    serving_as = serving.detect()
+    if serving_as is not None and serving_as.port is not None:
+        # `flask run --port` says where this server really is, whatever PORT says.
+        overrides = {"HOST": serving_as.host, "PORT": str(serving_as.port), **overrides}
     settings = config.load_settings({**environ, **overrides})
 
     app = Flask(__name__, instance_relative_config=True, instance_path=settings["INSTANCE_PATH"])
@@ -89,6 +93,8 @@ def _create_app(test_config: Mapping[str, object] | None) -> Flask:
     for module in (assignment, tasks, reservations, console):
         app.register_blueprint(module.bp)
     cli.init_app(app)
+    if serving_as is not None:
+        serving.start(app)
     return app
 
 
@@ -108,6 +114,10 @@ def mount_sandbox(app: Flask) -> None:
         raise ConfigError(f"the local TaskRouter sandbox cannot start: {exc}") from exc
 
     local_url = config.local_base_url(settings)
+    # SIDs taken from the seed follow a reset made while the server runs (serving.py).
+    settings["SANDBOX_SEEDED_SIDS"] = not (
+        settings["TWILIO_WORKSPACE_SID"] or settings["TWILIO_WORKFLOW_SID"]
+    )
     settings.update(
         TWILIO_ACCOUNT_SID=box.account_sid,
         TWILIO_AUTH_TOKEN=box.auth_token,
@@ -116,19 +126,11 @@ def mount_sandbox(app: Flask) -> None:
         TWILIO_WORKFLOW_SID=settings["TWILIO_WORKFLOW_SID"] or box.seeded.workflow_sid,
     )
     # The sandbox signs its callbacks for the URL it calls, so that URL must be the one the
-    # signature check rebuilds: the public one when PUBLIC_BASE_URL is set.
-    callback_url = f"{settings['PUBLIC_BASE_URL'] or local_url}/assignment_callback"
-    settings["SANDBOX_CALLBACK_URL"] = callback_url
-    workspace_sid, workflow_sid = box.seeded.workspace_sid, box.seeded.workflow_sid
-    if box.engine.get_workflow(workspace_sid, workflow_sid)["assignment_callback_url"] != (
-        callback_url
-    ):
-        box.engine.update_workflow(
-            workspace_sid, workflow_sid, assignment_callback_url=callback_url
-        )
-    if not app.testing:
-        click.echo(box.describe(settings["TASKROUTER_BASE_URL"]), err=True)
-        click.echo(f"  assignment callback {callback_url}", err=True)
+    # signature check rebuilds: the public one when PUBLIC_BASE_URL is set. Only the serving
+    # process points the workflow at it (serving.start): building an app changes nothing.
+    settings["SANDBOX_CALLBACK_URL"] = (
+        f"{settings['PUBLIC_BASE_URL'] or local_url}/assignment_callback"
+    )
 
 
 def _error_response(status: int, body: dict[str, object], headers: Mapping[str, str] | None = None):

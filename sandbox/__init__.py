@@ -6,11 +6,13 @@ It knows nothing of the quickstart server in routes/; app.py mounts it at /sandb
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import re
 import secrets
 import threading
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import click
@@ -22,6 +24,7 @@ from sandbox.clock import Clock, SystemClock
 from sandbox.dispatch import Dispatcher
 from sandbox.engine import AssignmentCallback, Effect, Engine, EventCallback
 from sandbox.scheduler import Scheduler
+from sandbox.seed import SETTING as SEED_SETTING
 from sandbox.seed import Seeded, ensure_seeded
 from sandbox.store import MEMORY, Store
 
@@ -31,6 +34,27 @@ __all__ = ["Sandbox", "create_app", "init_app"]
 
 ACCOUNT_SID_PATTERN = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _CREDENTIAL_SETTINGS = ("account_sid", "auth_token")
+# Which server the seeded workflow calls back: kept across a reset, which points the new
+# workflow at the same server.
+SERVER_SETTING = "server"
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """The server that serves this sandbox and receives its callbacks, as it last said."""
+
+    callback_url: str
+    pid: int
+
+    def alive(self) -> bool:
+        """Whether that process still runs (the database is a local file, so on this host)."""
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 class Sandbox:
@@ -57,6 +81,7 @@ class Sandbox:
         self.engine = Engine(self.store, self.clock, self.account_sid)
         self.engine.ensure_routing_state()
         self.seeded: Seeded = ensure_seeded(self.engine)
+        self._seed_text = self.seeded.to_json()
         self.dispatcher: Dispatcher | None = None
         self.scheduler: Scheduler | None = None
         self._started_pid: int | None = None
@@ -77,16 +102,36 @@ class Sandbox:
 
     def reset(self, *, new_credentials: bool = False) -> Seeded:
         """Wipe every resource and event, then seed the quickstart workspace again."""
+        kept = (SERVER_SETTING,) if new_credentials else (SERVER_SETTING, *_CREDENTIAL_SETTINGS)
         with self.store.transaction() as tx:
-            Store.wipe(tx, keep_settings=() if new_credentials else _CREDENTIAL_SETTINGS)
+            Store.wipe(tx, keep_settings=kept)
             self.account_sid, self.auth_token = self._credentials(regenerate=new_credentials)
             self.engine.account_sid = self.account_sid
             self.seeded = ensure_seeded(self.engine)
+        self._seed_text = self.seeded.to_json()
         if new_credentials and self.started:
             # Callbacks are signed with the auth token: restart delivery with the new one.
             self.stop()
             self.start()
         return self.seeded
+
+    def reload_seeded(self) -> Seeded | None:
+        """The seeded workspace when another process has reset the sandbox since, else None."""
+        with self.store.read() as tx:
+            stored = tx.setting(SEED_SETTING)
+        if stored is None or stored == self._seed_text:
+            return None
+        self.seeded, self._seed_text = Seeded.from_json(stored), stored
+        return self.seeded
+
+    def server(self) -> ServerRecord | None:
+        with self.store.read() as tx:
+            stored = tx.setting(SERVER_SETTING)
+        return None if stored is None else ServerRecord(**json.loads(stored))
+
+    def record_server(self, callback_url: str, pid: int) -> None:
+        with self.store.transaction() as tx:
+            tx.set_setting(SERVER_SETTING, json.dumps(asdict(ServerRecord(callback_url, pid))))
 
     def describe(self, base_url: str) -> str:
         """What a person needs to point curl or the twilio library at this sandbox."""
@@ -192,21 +237,31 @@ sandbox_cli = AppGroup("sandbox", help="The local TaskRouter sandbox.")
 def reset_command(new_credentials: bool) -> None:
     """Wipe the sandbox database and seed the quickstart workspace again."""
     sandbox: Sandbox = current_app.extensions["sandbox"]
+    server = sandbox.server()
+    if server is not None and not server.alive():
+        server = None
+    if server is not None and new_credentials:
+        # Its REST client and callback signatures use the credentials it started with.
+        raise click.ClickException(
+            f"a server (pid {server.pid}) is serving this sandbox: stop it before "
+            "--new-credentials (a plain reset it follows while it runs)"
+        )
     seeded = sandbox.reset(new_credentials=new_credentials)
-    # Mounted in the quickstart server, the new workflow calls that server back as the old did.
-    callback_url = current_app.config.get("SANDBOX_CALLBACK_URL")
+    # The new workflow calls back the server that serves the sandbox, as the old one did.
+    callback_url = server.callback_url if server else current_app.config.get("SANDBOX_CALLBACK_URL")
     if callback_url:
         sandbox.engine.update_workflow(
             seeded.workspace_sid, seeded.workflow_sid, assignment_callback_url=callback_url
         )
-    click.echo("Sandbox reset.")
-    click.echo(f"  account SID {sandbox.account_sid}")
-    click.echo(f"  auth token  {sandbox.auth_token}")
+    click.echo("Sandbox reset. The new quickstart workspace:")
     for line in seeded.describe():
         click.echo(line)
     if callback_url:
         click.echo(f"  assignment callback {callback_url}")
-    click.echo("Restart a running server so that it uses these SIDs.")
+    if server is not None:
+        click.echo(f"The running server (pid {server.pid}) uses these SIDs from its next request.")
+    elif new_credentials:
+        click.echo("New credentials: the server prints them when it starts (make run).")
 
 
 def init_app(app: Flask, url_prefix: str = "/sandbox") -> Sandbox:

@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from werkzeug.serving import make_server
 
+import serving
 from app import create_app
 
 TASKROUTER = "https://taskrouter.twilio.com"
@@ -257,6 +258,8 @@ class LiveApp:
                 **(config or {}),
             }
         )
+        # As make run does once it serves: point the sandbox's workflow at this server.
+        serving.start(self.app)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.sandbox = self.app.extensions["sandbox"]

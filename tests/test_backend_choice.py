@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 import config
-from app import create_app
 from config import ConfigError, load_settings
 
 
@@ -28,39 +27,6 @@ def test_no_account_runs_the_sandbox_and_points_the_client_at_it(make_app):
     # Callbacks from the sandbox are signed with its token, so the app checks with it.
     assert taskrouter.auth_token == box.auth_token
     assert app.config["TWILIO_ACCOUNT_SID"] == box.account_sid
-    workflow = box.engine.get_workflow(box.seeded.workspace_sid, box.seeded.workflow_sid)
-    assert workflow["assignment_callback_url"] == "http://127.0.0.1:5000/assignment_callback"
-
-
-@pytest.mark.parametrize(
-    ("environ", "callback_url"),
-    [
-        ({"HOST": "0.0.0.0", "PORT": "8000"}, "http://127.0.0.1:8000/assignment_callback"),
-        ({"HOST": "::1", "PORT": "8001"}, "http://[::1]:8001/assignment_callback"),
-        (
-            {"PUBLIC_BASE_URL": "https://abc123.ngrok.app"},
-            "https://abc123.ngrok.app/assignment_callback",
-        ),
-    ],
-)
-def test_the_sandbox_calls_back_where_the_signature_check_looks(make_app, environ, callback_url):
-    box = _sandbox(make_app(environ))
-    workflow = box.engine.get_workflow(box.seeded.workspace_sid, box.seeded.workflow_sid)
-    assert workflow["assignment_callback_url"] == callback_url
-
-
-def test_a_reset_sandbox_calls_this_server_back_and_says_to_restart(make_app):
-    app = make_app({"PUBLIC_BASE_URL": "https://abc123.ngrok.app"})
-    box = _sandbox(app)
-    old_workflow_sid = box.seeded.workflow_sid
-
-    result = app.test_cli_runner().invoke(args=["sandbox", "reset"])
-
-    assert result.exit_code == 0, result.output
-    assert box.seeded.workflow_sid != old_workflow_sid
-    workflow = box.engine.get_workflow(box.seeded.workspace_sid, box.seeded.workflow_sid)
-    assert workflow["assignment_callback_url"] == "https://abc123.ngrok.app/assignment_callback"
-    assert "Restart a running server" in result.output
 
 
 def test_explicit_sandbox_pins_its_credentials_from_the_account_settings(
@@ -117,24 +83,6 @@ def test_backend_follows_the_account_unless_chosen(account_environ):
     assert config.backend(load_settings({})) == "sandbox"
     assert config.backend(load_settings(account_environ)) == "twilio"
     assert config.backend(load_settings({"TASKROUTER_BACKEND": "Sandbox"})) == "sandbox"
-
-
-def test_start_up_prints_what_is_needed_to_reach_the_sandbox(tmp_path, capsys):
-    app = create_app(
-        {
-            "ENVIRON": {"INSTANCE_PATH": str(tmp_path), "PORT": "5055"},
-            "SANDBOX_START_THREADS": False,
-        }
-    )
-    box = _sandbox(app)
-    printed = capsys.readouterr().err
-    assert "http://127.0.0.1:5055/sandbox" in printed
-    assert box.account_sid in printed
-    assert box.auth_token in printed
-    assert box.seeded.workspace_sid in printed
-    assert box.seeded.workflow_sid in printed
-    assert "assignment callback http://127.0.0.1:5055/assignment_callback" in printed
-    box.close()
 
 
 def test_the_page_names_the_sandbox_and_never_its_token(make_app):
