@@ -19,9 +19,11 @@ Runs inside the engine's transactions; candidates come from indexed SQL, express
 #   same task at once, up to the 1000-rejection limit.
 # - Single-tasking: a worker's availability is its activity's, as Twilio's Activity resource
 #   says; a worker with an assigned (accepted or wrapping) task who is moved to an available
-#   activity is offered the next task, as Alice is in the quickstart's second part. Only a
-#   pending reservation, an offer still waiting for its answer, keeps an available worker from
-#   another offer (the queue's reservation activity normally makes them unavailable anyway).
+#   activity is offered the next task, as Alice is in the quickstart's second part. (The
+#   Workspace resource's description, no new reservation until the previous task is completed,
+#   would leave her second task pending: the quickstart's flow wins.) Only a pending
+#   reservation, an offer still waiting for its answer, keeps an available worker from another
+#   offer (the queue's reservation activity normally makes them unavailable anyway).
 #   Multi-tasking: availability is the activity plus capacity on the task's channel: a worker
 #   holds at most one pending or accepted reservation per task channel (Twilio's default
 #   capacity of 1 per channel), and activities do not move on reservation or accept.
