@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import requests
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context
 from twilio.base.exceptions import (
     TwilioException,
     TwilioRestException,
@@ -28,6 +28,12 @@ RESERVATION_NOT_PENDING_HINT = (
     "The reservation is no longer pending: it may have timed out or been answered already. "
     "Set the worker available again (Alice to Idle) and create another task, "
     "or raise the Workflow's Task Reservation Timeout."
+)
+
+# What the server's own sandbox needs when nothing, or something else, answers at its URL.
+_SANDBOX_PORT_FIX = (
+    "set PORT (and HOST) to the address the server is bound to (gunicorn --bind and PORT must "
+    "match)"
 )
 
 # Messages TaskRouter gives when a reservation is past the point of being accepted or rejected.
@@ -62,6 +68,43 @@ class TaskRouterError(Exception):
         }
 
 
+class NotTheSandbox(Exception):
+    """An answer at the local sandbox's URL that the sandbox never gives: another server's."""
+
+    def __init__(self, status: int, content_type: str) -> None:
+        super().__init__(f"HTTP {status} {content_type}")
+        self.status = status
+        self.content_type = content_type
+
+
+class LocalSandboxHttpClient(TwilioHttpClient):
+    """The HTTP client for the server's own sandbox, which answers JSON with Twilio error codes.
+
+    Anything else came from another server on that port (PORT not the port being served), and
+    would otherwise reach the client as a TaskRouter 404 or an unreadable answer.
+    """
+
+    def request(self, *args, **kwargs) -> TwilioResponse:
+        response = super().request(*args, **kwargs)
+        content_type = (response.headers or {}).get("Content-Type") or "no Content-Type"
+        if not response.text:
+            # Deletes answer 204 with no body at all.
+            return response
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise NotTheSandbox(response.status_code, content_type)
+        if response.status_code >= 400 and not _has_twilio_code(response.text):
+            raise NotTheSandbox(response.status_code, content_type)
+        return response
+
+
+def _has_twilio_code(text: str) -> bool:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and _more_info(body.get("code")) is not None
+
+
 @dataclass(frozen=True)
 class TaskRouter:
     """A configured TaskRouter backend: where REST calls go and how callbacks are signed."""
@@ -74,6 +117,9 @@ class TaskRouter:
     # Signatures are always made with the account's auth token, even when an API key
     # makes the REST calls; None only when signature checks are switched off.
     auth_token: str | None
+    # True when base_url is this server's own sandbox, so a failure to reach it is a
+    # PORT that does not match the port being served, not TaskRouter being down.
+    local_sandbox: bool = False
 
     @property
     def workspace(self):  # -> WorkspaceContext
@@ -139,6 +185,14 @@ class TaskRouter:
     def _upstream(self, action: str, reservation: bool = False) -> Iterator[None]:
         try:
             yield
+        except NotTheSandbox as exc:
+            message = (
+                f"TaskRouter at {self.base_url} answered HTTP {exc.status} with "
+                f"{exc.content_type}, not the sandbox's JSON, while trying to {action}"
+            )
+            if self._serving_own_sandbox():
+                message += ". " + self._sandbox_hint("another server answers there")
+            raise TaskRouterError(502, "upstream_invalid_response", message) from exc
         except TwilioRestException as exc:
             raise _from_rest_exception(exc, reservation) from exc
         except TwilioServiceException as exc:
@@ -152,18 +206,25 @@ class TaskRouter:
             raise _from_page_response(response, reservation) from exc
         # Timeout first: a connect timeout is both a Timeout and a ConnectionError.
         except requests.exceptions.Timeout as exc:
-            raise TaskRouterError(
-                504,
-                "upstream_timeout",
+            message = (
                 f"TaskRouter at {self.base_url} did not answer in time while trying to "
-                f"{action} (TWILIO_HTTP_TIMEOUT)",
-            ) from exc
+                f"{action} (TWILIO_HTTP_TIMEOUT)"
+            )
+            if self._serving_own_sandbox():
+                # A gunicorn worker without threads cannot answer its own call either.
+                message += ". " + self._sandbox_hint(
+                    "nothing answered in time",
+                    "; serve with threads (gunicorn --threads 8) so the server can answer "
+                    "its own calls",
+                )
+            raise TaskRouterError(504, "upstream_timeout", message) from exc
         except requests.exceptions.RequestException as exc:
-            raise TaskRouterError(
-                502,
-                "upstream_unreachable",
-                f"Could not reach TaskRouter at {self.base_url} to {action}: {type(exc).__name__}",
-            ) from exc
+            message = (
+                f"Could not reach TaskRouter at {self.base_url} to {action}: {type(exc).__name__}"
+            )
+            if self._serving_own_sandbox():
+                message += ". " + self._sandbox_hint("nothing answers there")
+            raise TaskRouterError(502, "upstream_unreachable", message) from exc
         except ValueError as exc:
             # The library parses the answer as JSON; anything else means a wrong base URL.
             raise TaskRouterError(
@@ -172,6 +233,17 @@ class TaskRouter:
                 f"TaskRouter at {self.base_url} answered with something that is not "
                 f"TaskRouter JSON while trying to {action} (check TASKROUTER_BASE_URL)",
             ) from exc
+
+    def _serving_own_sandbox(self) -> bool:
+        # Only a request makes this process the server its sandbox lives in; a `flask
+        # taskrouter` command calls a server that may simply not be running (cli says so).
+        return self.local_sandbox and has_request_context()
+
+    def _sandbox_hint(self, problem: str, more: str = "") -> str:
+        return (
+            f"The server calls its own sandbox at {self.base_url} but {problem}: "
+            f"{_SANDBOX_PORT_FIX}{more}"
+        )
 
 
 def _required(name: str, sid: str | None) -> str:
@@ -242,17 +314,19 @@ def build_taskrouter(settings: Mapping[str, object]) -> TaskRouter:
     else:
         username, password = account_sid, str(settings["TWILIO_AUTH_TOKEN"])
     base_url = str(settings["TASKROUTER_BASE_URL"]).rstrip("/")
+    local_sandbox = settings.get("BACKEND") == "sandbox"
+    http_client_type = LocalSandboxHttpClient if local_sandbox else TwilioHttpClient
     client = Client(
         username=username,
         password=password,
         account_sid=account_sid,
-        http_client=TwilioHttpClient(timeout=float(settings["TWILIO_HTTP_TIMEOUT"])),
+        http_client=http_client_type(timeout=float(settings["TWILIO_HTTP_TIMEOUT"])),
         # Given no mapping the library reads TWILIO_EDGE/TWILIO_REGION from os.environ and
         # rewrites the host, which would send calls for a local base URL to Twilio.
         environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
     )
     client.taskrouter.base_url = base_url
-    if settings.get("BACKEND") == "sandbox":
+    if local_sandbox:
         # The sandbox lists its alerts at {base_url}/v1/Alerts, where Twilio's Monitor API
         # has them, so client.monitor.v1.alerts works against either.
         client.monitor.base_url = base_url
@@ -263,6 +337,7 @@ def build_taskrouter(settings: Mapping[str, object]) -> TaskRouter:
         workflow_sid=settings.get("TWILIO_WORKFLOW_SID") or None,
         base_url=base_url,
         auth_token=str(auth_token) if auth_token else None,
+        local_sandbox=local_sandbox,
     )
 
 

@@ -1,17 +1,25 @@
 """/accept_reservation and /reject_reservation: answer a pending Reservation over REST.
 
 This is step 4 of the quickstart, for when the assignment callback answered `{}`.
+Parameters come in the query string, a form, or a JSON object body.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from routes import ApiError, check_sid, parameter, require_sid
+from routes import ApiError, BodyField, accepts_body, check_sid, parameter, require_sid
 from security import control_required
 from taskrouter import current_taskrouter
 
 bp = Blueprint("reservations", __name__)
+
+# The same fields for both views, so accept names WorkerActivitySid in its own refusal.
+RESERVATION_FIELDS = (
+    BodyField("TaskSid", aliases=("task_sid",)),
+    BodyField("ReservationSid", aliases=("reservation_sid",)),
+    BodyField("WorkerActivitySid", aliases=("worker_activity_sid",)),
+)
 
 
 def _update_reservation(reservation_status: str, worker_activity_allowed: bool):
@@ -47,6 +55,7 @@ def _update_reservation(reservation_status: str, worker_activity_allowed: bool):
 @bp.route("/accept-reservation", methods=("GET", "POST"))
 @bp.route("/accept_reservation", methods=("GET", "POST"))
 @control_required
+@accepts_body(*RESERVATION_FIELDS)
 def accept_reservation():
     return _update_reservation("accepted", worker_activity_allowed=False)
 
@@ -54,6 +63,7 @@ def accept_reservation():
 @bp.route("/reject-reservation", methods=("GET", "POST"))
 @bp.route("/reject_reservation", methods=("GET", "POST"))
 @control_required
+@accepts_body(*RESERVATION_FIELDS)
 def reject_reservation():
     """Reject; the optional WorkerActivitySid moves the worker (e.g. Offline) at the same time."""
     return _update_reservation("rejected", worker_activity_allowed=True)

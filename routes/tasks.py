@@ -1,6 +1,8 @@
 """/create_task: creates a Task on the configured Workflow, as step 2 of the quickstart.
 
 The default Task is {"selected_language": "es"}; selected_language or Attributes may replace it.
+Parameters come in the query string, a form, or a JSON object body such as
+{"Attributes": {"selected_language": "en"}, "Priority": 5, "Timeout": 60}.
 """
 
 from __future__ import annotations
@@ -11,7 +13,16 @@ from datetime import datetime
 
 from flask import Blueprint, jsonify
 
-from routes import ApiError, integer_parameter, invalid_parameter, parameter
+from routes import (
+    ApiError,
+    BodyField,
+    Kind,
+    accepts_body,
+    integer_parameter,
+    invalid_parameter,
+    parameter,
+    reject_json_constant,
+)
 from security import control_required
 from taskrouter import current_taskrouter
 
@@ -25,14 +36,20 @@ MAX_TASK_TIMEOUT = 1_209_600
 # A language tag such as es, en, pt-BR or zh-Hant-TW.
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
 
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
+CREATE_TASK_FIELDS = (
+    BodyField("selected_language"),
+    BodyField("Attributes", Kind.JSON_OBJECT, ("attributes",)),
+    BodyField("Priority", Kind.WHOLE_NUMBER, ("priority",)),
+    BodyField("Timeout", Kind.WHOLE_NUMBER, ("timeout",)),
+)
 
 
 def _attributes() -> dict[str, object]:
-    selected_language = parameter("selected_language")
-    raw_attributes = parameter("Attributes", "attributes")
+    return task_attributes(parameter("selected_language"), parameter("Attributes", "attributes"))
+
+
+def task_attributes(selected_language: str | None, raw_attributes: str | None) -> dict[str, object]:
+    """The Task's attributes from the two ways of giving them, as text; ApiError if bad."""
     if selected_language is not None and raw_attributes is not None:
         raise ApiError(
             400,
@@ -44,8 +61,7 @@ def _attributes() -> dict[str, object]:
         if len(raw_attributes.encode()) > MAX_ATTRIBUTES_BYTES:
             raise invalid_parameter("Attributes", f"must be at most {MAX_ATTRIBUTES_BYTES} bytes")
         try:
-            # NaN and Infinity are Python's extension, not JSON; TaskRouter refuses them.
-            attributes = json.loads(raw_attributes, parse_constant=_reject_constant)
+            attributes = json.loads(raw_attributes, parse_constant=reject_json_constant)
         except (ValueError, RecursionError):
             raise invalid_parameter("Attributes", "must be a JSON object") from None
         if not isinstance(attributes, dict):
@@ -76,6 +92,7 @@ def _iso(value: object) -> object:
 @bp.route("/create-task", methods=("GET", "POST"))
 @bp.route("/create_task", methods=("GET", "POST"))
 @control_required
+@accepts_body(*CREATE_TASK_FIELDS)
 def create_task():
     attributes = _attributes()
     priority = integer_parameter("Priority", ("priority",), 0, MAX_PRIORITY)
