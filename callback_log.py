@@ -15,7 +15,7 @@ import weakref
 from collections import deque
 from collections.abc import Mapping
 from contextlib import closing, suppress
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask
@@ -81,7 +81,7 @@ _logger = logging.getLogger(__name__)
 
 
 def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _clip(value: object, limit: int) -> str | None:
