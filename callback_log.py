@@ -41,6 +41,7 @@ DROP_WARNING_INTERVAL_SECONDS = 1.0
 
 FIELDS = (
     "received_at",
+    "workspace_sid",
     "reservation_sid",
     "task_sid",
     "worker_sid",
@@ -58,6 +59,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS assignment_callbacks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     received_at TEXT NOT NULL,
+    workspace_sid TEXT,
     reservation_sid TEXT,
     task_sid TEXT,
     worker_sid TEXT,
@@ -68,6 +70,9 @@ CREATE TABLE IF NOT EXISTS assignment_callbacks (
     answer TEXT NOT NULL
 )
 """
+# Files made before the page filtered callbacks by workspace lack this column: it is added on
+# open, and their old rows keep NULL there (the page then matches them by their workflow).
+_ADDED_COLUMNS = (("workspace_sid", "TEXT"),)
 _INSERT = (
     f"INSERT INTO assignment_callbacks ({', '.join(FIELDS)}) "
     f"VALUES ({', '.join(f':{name}' for name in FIELDS)})"
@@ -93,6 +98,7 @@ def _clip(value: object, limit: int) -> str | None:
 def _row(fields: Mapping[str, object]) -> dict[str, str | None]:
     return {
         "received_at": _clip(fields.get("received_at") or utc_now_iso(), 32),
+        "workspace_sid": _clip(fields.get("workspace_sid"), MAX_SID_LENGTH),
         "reservation_sid": _clip(fields.get("reservation_sid"), MAX_SID_LENGTH),
         "task_sid": _clip(fields.get("task_sid"), MAX_SID_LENGTH),
         "worker_sid": _clip(fields.get("worker_sid"), MAX_SID_LENGTH),
@@ -102,6 +108,22 @@ def _row(fields: Mapping[str, object]) -> dict[str, str | None]:
         "worker_attributes": _clip(fields.get("worker_attributes"), MAX_ATTRIBUTES_LENGTH),
         "answer": _clip(fields.get("answer") or "", MAX_ATTRIBUTES_LENGTH),
     }
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Add the columns a file made by an older version lacks, once, whoever opens it first."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        present = {
+            row["name"] for row in connection.execute("PRAGMA table_info(assignment_callbacks)")
+        }
+        for name, kind in _ADDED_COLUMNS:
+            if name not in present:
+                connection.execute(f"ALTER TABLE assignment_callbacks ADD COLUMN {name} {kind}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
@@ -275,6 +297,7 @@ class CallbackLog:
             # WAL lets the page read while another worker writes.
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(_SCHEMA)
+            _migrate(connection)
         self._writer: _ProcessWriter | None = None
         self._finalizer: weakref.finalize | None = None
         self._writer_lock = threading.Lock()
@@ -327,8 +350,19 @@ class CallbackLog:
         writer = self._current_writer(start=False)
         return writer.batches if writer is not None else 0
 
-    def recent(self, limit: int = 20) -> list[dict[str, str | None]]:
-        """The newest callbacks first, as plain dicts of FIELDS, this process's included."""
+    def recent(
+        self,
+        limit: int = 20,
+        *,
+        workspace_sid: str | None = None,
+        workflow_sid: str | None = None,
+    ) -> list[dict[str, str | None]]:
+        """The newest callbacks first, as plain dicts of FIELDS, this process's included.
+
+        With workspace_sid, only that workspace's: a callback from a wiped or other workspace
+        is not this one's to answer. A row recorded without its workspace counts as the
+        workspace's when it came from workflow_sid, the workspace's configured workflow.
+        """
         if not self.flush():
             self.logger.warning(
                 "Showing the callback log without this process's newest callbacks: "
@@ -336,10 +370,17 @@ class CallbackLog:
                 FLUSH_TIMEOUT_SECONDS,
             )
         columns = ", ".join(FIELDS)
+        where, params = "", {"limit": limit}
+        if workspace_sid is not None:
+            where = (
+                "WHERE workspace_sid = :workspace_sid"
+                " OR (workspace_sid IS NULL AND workflow_sid = :workflow_sid)"
+            )
+            params.update(workspace_sid=workspace_sid, workflow_sid=workflow_sid)
         with closing(_connect(self.path, timeout=5.0)) as connection:
             rows = connection.execute(
-                f"SELECT {columns} FROM assignment_callbacks ORDER BY id DESC LIMIT ?",
-                (limit,),
+                f"SELECT {columns} FROM assignment_callbacks {where} ORDER BY id DESC LIMIT :limit",
+                params,
             ).fetchall()
         return [dict(row) for row in rows]
 

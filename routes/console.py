@@ -49,9 +49,8 @@ def _forget_state_after_action(response):
 
 
 def _callback_url() -> str:
-    # The sandbox's workflow already calls this URL; show the one it was given.
-    if current_app.config.get("SANDBOX_CALLBACK_URL"):
-        return current_app.config["SANDBOX_CALLBACK_URL"]
+    # This server's own callback URL, to paste into a workflow; the page shows the URL the
+    # workflow really calls from the live state, read from the workflow itself.
     public_base_url = current_app.config.get("PUBLIC_BASE_URL")
     if public_base_url:
         return f"{public_base_url}/assignment_callback"
@@ -85,6 +84,13 @@ def _with_actions(row: dict[str, str | None], token: str | None) -> dict[str, ob
     return {**row, "links": links}
 
 
+def _workspace_filter(taskrouter) -> dict[str, str | None]:
+    # Callbacks from a wiped workspace (after `flask sandbox reset`) are not this one's.
+    if taskrouter is None or not taskrouter.workspace_sid:
+        return {}
+    return {"workspace_sid": taskrouter.workspace_sid, "workflow_sid": taskrouter.workflow_sid}
+
+
 @bp.get("/")
 @control_required(read_only=True)
 def index():
@@ -94,7 +100,8 @@ def index():
     with_token = {"token": token} if token else {}
     log = current_app.extensions[callback_log.EXTENSION_KEY]
     try:
-        callbacks = [_with_actions(row, token) for row in log.recent(RECENT_CALLBACKS)]
+        rows = log.recent(RECENT_CALLBACKS, **_workspace_filter(taskrouter))
+        callbacks = [_with_actions(row, token) for row in rows]
         log_error = None
     except (sqlite3.Error, OSError) as exc:
         callbacks, log_error = [], str(exc)
@@ -115,7 +122,9 @@ def index():
             callback_url=callback_url,
             callback_url_is_local=is_loopback_host(callback_host),
             create_task_url=url_for("tasks.create_task", **with_token),
+            guide_steps=console_state.GUIDE_STEPS,
             urls={
+                "create_task": url_for("tasks.create_task", **with_token),
                 "state": url_for("console.state", **with_token),
                 "update_worker": url_for("console.update_worker", **with_token),
                 "update_task": url_for("console.update_task", **with_token),

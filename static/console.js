@@ -11,9 +11,21 @@
     updateTask: root.dataset.updateTaskUrl,
     accept: root.dataset.acceptUrl,
     reject: root.dataset.rejectUrl,
+    createTask: root.dataset.createTaskUrl,
+  };
+  // The guide's action kinds (console_state.derive_guide) and the form each one posts to.
+  const actionUrls = {
+    update_worker: urls.updateWorker,
+    accept: urls.accept,
+    create_task: urls.createTask,
   };
   const POLL_MS = 500;
   const HIDDEN_POLL_MS = 5000;
+  // A result banner goes after a few seconds, or once the state it reports has moved on
+  // (but never sooner than a person can read it).
+  const BANNER_MS = 6000;
+  const PROBLEM_BANNER_MS = 15000;
+  const BANNER_MIN_MS = 1500;
   const rendered = {};
 
   function el(tag, attributes, ...children) {
@@ -206,7 +218,7 @@
   }
 
   function alertRows(state) {
-    if (!state.alerts || !state.alerts.length) return [emptyRow(4, "No alerts.")];
+    if (!state.alerts || !state.alerts.length) return [emptyRow(5, "No alerts.")];
     return state.alerts.map((alert) =>
       el(
         "tr",
@@ -215,6 +227,7 @@
         el("td", {}, status(alert.log_level)),
         el("td", {}, alert.error_code),
         el("td", {}, alert.alert_text),
+        el("td", {}, alert.url ? code(alert.url) : "-"),
       ),
     );
   }
@@ -274,8 +287,68 @@
     }
   }
 
+  const PART_NAMES = { 1: "part one", 2: "part two" };
+
+  function renderGuide(state) {
+    const guide = state.guide;
+    if (!guide) return;
+    const key = JSON.stringify(guide);
+    if (rendered.guide === key) return;
+    rendered.guide = key;
+    document.getElementById("guide-part").textContent = `(${PART_NAMES[guide.part] || ""})`;
+    for (const item of document.querySelectorAll("#guide-steps .step")) {
+      const number = Number(item.dataset.step);
+      item.classList.toggle("step-done", number < guide.step);
+      item.classList.toggle("step-current", number === guide.step);
+      if (number === guide.step) item.setAttribute("aria-current", "step");
+      else item.removeAttribute("aria-current");
+    }
+    const form = document.getElementById("guide-action");
+    const button = document.getElementById("guide-button");
+    const none = document.getElementById("guide-no-action");
+    const action = guide.action;
+    if (action && actionUrls[action.kind]) {
+      // The same form and button each time: a keyboard user's focus stays on the next step.
+      form.action = actionUrls[action.kind];
+      for (const input of form.querySelectorAll("input[type=hidden]")) input.remove();
+      form.prepend(...Object.entries(action.fields).map(([name, value]) => hidden(name, value)));
+      button.textContent = action.label;
+      button.dataset.kind = action.kind;
+      if (action.sid) button.title = action.sid;
+      else button.removeAttribute("title");
+      form.hidden = false;
+      none.hidden = true;
+    } else {
+      form.hidden = true;
+      none.hidden = false;
+      none.textContent = guide.why ? "Nothing can happen yet" : "Nothing to do";
+    }
+    for (const [id, text] of [["guide-why", guide.why], ["guide-note", guide.note]]) {
+      const line = document.getElementById(id);
+      line.textContent = text || "";
+      line.hidden = !text;
+    }
+  }
+
+  function renderWorkflow(state) {
+    const workflow = state.workflow;
+    const url = workflow && workflow.assignment_callback_url;
+    const fallback = workflow && workflow.fallback_assignment_callback_url;
+    document.getElementById("workflow-callback-url").textContent =
+      url || (workflow ? "no URL" : "no workflow configured");
+    document.getElementById("workflow-fallback").hidden = !fallback;
+    document.getElementById("workflow-fallback-url").textContent = fallback || "";
+    const problem = document.getElementById("workflow-problem");
+    problem.hidden = !workflow || !!url;
+    problem.textContent = "The workflow has no Assignment Callback URL: TaskRouter reserves " +
+      "workers but tells nobody, so each reservation waits until it is accepted over REST.";
+  }
+
   function render(state) {
     for (const [id, data, rows] of sections) renderSection(id, data(state), rows, state);
+    renderGuide(state);
+    renderWorkflow(state);
+    clearStaleBanners(state);
     const hasCallbacks = state.callbacks.length > 0;
     document.getElementById("callbacks").hidden = !hasCallbacks;
     document.getElementById("no-callbacks").hidden = hasCallbacks || !!state.callbacks_error;
@@ -340,13 +413,73 @@
     }
   }
 
+  // What a banner reports, as a value the live state also shows, so it can tell it is stale.
+  function reportedBy(body) {
+    if (!body || typeof body !== "object") return null;
+    if (body.reservation_sid && body.reservation_status) {
+      return { kind: "reservation", sid: body.reservation_sid, value: body.reservation_status };
+    }
+    if (body.worker_sid && body.activity_name) {
+      return { kind: "worker", sid: body.worker_sid, value: body.activity_name };
+    }
+    const taskSid = body.task_sid || body.sid;
+    if (taskSid && body.assignment_status) {
+      return { kind: "task", sid: taskSid, value: body.assignment_status };
+    }
+    return null;
+  }
+
+  function valueNow(reported, state) {
+    const bySid = (list) => (list || []).find((item) => item.sid === reported.sid);
+    if (reported.kind === "worker") return (bySid(state.workers) || {}).activity_name;
+    if (reported.kind === "task") return (bySid(state.tasks) || {}).assignment_status;
+    if (bySid(state.pending_reservations)) return "pending";
+    return (bySid(state.recent_reservations) || {}).reservation_status;
+  }
+
+  // Shown banners: the answer element -> when it was shown and what it reports.
+  const banners = new Map();
+
+  function forgetBanner(answer) {
+    const banner = banners.get(answer);
+    if (banner) clearTimeout(banner.timer);
+    banners.delete(answer);
+  }
+
+  function hideBanner(answer) {
+    // A keyboard user on the banner's Dismiss button keeps it until they leave it.
+    if (answer.contains(document.activeElement)) return false;
+    forgetBanner(answer);
+    answer.hidden = true;
+    return true;
+  }
+
+  function armBanner(answer, ok, body) {
+    forgetBanner(answer);
+    const banner = { shownAt: Date.now(), reported: ok ? reportedBy(body) : null };
+    const expire = () => {
+      if (!hideBanner(answer)) banner.timer = setTimeout(expire, BANNER_MIN_MS);
+    };
+    banner.timer = setTimeout(expire, ok ? BANNER_MS : PROBLEM_BANNER_MS);
+    banners.set(answer, banner);
+  }
+
+  function clearStaleBanners(state) {
+    for (const [answer, banner] of banners) {
+      if (!banner.reported || Date.now() - banner.shownAt < BANNER_MIN_MS) continue;
+      const now = valueNow(banner.reported, state);
+      if (now !== undefined && now !== banner.reported.value) hideBanner(answer);
+    }
+  }
+
   // The answer shows in the section of the form that was sent, above its list.
-  function showAnswer(form, ok, title, body) {
+  function showAnswer(form, ok, title, body, final = true) {
     const section = form.closest("section");
     const answer = section && section.querySelector(".answer");
     if (!answer) return;
     const close = el("button", { type: "button", class: "dismiss" }, "Dismiss");
     close.addEventListener("click", () => {
+      forgetBanner(answer);
       answer.hidden = true;
     });
     answer.replaceChildren(
@@ -355,6 +488,8 @@
     );
     answer.className = ok ? "answer answer-ok" : "answer answer-problem";
     answer.hidden = false;
+    if (final) armBanner(answer, ok, body);
+    else forgetBanner(answer);
   }
 
   document.addEventListener("submit", async (event) => {
@@ -365,7 +500,7 @@
     const label = button ? button.textContent : "Request";
     if (button) button.disabled = true;
     // Clear the last answer first, so an old one is never read as this one's.
-    showAnswer(form, true, `${label}: sending…`, null);
+    showAnswer(form, true, `${label}: sending…`, null, false);
     try {
       const response = await fetch(form.action, {
         method: "POST",

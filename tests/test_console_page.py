@@ -174,7 +174,7 @@ def test_malformed_sids_get_no_link_and_are_escaped(app, client, sids):
 
 
 def test_an_unreadable_callback_log_still_renders(app, client, monkeypatch):
-    def broken(limit=20):
+    def broken(limit=20, **workspace):
         raise sqlite3.DatabaseError("file is not a database")
 
     monkeypatch.setattr(app.extensions["callback_log"], "recent", broken)
@@ -267,6 +267,9 @@ BOB = "WK" + "b" * 32
 IDLE = "WA" + "1" * 32
 OFFLINE = "WA" + "0" * 32
 ALICE_RESERVATION = "WR" + "a" * 32
+# The GETs one state build makes here: activities, workers, tasks, each worker's pending
+# reservations, events and the workflow (its queue's members only while a task is pending).
+STATE_READS = 7
 
 
 def page_of(key: str, records: list[dict]) -> dict:
@@ -338,9 +341,28 @@ def event_json(sids, event_type: str, **data: str) -> dict:
     }
 
 
+def workflow_json(sids, callback_url: str | None = "https://example.com/assignment_callback"):
+    return {
+        "account_sid": sids.account,
+        "workspace_sid": sids.workspace,
+        "sid": sids.workflow,
+        "friendly_name": "Incoming Customer Care Requests",
+        "assignment_callback_url": callback_url,
+        "fallback_assignment_callback_url": None,
+        "configuration": "{}",
+        "task_reservation_timeout": 120,
+        "document_content_type": "application/json",
+        "date_created": "2024-05-14T14:00:00Z",
+        "date_updated": "2024-05-14T14:00:00Z",
+        "url": f"{workspace_url(sids)}/Workflows/{sids.workflow}",
+        "links": {},
+    }
+
+
 def mock_workspace(sids, upstream, task_json, reservation_json, worker_status="pending"):
     """The REST answers the state is built from, each matched on its exact query."""
     query = matchers.query_param_matcher
+    upstream.get(f"{workspace_url(sids)}/Workflows/{sids.workflow}", json=workflow_json(sids))
     upstream.get(
         f"{workspace_url(sids)}/Activities",
         match=[query({"PageSize": "50"})],
@@ -413,7 +435,7 @@ def test_state_reads_the_workspace_through_the_twilio_client(
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store"
     state = response.get_json()
-    assert [call.request.method for call in upstream.calls] == ["GET"] * 6
+    assert [call.request.method for call in upstream.calls] == ["GET"] * STATE_READS
     assert state["mode"] == "manual"
     assert state["backend"] == "twilio"
     assert state["activities"] == [
@@ -465,6 +487,13 @@ def test_state_reads_the_workspace_through_the_twilio_client(
     assert callback["worker_name"] == "Alice"
     assert callback["actionable"] is True
     assert state["callbacks_error"] is None
+    assert state["workflow"]["assignment_callback_url"] == "https://example.com/assignment_callback"
+    # Reserved, with Alice's reservation pending: accepting it is what moves the task on.
+    assert state["guide"]["step"] == 3
+    assert state["guide"]["action"]["fields"] == {
+        "TaskSid": sids.task,
+        "ReservationSid": ALICE_RESERVATION,
+    }
 
 
 def test_state_is_shared_for_a_quarter_of_a_second(
@@ -477,11 +506,11 @@ def test_state_is_shared_for_a_quarter_of_a_second(
     first = client.get("/console/state").get_json()
     now[0] += 0.2
     assert client.get("/console/state").get_json() == first
-    assert len(upstream.calls) == 6
+    assert len(upstream.calls) == STATE_READS
 
     now[0] += 0.1
     assert client.get("/console/state").status_code == 200
-    assert len(upstream.calls) == 12
+    assert len(upstream.calls) == 2 * STATE_READS
 
 
 def test_an_action_during_a_build_does_not_wait_and_the_build_is_not_reused():
@@ -544,7 +573,7 @@ def test_state_reports_an_unreadable_callback_log(
 ):
     mock_workspace(sids, upstream, task_json, reservation_json)
 
-    def broken(limit=20):
+    def broken(limit=20, **workspace):
         raise sqlite3.DatabaseError("file is not a database")
 
     monkeypatch.setattr(app.extensions["callback_log"], "recent", broken)
@@ -640,7 +669,7 @@ def test_an_action_makes_the_next_poll_read_afresh(
     )
     assert response.status_code < 300, response.get_json()
     client.get("/console/state")
-    assert [call.request.method for call in upstream.calls].count("GET") == 12
+    assert [call.request.method for call in upstream.calls].count("GET") == 2 * STATE_READS
 
 
 def test_a_refused_action_leaves_the_shared_state_alone(
@@ -651,7 +680,7 @@ def test_a_refused_action_leaves_the_shared_state_alone(
     client.get("/console/state")
     assert client.post("/update_worker", data={"WorkerSid": "nope"}).status_code == 400
     client.get("/console/state")
-    assert len(upstream.calls) == 6
+    assert len(upstream.calls) == STATE_READS
 
 
 @pytest.mark.parametrize(
