@@ -20,13 +20,13 @@ ifneq ($(filter-out clean browser,$(or $(MAKECMDGOALS),venv)),)
     found := $(call python_version,$(BIN)/python)
     ifeq ($(call new_enough,$(found)),)
       $(error $(needed) ($(VENV) was made with $(or $(found),a Python that no longer runs)); \
-        run make clean, then make PYTHON=python$(MIN_PYTHON) $(MAKECMDGOALS))
+        run make clean, then $(strip make PYTHON=python$(MIN_PYTHON) $(MAKECMDGOALS)))
     endif
   else
     found := $(call python_version,$(PYTHON))
     ifeq ($(call new_enough,$(found)),)
       $(error $(needed) ($(PYTHON) is $(or $(found),not found)); \
-        run make PYTHON=python$(MIN_PYTHON) $(MAKECMDGOALS))
+        run $(strip make PYTHON=python$(MIN_PYTHON) $(MAKECMDGOALS)))
     endif
   endif
 endif
