@@ -211,6 +211,7 @@ def walkthrough(app: Flask) -> str:
     box = app.extensions["sandbox"]
     seeded = box.seeded
     values = {
+        "APP": config.local_base_url(settings),
         "TR": settings["TASKROUTER_BASE_URL"],
         "AC": box.account_sid,
         "TOKEN": box.auth_token,

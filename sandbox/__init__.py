@@ -253,7 +253,7 @@ def reset_command(new_credentials: bool) -> None:
         sandbox.engine.update_workflow(
             seeded.workspace_sid, seeded.workflow_sid, assignment_callback_url=callback_url
         )
-    click.echo("Sandbox reset. The new quickstart workspace:")
+    click.echo(f"Sandbox reset. Account {sandbox.account_sid}, the new quickstart workspace:")
     for line in seeded.describe():
         click.echo(line)
     if callback_url:

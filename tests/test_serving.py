@@ -134,6 +134,7 @@ def test_the_serving_process_prints_paste_ready_values_and_the_token(make_app, c
     box = app.extensions["sandbox"]
     seeded = box.seeded
     for line in (
+        "export APP=http://127.0.0.1:5055",
         "export TR=http://127.0.0.1:5055/sandbox",
         f"export AC={box.account_sid}",
         f"export TOKEN={box.auth_token}",
