@@ -1,11 +1,17 @@
 """TaskRouter failures as the client sees them: 4xx kept with Twilio's code and more_info, the
-not-pending hint on reservations, 5xx as 502, network failures as 502/504 naming TaskRouter.
+not-pending hint on reservations, 5xx as 502, network failures as 502/504 naming TaskRouter,
+and the PORT fix when the server cannot reach its own sandbox.
 """
 
 from __future__ import annotations
 
+import socket
+import threading
+from contextlib import contextmanager
+
 import pytest
 import requests
+from werkzeug.serving import make_server
 
 from taskrouter import RESERVATION_NOT_PENDING_HINT
 
@@ -167,3 +173,104 @@ def test_connection_refused_by_a_real_closed_port(make_app, account_environ, ref
     error = response.get_json()["error"]
     assert error["message"].startswith(f"Could not reach TaskRouter at {base_url} to create")
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+# -- the server's own sandbox on the wrong port -----------------------------------------------
+
+PORT_FIX = (
+    "set PORT (and HOST) to the address the server is bound to (gunicorn --bind and PORT must "
+    "match)"
+)
+
+
+def sandbox_app_expecting_port(make_app, port: int, **settings: str):
+    """A sandbox-backed app told PORT=port, as `gunicorn --bind` on another port leaves it."""
+    return make_app({"PORT": str(port), **settings})
+
+
+@pytest.mark.parametrize("call", [create, accept], ids=["create_task", "accept_reservation"])
+def test_a_wrong_port_for_the_own_sandbox_names_the_fix(make_app, refused_port, call):
+    app = sandbox_app_expecting_port(make_app, refused_port)
+    sandbox_url = f"http://127.0.0.1:{refused_port}/sandbox"
+
+    response = call(app.test_client())
+
+    assert response.status_code == 502
+    error = response.get_json()["error"]
+    assert error["code"] == "upstream_unreachable"
+    assert error["message"].startswith(f"Could not reach TaskRouter at {sandbox_url} to ")
+    assert error["message"].endswith(
+        f"ConnectionError. The server calls its own sandbox at {sandbox_url} but nothing "
+        f"answers there: {PORT_FIX}"
+    )
+
+
+@contextmanager
+def other_server(status: str, content_type: str, body: bytes):
+    """Another web server on a loopback port, answering everything the same way."""
+
+    def answer(environ, start_response):
+        start_response(status, [("Content-Type", content_type)])
+        return [body]
+
+    server = make_server("127.0.0.1", 0, answer, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        ("404 NOT FOUND", "text/html; charset=utf-8", b"<!doctype html><h1>Not Found</h1>"),
+        ("200 OK", "text/html", b"<html>a dev server's home page</html>"),
+        # Another JSON API (such as a second copy of this app with a Twilio account).
+        ("404 NOT FOUND", "application/json", b'{"error": {"status": 404}}'),
+    ],
+    ids=["404-html", "200-html", "404-json"],
+)
+def test_another_server_on_the_own_sandbox_port_names_the_fix(make_app, status, content_type, body):
+    with other_server(status, content_type, body) as port:
+        app = sandbox_app_expecting_port(make_app, port)
+        response = create(app.test_client())
+
+    sandbox_url = f"http://127.0.0.1:{port}/sandbox"
+    assert response.status_code == 502
+    error = response.get_json()["error"]
+    assert error["code"] == "upstream_invalid_response"
+    assert error["message"] == (
+        f"TaskRouter at {sandbox_url} answered HTTP {status.split()[0]} with {content_type}, "
+        "not the sandbox's JSON, while trying to create the task. The server calls its own "
+        f"sandbox at {sandbox_url} but another server answers there: {PORT_FIX}"
+    )
+
+
+def test_a_port_that_never_answers_names_the_fix_and_threads(make_app):
+    # Connections are queued by the kernel but never accepted, as by a busy single worker.
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as silent:
+        port = silent.getsockname()[1]
+        app = sandbox_app_expecting_port(make_app, port, TWILIO_HTTP_TIMEOUT="0.5")
+        response = create(app.test_client())
+
+    assert response.status_code == 504
+    error = response.get_json()["error"]
+    assert error["code"] == "upstream_timeout"
+    assert (
+        f"its own sandbox at http://127.0.0.1:{port}/sandbox but nothing answered"
+        in (error["message"])
+    )
+    assert error["message"].endswith(
+        f"{PORT_FIX}; serve with threads (gunicorn --threads 8) so the server can answer its "
+        "own calls"
+    )
+
+
+def test_a_twilio_account_gets_no_sandbox_hint(make_app, account_environ, refused_port):
+    app = make_app({**account_environ, "TASKROUTER_BASE_URL": f"http://127.0.0.1:{refused_port}"})
+    message = create(app.test_client()).get_json()["error"]["message"]
+    assert message.endswith("to create the task: ConnectionError")
