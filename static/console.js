@@ -498,6 +498,8 @@
     event.preventDefault();
     const button = event.submitter || form.querySelector("button");
     const label = button ? button.textContent : "Request";
+    // Disabling a button drops its focus: a keyboard user gets it back once it is enabled.
+    const hadFocus = button && document.activeElement === button;
     if (button) button.disabled = true;
     // Clear the last answer first, so an old one is never read as this one's.
     showAnswer(form, true, `${label}: sending…`, null, false);
@@ -515,7 +517,11 @@
     } catch {
       showAnswer(form, false, `${label}: the server did not answer`, null);
     } finally {
-      if (button && button.isConnected) button.disabled = false;
+      if (button && button.isConnected) {
+        button.disabled = false;
+        const focusLost = !document.activeElement || document.activeElement === document.body;
+        if (hadFocus && focusLost) button.focus();
+      }
       poll();
     }
   });

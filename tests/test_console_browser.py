@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
 from app import create_app
+from tests.conftest import LiveApp
 
 pytestmark = pytest.mark.browser
 
@@ -306,3 +307,137 @@ def test_an_unreachable_taskrouter_shows_a_message_not_a_broken_page(tmp_path, t
     # The browser reports each failed poll (HTTP 502) itself; nothing else may appear.
     others = [p for p in browser_tab.problems if "status of 502" not in p]
     assert others == []
+
+
+# -- the guide: the whole quickstart walked by its next-action button alone ---------------
+
+
+def next_action(page, label: str, by_keyboard: bool = False) -> None:
+    """Wait for the guide to offer `label`, take it, and wait for its answer."""
+    button = page.locator("#guide-button")
+    expect(button).to_have_text(label)
+    if by_keyboard:
+        button.focus()
+        page.keyboard.press("Enter")
+    else:
+        button.click()
+    expect(page.locator("#guide-answer .answer-title")).to_contain_text(f"{label}: done")
+
+
+def expect_step(page, step: int, name: str) -> None:
+    current = page.locator("#guide-steps .step-current")
+    expect(current).to_have_attribute("data-step", str(step))
+    expect(current).to_have_text(f"{step}{name}")
+    expect(page.locator("#guide-steps .step-done")).to_have_count(step - 1)
+
+
+# The guide as a person sees it: the current step and the offered action.
+GUIDE_SHOWN = """() => [
+    document.querySelector("#guide-steps .step-current")?.dataset.step ?? "",
+    document.getElementById("guide-action").hidden
+        ? "" : document.getElementById("guide-button").textContent,
+]"""
+
+
+def newest_task(page):
+    return page.locator("#tasks tbody tr[data-sid]").first
+
+
+def assert_fits_375(page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    guide = page.locator("#guide").bounding_box()
+    assert guide["x"] >= 0 and guide["x"] + guide["width"] <= 375
+
+
+def test_the_guide_walks_both_parts_of_the_quickstart(live_app, tab):
+    server = live_app()
+    wide = tab("guide-1280", viewport={"width": 1280, "height": 900})
+    narrow = tab("guide-375", viewport={"width": 375, "height": 800})
+    page = wide.page
+
+    def shoot(label: str) -> None:
+        # The narrow tab polls the same server: wait until it shows the same step.
+        shown = page.evaluate(GUIDE_SHOWN)
+        narrow.page.wait_for_function(
+            f"(shown) => JSON.stringify(({GUIDE_SHOWN})()) === JSON.stringify(shown)", arg=shown
+        )
+        wide.screenshot(label, full_page=False)
+        narrow.screenshot(label, full_page=False)
+        assert_fits_375(narrow.page)
+
+    for browser_tab in (wide, narrow):
+        browser_tab.page.goto(f"{server.url}/")
+        expect(browser_tab.page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#workflow-callback-url")).to_have_text(f"{server.url}/assignment_callback")
+
+    # Part one, manual mode. Alice starts Offline, so the task waits for her.
+    expect(page.locator("#guide-steps .step-current")).to_have_count(0)
+    shoot("start")
+    next_action(page, "Create a task")
+    expect_step(page, 1, "Task created")
+    expect(newest_task(page).locator(".task-status")).to_have_text("pending")
+    expect(page.locator("#guide-why")).to_have_text(
+        "The task waits in Customer Care Requests - Spanish: no eligible worker is available "
+        "(Alice is Offline)."
+    )
+    shoot("task-pending")
+
+    next_action(page, "Set Alice to Idle")
+    expect_step(page, 3, "Worker reserved")
+    expect(newest_task(page).locator(".task-status")).to_have_text("reserved")
+    expect(page.locator("#guide-why")).to_be_hidden()
+    # The banner said Alice is Idle; she is Reserved now, so it clears itself.
+    expect(page.locator("#guide-answer")).to_be_hidden()
+    reservation = page.locator("#pending-reservations tbody tr[data-sid]")
+    expect(reservation).to_have_count(1)
+    reservation_sid = reservation.get_attribute("data-sid")
+    expect(page.locator(f'#callbacks tr[data-sid="{reservation_sid}"]')).to_contain_text("{}")
+    shoot("reservation-pending")
+
+    next_action(page, f"Accept reservation {reservation_sid[:8]}…", by_keyboard=True)
+    expect_step(page, 5, "Task assigned")
+    expect(newest_task(page).locator(".task-status")).to_have_text("assigned")
+    expect(worker_row(page, "Alice").locator(".activity-name")).to_have_text("Busy")
+    expect(page.locator("#guide-button")).to_be_focused()
+    expect(page.locator("#guide-note")).to_contain_text("ASSIGNMENT_MODE=accept")
+    shoot("task-assigned")
+
+    # Part two: the quickstart answers accept in its callback and restarts its server; the
+    # sandbox database (and the first task, still assigned) carries over. The tabs leave
+    # first: a poll of the stopped server would be a console error of this test's making.
+    for browser_tab in (wide, narrow):
+        browser_tab.page.goto("about:blank")
+    server.close()
+    server = LiveApp(Path(server.app.config["INSTANCE_PATH"]), ASSIGNMENT_MODE="accept")
+    try:
+        for browser_tab in (wide, narrow):
+            browser_tab.page.goto(f"{server.url}/")
+            expect(browser_tab.page.locator("#mode")).to_have_text("accept")
+        expect(page.locator("#guide-part")).to_have_text("(part two)")
+        expect_step(page, 5, "Task assigned")
+        shoot("part-two")
+
+        next_action(page, "Set Alice to Offline")
+        expect(worker_row(page, "Alice").locator(".activity-name")).to_have_text("Offline")
+        next_action(page, "Create another task")
+        expect_step(page, 1, "Task created")
+        second_task = newest_task(page)
+        expect(second_task.locator(".task-status")).to_have_text("pending")
+        shoot("second-task-pending")
+
+        # In accept mode the callback accepts: the task is assigned at once, nobody clicks.
+        next_action(page, "Set Alice to Idle")
+        expect_step(page, 5, "Task assigned")
+        expect(second_task.locator(".task-status")).to_have_text("assigned")
+        expect(worker_row(page, "Alice").locator(".activity-name")).to_have_text("Busy")
+        expect(page.locator("#callbacks tbody tr").first).to_contain_text('"instruction": "accept"')
+        expect(page.locator("#tasks .task-status", has_text="assigned")).to_have_count(2)
+        expect(page.locator("#guide-note")).to_contain_text("Both parts are done")
+        expect(page.locator("#guide-button")).to_be_hidden()
+        shoot("both-parts-done")
+        narrow.screenshot("both-parts-done-full")
+    finally:
+        server.close()
+
+    assert wide.problems == []
+    assert narrow.problems == []

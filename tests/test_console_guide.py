@@ -6,9 +6,11 @@ workflow's real callback URL, alerts with their URL, callbacks of this workspace
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import closing
 
 import pytest
+import requests
 
 import callback_log
 from console_state import derive_guide
@@ -292,3 +294,38 @@ def test_a_log_file_from_before_workspaces_is_migrated_and_filtered(tmp_path):
         log.close()
     # Opening it again finds the column there already.
     callback_log.CallbackLog(path).close()
+
+
+def test_the_live_state_shows_what_the_workflow_calls_and_only_this_workspaces_callbacks(
+    live_app,
+):
+    server = live_app()
+    workflow_sid = server.app.config["TWILIO_WORKFLOW_SID"]
+    workspace_sid = server.app.config["TWILIO_WORKSPACE_SID"]
+    log = server.app.extensions["callback_log"]
+    # What a workspace wiped by `flask sandbox reset` left in the log, and this one's.
+    log.record({"task_sid": FIRST, "workspace_sid": WIPED_WORKSPACE, "answer": "{}"})
+    log.record({"task_sid": SECOND, "workflow_sid": WIPED_WORKFLOW, "answer": "{}"})
+    log.record({"task_sid": "WT" + "5" * 32, "workspace_sid": workspace_sid, "answer": "{}"})
+    # /healthz answers POST with 405: the callback fails with an alert naming that URL.
+    failing = f"{server.url}/healthz"
+    server.workspace.workflows(workflow_sid).update(assignment_callback_url=failing)
+    server.set_activity("Alice", "Idle")
+    task = server.workspace.tasks.create(
+        workflow_sid=workflow_sid, attributes='{"selected_language": "es"}'
+    )
+
+    deadline = time.monotonic() + 10
+    while True:
+        state = requests.get(f"{server.url}/console/state", timeout=10).json()
+        if state["alerts"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+
+    assert state["workflow"]["assignment_callback_url"] == failing
+    assert [alert["url"] for alert in state["alerts"]] == [failing]
+    assert [row["task_sid"] for row in state["callbacks"]] == ["WT" + "5" * 32]
+    guide = state["guide"]
+    assert guide["task_sid"] == task.sid
+    assert guide["action"]["kind"] == "accept"
+    assert guide["why"].startswith(f"The Assignment Callback at {failing} failed (11200")
