@@ -46,6 +46,8 @@ SID_PARAMETERS = {
     "WorkerSid": ("worker_sid", "WK"),
     "TaskQueueSid": ("task_queue_sid", "WQ"),
     "WorkflowSid": ("workflow_sid", "WW"),
+    # Kept so that the page lists only the configured workspace's callbacks.
+    "WorkspaceSid": ("workspace_sid", "WS"),
 }
 _SID_PATTERNS = {
     name: re.compile(rf"{prefix}[0-9a-fA-F]{{32}}") for name, (_, prefix) in SID_PARAMETERS.items()

@@ -63,6 +63,7 @@ def test_callback_is_recorded_without_the_signature(app, client, sign, callback_
     assert row["worker_sid"] == sids.worker
     assert row["task_queue_sid"] == sids.task_queue
     assert row["workflow_sid"] == sids.workflow
+    assert row["workspace_sid"] == sids.workspace
     assert row["task_attributes"] == callback_params["TaskAttributes"]
     assert row["worker_attributes"] == callback_params["WorkerAttributes"]
     assert row["answer"] == "{}"
