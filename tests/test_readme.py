@@ -76,11 +76,12 @@ class Terminal:
     """One bash that keeps its variables from block to block, as a person's terminal does.
 
     It stops at the first failing command (-e), which ends the test with what it printed.
+    No pipefail, as in a person's shell: `... | head -n 1` may end its writer with SIGPIPE.
     """
 
     def __init__(self, folder: Path, environ: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            ["bash", "--noprofile", "--norc", "-euo", "pipefail"],
+            ["bash", "--noprofile", "--norc", "-eu"],
             cwd=folder,
             env=environ,
             stdin=subprocess.PIPE,
