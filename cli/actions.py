@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 import click
-from flask import current_app
 
 from cli.common import (
     ACTIVE_TASK_STATUSES,
@@ -29,7 +28,7 @@ from cli.common import (
     table,
     taskrouter_cli,
 )
-from routes import ApiError, integer_parameter
+from routes import ApiError, check_whole_number
 from routes import tasks as task_endpoint
 from routes.console import MAX_REASON_LENGTH, TASK_OUTCOMES
 from taskrouter import current_taskrouter
@@ -89,21 +88,27 @@ def worker_command(name: str, activity: str) -> None:
 # -- create-task ------------------------------------------------------------------------
 
 
-def _task_parameters(form: dict[str, str]) -> tuple[dict[str, object], int | None, int | None]:
-    """Check the options with /create_task's own parameter checks, in a request made of them,
-    so that the command and the endpoint accept exactly the same input."""
-    with current_app.test_request_context("/create_task", method="POST", data=form):
-        try:
-            attributes = task_endpoint._attributes()
-            priority = integer_parameter("Priority", (), 0, task_endpoint.MAX_PRIORITY)
-            timeout = integer_parameter("Timeout", (), 1, task_endpoint.MAX_TASK_TIMEOUT)
-        except ApiError as exc:
-            for parameter, option in TASK_OPTIONS.items():
-                if exc.message.startswith(f"{parameter} "):
-                    problem = exc.message.removeprefix(f"{parameter} ")
-                    raise click.BadParameter(problem, param_hint=f"'{option}'") from None
-            raise click.UsageError(exc.message) from None
-    return attributes, priority, timeout
+def _task_parameters(
+    language: str | None, attributes: str | None, priority: str | None, timeout: str | None
+) -> tuple[dict[str, object], int | None, int | None]:
+    """Check the options with /create_task's own checks, so that the command and the endpoint
+    accept exactly the same input; a refusal names the option instead of the parameter."""
+    try:
+        checked = task_endpoint.task_attributes(language, attributes)
+        numbers = [
+            None if value is None else check_whole_number(name, value, low, high)
+            for name, value, low, high in (
+                ("Priority", priority, 0, task_endpoint.MAX_PRIORITY),
+                ("Timeout", timeout, 1, task_endpoint.MAX_TASK_TIMEOUT),
+            )
+        ]
+    except ApiError as exc:
+        for parameter, option in TASK_OPTIONS.items():
+            if exc.message.startswith(f"{parameter} "):
+                problem = exc.message.removeprefix(f"{parameter} ")
+                raise click.BadParameter(problem, param_hint=f"'{option}'") from None
+        raise click.UsageError(exc.message) from None
+    return checked, numbers[0], numbers[1]
 
 
 @taskrouter_cli.command("create-task")
@@ -129,17 +134,9 @@ def create_task_command(
             "--language and --attributes cannot be used together: put "
             '"selected_language" inside --attributes'
         )
-    form = {
-        name: value
-        for name, value in (
-            ("selected_language", language),
-            ("Attributes", attributes),
-            ("Priority", priority),
-            ("Timeout", timeout),
-        )
-        if value is not None
-    }
-    checked_attributes, checked_priority, checked_timeout = _task_parameters(form)
+    checked_attributes, checked_priority, checked_timeout = _task_parameters(
+        language, attributes, priority, timeout
+    )
     taskrouter = current_taskrouter()
     task = call_taskrouter(
         "create the task",
