@@ -93,7 +93,9 @@ def _create_app(test_config: Mapping[str, object] | None) -> Flask:
     for module in (assignment, tasks, reservations, console):
         app.register_blueprint(module.bp)
     cli.init_app(app)
-    if serving_as is not None:
+    if serving_as is not None and serving_as.port is None:
+        serving.start_on_first_request(app)  # gunicorn: its --bind shows in a request
+    elif serving_as is not None:
         serving.start(app)
     return app
 

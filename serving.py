@@ -4,33 +4,31 @@ how to reach it, and follow a `flask sandbox reset` made while it runs.
 Creating the app changes nothing shared: every `flask` command and every create_app() in a
 script or test builds an app too, and none of them may take the sandbox's callbacks from the
 server that is running. `flask run` (make run) and gunicorn are recognised here; tests that
-serve an app themselves call start() with the address they bound.
+serve an app themselves call start() once they have bound their port.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import click
 from flask import Flask, current_app, request
+from flask.helpers import get_debug_flag
 
 import config
 import taskrouter
 from config import ConfigError
+from routes import ApiError
 from sandbox.engine import Engine, NotFound
-
-logger = logging.getLogger(__name__)
-
-# Which workers and activities the walkthrough's shell variables name, in print order.
-_WALKTHROUGH_ACTIVITIES = ("Offline", "Idle", "Busy", "Reserved")
 
 
 @dataclass(frozen=True)
 class Serving:
-    """How this process serves: `flask run` knows its address, gunicorn's --bind is unread."""
+    """How this process serves: `flask run` knows its port; gunicorn's --bind is unread."""
 
     server: str
     host: str | None = None
@@ -41,14 +39,17 @@ def detect() -> Serving | None:
     """How this process is about to serve, or None when it only builds the app."""
     context = click.get_current_context(silent=True)
     if context is not None and context.info_name == "run":
+        reload = context.params.get("reload")
+        if reload is None:
+            reload = get_debug_flag()
+        if reload and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+            return None  # the reloader's parent only watches files; its child serves
         return Serving(
             "flask run",
             str(context.params.get("host") or "127.0.0.1"),
             int(context.params.get("port") or 5000),
         )
     if _under_gunicorn():
-        # An app cannot read gunicorn's --bind: HOST and PORT must name it (the README says
-        # so), and the first request checks that they do (_check_bound_port).
         return Serving("gunicorn")
     return None
 
@@ -58,14 +59,79 @@ def _under_gunicorn() -> bool:
 
 
 def start(app: Flask) -> None:
-    """Serve: claim the sandbox's callbacks, name SIDs that do not exist, print the values."""
+    """Serve at HOST:PORT, from now on."""
+    _follow_resets(app)
+    _serve(app)
+
+
+def _follow_resets(app: Flask) -> None:
     if app.config["BACKEND"] == "sandbox":
-        _claim_callbacks(app)
+        app.extensions["serving_reset_lock"] = threading.Lock()
         app.before_request(_follow_reset)
+
+
+def _serve(app: Flask) -> None:
+    """Claim the sandbox's callbacks, name SIDs that do not exist, and print the
+    walkthrough's values when this process is the one that took the sandbox."""
+    took_over = True
+    if app.config["BACKEND"] == "sandbox":
+        took_over = _claim_callbacks(app)
     _name_missing_sids(app)
-    app.before_request(_check_bound_port)
-    if not app.testing:
+    if took_over and not app.testing:
         click.echo(walkthrough(app), err=True)
+
+
+def start_on_first_request(app: Flask) -> None:
+    """gunicorn: start once the first request shows the port really bound.
+
+    Nothing before a first request needs the callbacks: a task is created through this
+    server, and the sandbox's timers start with a request too.
+    """
+    started: set[int] = set()
+    lock = threading.Lock()
+
+    def start_here() -> None:
+        if os.getpid() in started:
+            return
+        with lock:
+            if os.getpid() in started:
+                return
+            _follow_bound_port(current_app, request.environ.get("gunicorn.socket"))
+            try:
+                _serve(current_app._get_current_object())  # type: ignore[attr-defined]
+            except ConfigError as exc:
+                current_app.logger.error("%s", exc)
+                raise ApiError(503, "another_server", str(exc)) from None
+            started.add(os.getpid())
+
+    # Before _follow_reset, which must not run ahead of the claim.
+    app.before_request(start_here)
+    _follow_resets(app)
+
+
+def _follow_bound_port(app: Flask, sock) -> None:
+    """Use the port gunicorn really bound when PORT says another one."""
+    try:
+        address = sock.getsockname() if sock is not None else None
+    except OSError:
+        return
+    if not isinstance(address, tuple) or address[1] == int(app.config.get("PORT") or 5000):
+        return  # a unix socket, or PORT already right
+    app.logger.warning(
+        "gunicorn is bound to port %s but PORT is %s: this server uses %s (set PORT=%s to say so)",
+        address[1],
+        app.config.get("PORT"),
+        address[1],
+        address[1],
+    )
+    app.config["PORT"] = str(address[1])
+    if app.config["BACKEND"] == "sandbox":
+        local_url = config.local_base_url(app.config)
+        app.config["TASKROUTER_BASE_URL"] = f"{local_url}/sandbox"
+        app.config["SANDBOX_CALLBACK_URL"] = (
+            f"{app.config['PUBLIC_BASE_URL'] or local_url}/assignment_callback"
+        )
+        taskrouter.init_app(app)
 
 
 def _server_pid() -> int:
@@ -75,85 +141,86 @@ def _server_pid() -> int:
     return os.getpid()
 
 
-def _claim_callbacks(app: Flask) -> None:
-    """Point the sandbox's workflow at this server, unless another live server has it."""
+def _claim_callbacks(app: Flask) -> bool:
+    """Point the sandbox's workflow at this server, unless another running server has it.
+
+    True when this process took the sandbox over, False when it joins a server already
+    serving it at the same URL (another gunicorn worker).
+    """
     box = app.extensions["sandbox"]
     url = app.config["SANDBOX_CALLBACK_URL"]
-    pid = _server_pid()
     seeded = box.seeded
     current = box.engine.get_workflow(seeded.workspace_sid, seeded.workflow_sid)[
         "assignment_callback_url"
     ]
-    holder = box.server()
-    if (
-        holder is not None
-        and holder.callback_url != url
-        and holder.callback_url == current
-        and holder.pid != pid
-        and holder.alive()
-    ):
+    running = box.running_server()
+    if running is not None and running.callback_url != url and running.callback_url == current:
         raise ConfigError(
-            f"another server (pid {holder.pid}) is using this sandbox and receives its "
-            f"callbacks at {holder.callback_url}: stop it first, or give this server its own "
+            f"another server (pid {running.pid}) is using this sandbox and receives its "
+            f"callbacks at {running.callback_url}: stop it first, or give this server its own "
             "INSTANCE_PATH or SANDBOX_DATABASE"
         )
-    if holder is None or holder.callback_url != url or not holder.alive():
-        box.record_server(url, pid)
+    joined = running is not None and running.callback_url == url
+    box.serve(url, running.pid if joined else _server_pid())
     if current != url:
         box.engine.update_workflow(
             seeded.workspace_sid, seeded.workflow_sid, assignment_callback_url=url
         )
         if current:
-            logger.warning(
+            app.logger.warning(
                 "The sandbox workflow's Assignment Callback URL was %s; it now calls this "
                 "server at %s",
                 current,
                 url,
             )
+    return not joined
 
 
 def _follow_reset() -> None:
     """After `flask sandbox reset` in another process, use the new workspace's SIDs."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    box = app.extensions["sandbox"]
-    seeded = box.reload_seeded()
-    if seeded is None:
-        return
-    changed = {}
-    if app.config.get("SANDBOX_SEEDED_SIDS"):
-        changed = {
-            "TWILIO_WORKSPACE_SID": seeded.workspace_sid,
-            "TWILIO_WORKFLOW_SID": seeded.workflow_sid,
-        }
-    app.config.update(changed)
-    taskrouter.init_app(app)
-    logger.info("The sandbox was reset: now using workspace %s", seeded.workspace_sid)
+    lock = app.extensions["serving_reset_lock"]
+    if not lock.acquire(blocking=False):
+        return  # another request of this process is following it already
+    try:
+        seeded = app.extensions["sandbox"].reload_seeded()
+        if seeded is None:
+            return
+        if not app.config.get("SANDBOX_SEEDED_SIDS"):
+            _name_missing_sids(app)  # configured SIDs are kept, and may be gone now
+            return
+        app.config.update(
+            TWILIO_WORKSPACE_SID=seeded.workspace_sid, TWILIO_WORKFLOW_SID=seeded.workflow_sid
+        )
+        taskrouter.init_app(app)
+        app.logger.info("The sandbox was reset: now using workspace %s", seeded.workspace_sid)
+    finally:
+        lock.release()
 
 
 def _name_missing_sids(app: Flask) -> None:
     """One clear line for a configured workspace or workflow SID the backend does not have."""
     settings = app.config
-    missing = []
     if settings["BACKEND"] == "sandbox":
         missing = _missing_in_sandbox(app.extensions["sandbox"].engine, settings)
     else:
         missing = _missing_on_twilio(app)
     if missing:
-        logger.error(
+        app.logger.error(
             "%s does not exist on %s: check .env (flask taskrouter setup prints the SIDs)",
             " and ".join(missing),
             settings["TASKROUTER_BASE_URL"],
         )
 
 
-def _missing_in_sandbox(engine: Engine, settings) -> list[str]:
-    workspace_sid = settings["TWILIO_WORKSPACE_SID"]
+def _missing_in_sandbox(engine: Engine, settings: Mapping[str, object]) -> list[str]:
+    workspace_sid = str(settings["TWILIO_WORKSPACE_SID"])
     try:
         engine.get_workspace(workspace_sid)
     except NotFound:
         return [f"TWILIO_WORKSPACE_SID={workspace_sid}"]
     try:
-        engine.get_workflow(workspace_sid, settings["TWILIO_WORKFLOW_SID"])
+        engine.get_workflow(workspace_sid, str(settings["TWILIO_WORKFLOW_SID"]))
     except NotFound:
         return [f"TWILIO_WORKFLOW_SID={settings['TWILIO_WORKFLOW_SID']}"]
     return []
@@ -175,31 +242,9 @@ def _missing_on_twilio(app: Flask) -> list[str]:
             if getattr(exc, "status", None) == 404:
                 missing.append(f"{name}={sid}")
             else:
-                logger.info("Could not check %s at start: %s", name, exc)
+                app.logger.info("Could not check %s at start: %s", name, exc)
             break
     return missing
-
-
-def _check_bound_port() -> None:
-    """Once per process: say so when the server is bound elsewhere than PORT says."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if app.extensions.get("serving_checked") == os.getpid():
-        return
-    app.extensions["serving_checked"] = os.getpid()
-    sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
-    try:
-        bound = sock.getsockname()[1] if sock is not None else None
-    except (OSError, IndexError, TypeError):
-        return
-    if bound is not None and bound != int(app.config.get("PORT") or 5000):
-        logger.error(
-            "This server is bound to port %s but PORT is %s: it calls its own sandbox and is "
-            "called back at %s. Set PORT=%s (gunicorn --bind and PORT must match)",
-            bound,
-            app.config.get("PORT"),
-            config.local_base_url(app.config),
-            bound,
-        )
 
 
 def walkthrough(app: Flask) -> str:
@@ -209,24 +254,23 @@ def walkthrough(app: Flask) -> str:
     if settings["BACKEND"] != "sandbox":
         return "\n".join(lines)
     box = app.extensions["sandbox"]
-    seeded = box.seeded
     values = {
         "APP": config.local_base_url(settings),
         "TR": settings["TASKROUTER_BASE_URL"],
         "AC": box.account_sid,
         "TOKEN": box.auth_token,
-        "WS": settings["TWILIO_WORKSPACE_SID"],
-        "WW": settings["TWILIO_WORKFLOW_SID"],
-        **{name.upper(): sid for name, sid in seeded.worker_sids.items()},
-        **{
-            name.upper(): seeded.activity_sids[name]
-            for name in _WALKTHROUGH_ACTIVITIES
-            if name in seeded.activity_sids
-        },
     }
+    if settings.get("SANDBOX_SEEDED_SIDS"):
+        sids = box.seeded.exports()
+    else:
+        sids = [
+            f"export WS={settings['TWILIO_WORKSPACE_SID']}",
+            f"export WW={settings['TWILIO_WORKFLOW_SID']}",
+        ]
     lines += [
         "Local TaskRouter sandbox; paste these into another terminal for the README's walkthrough:",
         *(f"export {name}={shlex.quote(str(value))}" for name, value in values.items()),
+        *sids,
         f"Assignment callback: {settings['SANDBOX_CALLBACK_URL']}",
         f"Sandbox database: {box.store.database}",
     ]

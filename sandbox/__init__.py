@@ -6,6 +6,7 @@ It knows nothing of the quickstart server in routes/; app.py mounts it at /sandb
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ import re
 import secrets
 import threading
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import IO, Any
 
 import click
 from flask import Flask, current_app
@@ -46,16 +47,6 @@ class ServerRecord:
     callback_url: str
     pid: int
 
-    def alive(self) -> bool:
-        """Whether that process still runs (the database is a local file, so on this host)."""
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
 
 class Sandbox:
     """One sandbox: its store, engine, credentials and the SIDs of the seeded workspace."""
@@ -86,6 +77,8 @@ class Sandbox:
         self.scheduler: Scheduler | None = None
         self._started_pid: int | None = None
         self._start_lock = threading.Lock()
+        self._server_lock: IO[str] | None = None
+        self._reset_seen: int | None = None
 
     def _credentials(self, regenerate: bool = False) -> tuple[str, str]:
         """Pinned credentials win; otherwise generated once and kept in the database."""
@@ -109,6 +102,10 @@ class Sandbox:
             self.engine.account_sid = self.account_sid
             self.seeded = ensure_seeded(self.engine)
         self._seed_text = self.seeded.to_json()
+        if self.store.database != MEMORY:
+            # Tells a server running over this database to read the new SIDs (reload_seeded).
+            with open(self._server_lock_path, "a"):
+                os.utime(self._server_lock_path)
         if new_credentials and self.started:
             # Callbacks are signed with the auth token: restart delivery with the new one.
             self.stop()
@@ -116,7 +113,20 @@ class Sandbox:
         return self.seeded
 
     def reload_seeded(self) -> Seeded | None:
-        """The seeded workspace when another process has reset the sandbox since, else None."""
+        """The seeded workspace when another process has reset the sandbox since, else None.
+
+        Cheap enough for every request: a reset touches the server lock file (reset()), so
+        the database is read only when that file's time has moved.
+        """
+        if self.store.database == MEMORY:
+            return None
+        try:
+            stamp = os.stat(self._server_lock_path).st_mtime_ns
+        except FileNotFoundError:
+            return None
+        if stamp == self._reset_seen:
+            return None
+        self._reset_seen = stamp
         with self.store.read() as tx:
             stored = tx.setting(SEED_SETTING)
         if stored is None or stored == self._seed_text:
@@ -124,14 +134,35 @@ class Sandbox:
         self.seeded, self._seed_text = Seeded.from_json(stored), stored
         return self.seeded
 
-    def server(self) -> ServerRecord | None:
+    # -- which server serves it ----------------------------------------------------------
+    # A serving process keeps a shared flock on a file beside the database for as long as it
+    # runs: the kernel drops it with the process, however it ends, so a record whose lock
+    # nobody holds is a server that is gone (a pid could be reused or a zombie).
+
+    def running_server(self) -> ServerRecord | None:
+        """The server that serves this sandbox now, from its record, else None."""
         with self.store.read() as tx:
             stored = tx.setting(SERVER_SETTING)
-        return None if stored is None else ServerRecord(**json.loads(stored))
+        if stored is None or self.store.database == MEMORY:
+            return None
+        with open(self._server_lock_path, "a") as probe:
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return ServerRecord(**json.loads(stored))
+        return None
 
-    def record_server(self, callback_url: str, pid: int) -> None:
+    def serve(self, callback_url: str, pid: int) -> None:
+        """Record this process as the server, and hold the lock that says it still runs."""
+        if self._server_lock is None and self.store.database != MEMORY:
+            self._server_lock = open(self._server_lock_path, "a")  # noqa: SIM115 (kept open)
+            fcntl.flock(self._server_lock, fcntl.LOCK_SH)
         with self.store.transaction() as tx:
             tx.set_setting(SERVER_SETTING, json.dumps(asdict(ServerRecord(callback_url, pid))))
+
+    @property
+    def _server_lock_path(self) -> str:
+        return self.store.database + ".server"
 
     def describe(self, base_url: str) -> str:
         """What a person needs to point curl or the twilio library at this sandbox."""
@@ -222,6 +253,9 @@ class Sandbox:
 
     def close(self) -> None:
         self.stop()
+        if self._server_lock is not None:
+            self._server_lock.close()
+            self._server_lock = None
         self.store.close()
 
 
@@ -237,9 +271,7 @@ sandbox_cli = AppGroup("sandbox", help="The local TaskRouter sandbox.")
 def reset_command(new_credentials: bool) -> None:
     """Wipe the sandbox database and seed the quickstart workspace again."""
     sandbox: Sandbox = current_app.extensions["sandbox"]
-    server = sandbox.server()
-    if server is not None and not server.alive():
-        server = None
+    server = sandbox.running_server()
     if server is not None and new_credentials:
         # Its REST client and callback signatures use the credentials it started with.
         raise click.ClickException(
@@ -253,13 +285,17 @@ def reset_command(new_credentials: bool) -> None:
         sandbox.engine.update_workflow(
             seeded.workspace_sid, seeded.workflow_sid, assignment_callback_url=callback_url
         )
-    click.echo(f"Sandbox reset. Account {sandbox.account_sid}, the new quickstart workspace:")
-    for line in seeded.describe():
+    # As shell lines: the walkthrough's variables in another terminal name the wiped SIDs.
+    click.echo(
+        f"Sandbox reset (account {sandbox.account_sid}). The new quickstart workspace, "
+        "for the README's walkthrough:"
+    )
+    for line in seeded.exports():
         click.echo(line)
     if callback_url:
         click.echo(f"  assignment callback {callback_url}")
     if server is not None:
-        click.echo(f"The running server (pid {server.pid}) uses these SIDs from its next request.")
+        click.echo(f"The running server (pid {server.pid}) uses them from its next request.")
     elif new_credentials:
         click.echo("New credentials: the server prints them when it starts (make run).")
 

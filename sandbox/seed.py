@@ -40,6 +40,16 @@ class Seeded:
     def from_json(cls, text: str) -> Seeded:
         return cls(**json.loads(text))
 
+    def exports(self) -> list[str]:
+        """The SIDs as shell lines, named as the README's walkthrough names them."""
+        values = {
+            "WS": self.workspace_sid,
+            "WW": self.workflow_sid,
+            **{name.upper(): sid for name, sid in self.worker_sids.items()},
+            **{name.upper(): sid for name, sid in self.activity_sids.items()},
+        }
+        return [f"export {name}={sid}" for name, sid in values.items()]
+
     def describe(self) -> list[str]:
         lines = [
             f"  workspace  {self.workspace_sid}  {WORKSPACE_NAME}",

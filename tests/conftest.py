@@ -76,6 +76,8 @@ def account_environ() -> dict[str, str]:
 def make_app(tmp_path):
     """Build an app from `environ` (default: a configured account) plus config overrides."""
 
+    made = []
+
     def make(environ=None, **overrides):
         test_config = {
             "TESTING": True,
@@ -87,9 +89,14 @@ def make_app(tmp_path):
             "SANDBOX_START_THREADS": False,
             **overrides,
         }
-        return create_app(test_config)
+        made.append(create_app(test_config))
+        return made[-1]
 
-    return make
+    yield make
+    # A serving app holds a lock file beside its sandbox's database until it is closed.
+    for app in made:
+        if "sandbox" in app.extensions:
+            app.extensions["sandbox"].close()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import pytest
 import requests
 
@@ -87,44 +88,43 @@ def test_the_serving_process_points_the_workflow_where_its_signature_check_looks
     app = make_app(environ)
     serving.start(app)
     assert _workflow_url(app) == callback_url
-    assert app.extensions["sandbox"].server().callback_url == callback_url
+    assert app.extensions["sandbox"].running_server().callback_url == callback_url
 
 
-def test_a_second_live_server_on_another_port_is_refused(make_app):
+def test_a_second_running_server_on_another_port_is_refused(make_app):
     first = make_app({"PORT": "6000"})
-    # Another process (alive) serves this sandbox at 6000 and the workflow calls it.
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        first.extensions["sandbox"].record_server(
-            "http://127.0.0.1:6000/assignment_callback", other.pid
-        )
-        _point(first, "http://127.0.0.1:6000/assignment_callback")
-        second = make_app({"PORT": "7000"})
-        with pytest.raises(serving.ConfigError) as refused:
-            serving.start(second)
-    finally:
-        other.kill()
-        other.wait()
+    serving.start(first)
+    second = make_app({"PORT": "7000"})
+    with pytest.raises(serving.ConfigError) as refused:
+        serving.start(second)
     message = str(refused.value)
-    assert f"another server (pid {other.pid})" in message
+    assert f"another server (pid {os.getpid()})" in message
     assert "http://127.0.0.1:6000/assignment_callback" in message
     assert _workflow_url(second) == "http://127.0.0.1:6000/assignment_callback"
 
 
 def test_a_server_that_is_gone_hands_over_and_the_log_says_so(make_app, caplog):
     first = make_app({"PORT": "6000"})
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    first.extensions["sandbox"].record_server("http://127.0.0.1:6000/assignment_callback", gone.pid)
-    _point(first, "http://127.0.0.1:6000/assignment_callback")
+    serving.start(first)
+    first.extensions["sandbox"].close()  # its lock goes with it, as with a process that ends
     second = make_app({"PORT": "7000"})
-    with caplog.at_level(logging.WARNING, logger="serving"):
+    with caplog.at_level(logging.WARNING, logger="app"):
         serving.start(second)
     assert _workflow_url(second) == "http://127.0.0.1:7000/assignment_callback"
     assert (
         "was http://127.0.0.1:6000/assignment_callback; it now calls this server at "
         "http://127.0.0.1:7000/assignment_callback"
     ) in caplog.text
+
+
+def test_a_second_gunicorn_worker_joins_without_printing_again(make_app, capsys):
+    first = make_app({"PORT": "6000"}, TESTING=False)
+    serving.start(first)
+    assert "export TOKEN=" in capsys.readouterr().err
+    sibling = make_app({"PORT": "6000"}, TESTING=False)
+    serving.start(sibling)
+    assert capsys.readouterr().err == ""
+    assert _workflow_url(sibling) == "http://127.0.0.1:6000/assignment_callback"
 
 
 def test_the_serving_process_prints_paste_ready_values_and_the_token(make_app, capsys):
@@ -152,7 +152,7 @@ def test_the_serving_process_prints_paste_ready_values_and_the_token(make_app, c
 def test_a_configured_sid_the_sandbox_lacks_is_named_in_one_line(make_app, caplog):
     missing = "WS" + "0" * 32
     app = make_app({"TASKROUTER_BACKEND": "sandbox", "TWILIO_WORKSPACE_SID": missing})
-    with caplog.at_level(logging.ERROR, logger="serving"):
+    with caplog.at_level(logging.ERROR, logger="app"):
         serving.start(app)
     lines = [record.getMessage() for record in caplog.records]
     assert len(lines) == 1
@@ -169,10 +169,10 @@ def test_a_reset_while_the_server_runs_is_followed_without_a_restart(live_app, m
     new = other.extensions["sandbox"].seeded
     assert new.workspace_sid != old_workspace
     # One set of SIDs, the new workflow calling the running server, not the command's port.
-    assert result.output.count("workspace  WS") == 1
+    assert result.output.count("export WS=") == 1
     assert new.workspace_sid in result.output
     assert f"assignment callback {server.url}/assignment_callback" in result.output
-    assert "uses these SIDs from its next request" in result.output
+    assert "uses them from its next request" in result.output
     assert other.extensions["sandbox"].auth_token not in result.output
 
     created = requests.post(f"{server.url}/create_task", timeout=10)
@@ -184,30 +184,35 @@ def test_a_reset_while_the_server_runs_is_followed_without_a_restart(live_app, m
 
 
 def test_new_credentials_are_refused_while_another_server_runs(make_app):
-    app = make_app({})
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        app.extensions["sandbox"].record_server(
-            "http://127.0.0.1:6000/assignment_callback", other.pid
-        )
-        result = app.test_cli_runner().invoke(args=["sandbox", "reset", "--new-credentials"])
-    finally:
-        other.kill()
-        other.wait()
+    serving.start(make_app({"PORT": "6000"}))
+    other = make_app({"PORT": "7000"})
+    result = other.test_cli_runner().invoke(args=["sandbox", "reset", "--new-credentials"])
     assert result.exit_code == 1
-    assert f"a server (pid {other.pid}) is serving this sandbox" in result.output
+    assert f"a server (pid {os.getpid()}) is serving this sandbox" in result.output
 
 
-def test_a_server_bound_elsewhere_than_port_says_how_to_fix_it(make_app, caplog):
+def test_gunicorn_bound_elsewhere_than_port_serves_where_it_is_bound(make_app, caplog):
     app = make_app({"PORT": "5000"})
-    serving.start(app)
+    serving.start_on_first_request(app)
+    assert _workflow_url(app) is None  # nothing claimed before a request shows the port
     with socket.socket() as bound:
         bound.bind(("127.0.0.1", 0))
         port = bound.getsockname()[1]
-        with caplog.at_level(logging.ERROR, logger="serving"):
+        with caplog.at_level(logging.WARNING, logger="app"):
             app.test_client().get("/healthz", environ_base={"gunicorn.socket": bound})
-    assert f"bound to port {port} but PORT is 5000" in caplog.text
-    assert f"Set PORT={port}" in caplog.text
+    assert f"gunicorn is bound to port {port} but PORT is 5000" in caplog.text
+    assert f"set PORT={port}" in caplog.text
+    assert _workflow_url(app) == f"http://127.0.0.1:{port}/assignment_callback"
+    assert app.extensions["taskrouter"].base_url == f"http://127.0.0.1:{port}/sandbox"
+
+
+def test_gunicorn_refused_answers_503_naming_the_other_server(make_app):
+    serving.start(make_app({"PORT": "6000"}))
+    app = make_app({"PORT": "7000"})
+    serving.start_on_first_request(app)
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 503
+    assert "another server" in answer.get_json()["error"]["message"]
 
 
 def _clean_environ() -> dict[str, str]:
@@ -256,3 +261,22 @@ def test_flask_run_on_a_second_port_over_one_database_is_refused(tmp_path):
     finally:
         os.killpg(first.pid, signal.SIGTERM)
         first.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("reload", "run_main", "expected"),
+    [
+        (False, None, serving.Serving("flask run", "127.0.0.1", 5123)),
+        (True, None, None),  # the reloader's parent: it only watches files
+        (True, "true", serving.Serving("flask run", "127.0.0.1", 5123)),
+    ],
+)
+def test_flask_run_serves_in_the_reloaders_child_only(monkeypatch, reload, run_main, expected):
+    if run_main is None:
+        monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+    else:
+        monkeypatch.setenv("WERKZEUG_RUN_MAIN", run_main)
+    context = click.Context(click.Command("run"), info_name="run")
+    context.params = {"host": "127.0.0.1", "port": 5123, "reload": reload}
+    with context:
+        assert serving.detect() == expected
