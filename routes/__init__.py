@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -59,6 +60,17 @@ def invalid_body(message: str) -> ApiError:
 def reject_json_constant(name: str):
     # NaN and Infinity are Python's extension, not JSON; TaskRouter refuses them.
     raise ValueError(f"{name} is not JSON")
+
+
+class NumberTooLarge(ValueError):
+    """A JSON number no double holds (1e999): Python would read it as infinity."""
+
+
+def finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise NumberTooLarge(f"{text} is larger than a JSON number can be")
+    return value
 
 
 class Kind(enum.Enum):
@@ -131,7 +143,14 @@ def _json_object(data: bytes) -> dict[str, object]:
         return dict(pairs)
 
     try:
-        body = json.loads(data, object_pairs_hook=object_from, parse_constant=reject_json_constant)
+        body = json.loads(
+            data,
+            object_pairs_hook=object_from,
+            parse_constant=reject_json_constant,
+            parse_float=finite_float,
+        )
+    except NumberTooLarge as exc:
+        raise invalid_body(f"The body holds a number too large for JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         where = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
         raise invalid_body(f"The body is not valid JSON ({where}): send a JSON object") from None

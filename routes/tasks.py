@@ -17,7 +17,9 @@ from routes import (
     ApiError,
     BodyField,
     Kind,
+    NumberTooLarge,
     accepts_body,
+    finite_float,
     integer_parameter,
     invalid_parameter,
     parameter,
@@ -61,7 +63,13 @@ def task_attributes(selected_language: str | None, raw_attributes: str | None) -
         if len(raw_attributes.encode()) > MAX_ATTRIBUTES_BYTES:
             raise invalid_parameter("Attributes", f"must be at most {MAX_ATTRIBUTES_BYTES} bytes")
         try:
-            attributes = json.loads(raw_attributes, parse_constant=reject_json_constant)
+            attributes = json.loads(
+                raw_attributes, parse_constant=reject_json_constant, parse_float=finite_float
+            )
+        except NumberTooLarge as exc:
+            raise invalid_parameter(
+                "Attributes", f"holds a number too large for JSON: {exc}"
+            ) from None
         except (ValueError, RecursionError):
             raise invalid_parameter("Attributes", "must be a JSON object") from None
         if not isinstance(attributes, dict):

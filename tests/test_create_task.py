@@ -141,6 +141,7 @@ ATTRIBUTES_LIMIT = "must be at most 4096 bytes"
 
 
 BAD_PARAMETERS = [
+    ({"Attributes": '{"k": 1e999}'}, "Attributes holds a number too large for JSON: 1e999"),
     ({"selected_language": ""}, "selected_language must be a language code"),
     ({"selected_language": "e"}, "selected_language must be a language code"),
     ({"selected_language": "spanish"}, "selected_language must be a language code"),
@@ -328,6 +329,13 @@ FORM = "application/x-www-form-urlencoded"
             "The body is not valid JSON (Expecting ',' delimiter at line 1 column 27)",
         ),
         ('{"Priority": NaN}', "application/json", "", "invalid_body", "The body is not valid JSON"),
+        (
+            '{"Attributes": {"k": 1e999}}',
+            "application/json",
+            "",
+            "invalid_body",
+            "The body holds a number too large for JSON: 1e999",
+        ),
         (b"\xff\xfe\xfa", "application/json", "", "invalid_body", "The body is not valid JSON"),
         ("[" * 5000 + "]" * 5000, "application/json", "", "invalid_body", "The body is not valid"),
         (
