@@ -350,24 +350,35 @@ def _reserved_task(guide, task, pending, alerts, workflow, mode):
         )
 
 
+def _accepted_by(events, task_sid: str) -> str | None:
+    """The worker whose reservation of the task was accepted, from the newest events."""
+    return next(
+        (
+            event["data"]["worker_sid"]
+            for event in events
+            if event["event_type"] == "reservation.accepted"
+            and event["data"]["task_sid"] == task_sid
+        ),
+        None,
+    )
+
+
 def _assigned_task(guide, task, older, workers, events, activities, mode):
     guide["step"] = 5
     guide["part"] = 2
-    if any(other["assignment_status"] in ASSIGNED_STATUSES for other in older):
+    worker_sid = _accepted_by(events, task["sid"])
+    # Part two is the same worker given a task while still holding the first one; another
+    # worker's assigned task, or one left from an earlier run with nobody known, is not it.
+    if worker_sid is not None and any(
+        other["assignment_status"] in ASSIGNED_STATUSES
+        and _accepted_by(events, other["sid"]) == worker_sid
+        for other in older
+    ):
         guide["note"] = (
             "Both parts are done: the worker was given the second task while holding the "
             "first. Complete the tasks below to start again."
         )
         return
-    worker_sid = next(
-        (
-            event["data"]["worker_sid"]
-            for event in events
-            if event["event_type"] == "reservation.accepted"
-            and event["data"]["task_sid"] == task["sid"]
-        ),
-        None,
-    )
     worker = next((w for w in workers if w["sid"] == worker_sid), None)
     if worker is None:
         guide["note"] = "The task is assigned."

@@ -329,3 +329,15 @@ def test_the_live_state_shows_what_the_workflow_calls_and_only_this_workspaces_c
     assert guide["task_sid"] == task.sid
     assert guide["action"]["kind"] == "accept"
     assert guide["why"].startswith(f"The Assignment Callback at {failing} failed (11200")
+
+
+def test_an_older_task_someone_else_holds_is_not_part_two_done():
+    """Part two is Alice given a task while she holds her first, not any two assigned tasks."""
+    result = guide(
+        [task(SECOND, "assigned"), task(FIRST, "assigned")],
+        alice=BUSY,
+        mode="accept",
+        events=[event("reservation.accepted", SECOND), event("reservation.accepted", FIRST, BOB)],
+    )
+    assert not result["note"].startswith("Both parts are done")
+    assert result["action"]["label"] == "Set Alice to Offline"
