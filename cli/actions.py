@@ -160,6 +160,9 @@ def create_task_command(
             "note: the task waits in its queue until a worker who can take it is available, "
             f"e.g. `{COMMAND} worker Alice Idle`"
         )
+    elif task.assignment_status == "canceled":
+        # No filter of the workflow took it (e.g. a language no queue serves).
+        note(f"note: TaskRouter canceled the task at once: {task.reason or 'no reason given'}")
 
 
 # -- accept, reject ---------------------------------------------------------------------

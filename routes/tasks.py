@@ -112,6 +112,8 @@ def create_task():
     answer = {
         "sid": task.sid,
         "assignment_status": task.assignment_status,
+        # Why TaskRouter canceled a task at once (no filter of the workflow took it), else null.
+        "reason": task.reason,
         "attributes": _parsed_attributes(task.attributes),
         "workflow_sid": task.workflow_sid,
         "workflow_friendly_name": task.workflow_friendly_name,

@@ -72,6 +72,17 @@ def test_create_task_defaults_to_spanish_and_prints_the_sid_first(
     assert "worker Alice Idle" in result.stderr
 
 
+def test_create_task_says_why_taskrouter_canceled_it_at_once(app, upstream, account, task_json):
+    reason = "Task did not match any filter of its workflow, which has no default_filter"
+    answer = task_json(assignment_status="canceled", reason=reason, task_queue_friendly_name=None)
+    upstream.post(f"{account.workspace_url}/Tasks", json=answer, status=201)
+
+    result = invoke(app, "create-task", "--language", "xx")
+
+    assert result.exit_code == 0, result.output
+    assert f"note: TaskRouter canceled the task at once: {reason}" in result.stderr
+
+
 def test_create_task_passes_language_priority_and_timeout(app, upstream, account, sent, task_json):
     answer = task_json(assignment_status="reserved", priority=5, timeout=60)
     upstream.post(f"{account.workspace_url}/Tasks", json=answer, status=201)

@@ -29,6 +29,7 @@ def test_default_task_is_spanish(
     assert response.get_json() == {
         "sid": sids.task,
         "assignment_status": "pending",
+        "reason": None,
         "attributes": {"selected_language": "es"},
         "workflow_sid": sids.workflow,
         "workflow_friendly_name": "Incoming Customer Care Requests",
@@ -47,6 +48,18 @@ def test_default_task_is_spanish(
         "WorkflowSid": [sids.workflow],
         "Attributes": ['{"selected_language":"es"}'],
     }
+
+
+def test_a_task_canceled_at_once_says_why(client, upstream, tasks_url, task_json):
+    reason = "Task did not match any filter of its workflow, which has no default_filter"
+    upstream.post(
+        tasks_url, json=task_json(assignment_status="canceled", reason=reason), status=201
+    )
+
+    response = client.post("/create_task", data={"selected_language": "xx"})
+
+    assert response.status_code == 201
+    assert response.get_json()["reason"] == reason
 
 
 def test_selected_language_overrides(client, upstream, tasks_url, task_json, sent_form):
