@@ -2467,8 +2467,7 @@ class Engine:
                     f"Worker {worker['friendly_name']} already holds a pending reservation "
                     f"for task {task_sid}"
                 )
-            # Single-tasking: an accepted task does not hold an available worker back (the
-            # activity decides, as in Twilio's quickstart); an unanswered offer does.
+            # Single-tasking: only an unanswered offer holds the worker (routing.py says why).
             if not workspace["multi_task_enabled"] and tx.scalar(
                 "SELECT 1 FROM reservations WHERE worker_sid = ?"
                 " AND reservation_status = 'pending'",

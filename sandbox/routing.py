@@ -695,7 +695,7 @@ class Router:
             " WHERE r.worker_sid = ? AND r.reservation_status IN ('pending', 'accepted')",
             (worker_sid,),
         )
-        # Single-tasking: an accepted task does not count, the worker's activity has spoken.
+        # Single-tasking: only a pending offer holds the worker (see the note at the top).
         if not multi_task and any(row["reservation_status"] == "pending" for row in holding):
             return False
         busy_channels: set[str | None] = {row["task_channel_sid"] for row in holding}

@@ -247,13 +247,11 @@ _COLUMNS = (
 )
 
 # Whether a single-tasking worker is free, from its membership row's availability and its
-# reservations. Only an offer still waiting for an answer holds the worker: once accepted, the
-# worker's activity alone says whether it takes the next task (Twilio's Activity resource, and
-# the quickstart's second task, reserved for Alice while her first is still assigned).
-_HELD = "('pending')"
+# reservations: only a pending one holds it (why: the single-tasking note in routing.py).
+_HELD = "'pending'"
 FREE_VALUE = (
     "(worker_queues.available AND NOT EXISTS (SELECT 1 FROM reservations r"
-    f" WHERE r.worker_sid = worker_queues.worker_sid AND r.reservation_status IN {_HELD}))"
+    f" WHERE r.worker_sid = worker_queues.worker_sid AND r.reservation_status = {_HELD}))"
 )
 
 # The triggers keeping worker_queues.free. CREATE TRIGGER IF NOT EXISTS keeps an older
@@ -291,16 +289,16 @@ _ROUTING_INDEXES = (
         BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
             WHERE task_queue_sid = NEW.task_queue_sid AND worker_sid = NEW.worker_sid; END""",
     f"""CREATE TRIGGER IF NOT EXISTS reservations_hold AFTER INSERT ON reservations
-        WHEN NEW.reservation_status IN {_HELD}
+        WHEN NEW.reservation_status = {_HELD}
         BEGIN UPDATE worker_queues SET free = 0 WHERE worker_sid = NEW.worker_sid AND free; END""",
     f"""CREATE TRIGGER IF NOT EXISTS reservations_hold_changed
         AFTER UPDATE OF reservation_status, worker_sid ON reservations
-        WHEN (OLD.reservation_status IN {_HELD}) != (NEW.reservation_status IN {_HELD})
+        WHEN (OLD.reservation_status = {_HELD}) != (NEW.reservation_status = {_HELD})
             OR OLD.worker_sid != NEW.worker_sid
         BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
             WHERE worker_sid IN (OLD.worker_sid, NEW.worker_sid); END""",
     f"""CREATE TRIGGER IF NOT EXISTS reservations_hold_deleted AFTER DELETE ON reservations
-        WHEN OLD.reservation_status IN {_HELD}
+        WHEN OLD.reservation_status = {_HELD}
         BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
             WHERE worker_sid = OLD.worker_sid; END""",
 )

@@ -315,16 +315,17 @@ def test_a_file_from_before_the_free_flag_gets_it(tmp_path: Path) -> None:
 def _make_schema_version_2(store: Store) -> None:
     """Turn a file into what version 2 left: its free triggers, where an accepted reservation
     held its worker as a pending one does, the flags they wrote, and its version number."""
-    version_2_held = "('pending', 'accepted')"
+    held_now = "= " + store_module._HELD
+    version_2_held = "IN ('pending', 'accepted')"
     with store.transaction() as tx:
         for trigger in store_module._FREE_TRIGGERS:
             tx.execute(f"DROP TRIGGER {trigger}")
         for statement in store_module._ROUTING_INDEXES:
             if "CREATE TRIGGER" in statement:
-                tx.execute(statement.replace(store_module._HELD, version_2_held))
+                tx.execute(statement.replace(held_now, version_2_held))
         tx.execute(
             "UPDATE worker_queues SET free = "
-            + store_module.FREE_VALUE.replace(store_module._HELD, version_2_held)
+            + store_module.FREE_VALUE.replace(held_now, version_2_held)
         )
         tx.set_setting("schema_version", "2")
 
