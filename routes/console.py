@@ -10,6 +10,7 @@ import sqlite3
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
 import callback_log
+import console_guide
 import console_state
 from routes import ApiError, invalid_parameter, parameter, require_sid
 from security import control_required, is_loopback_host
@@ -122,7 +123,7 @@ def index():
             callback_url=callback_url,
             callback_url_is_local=is_loopback_host(callback_host),
             create_task_url=url_for("tasks.create_task", **with_token),
-            guide_steps=console_state.GUIDE_STEPS,
+            guide_steps=console_guide.GUIDE_STEPS,
             urls={
                 "create_task": url_for("tasks.create_task", **with_token),
                 "state": url_for("console.state", **with_token),

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 import callback_log
-from console_state import derive_guide
+from console_guide import derive_guide
 
 OFFLINE = "WA" + "0" * 32
 IDLE = "WA" + "1" * 32
