@@ -43,15 +43,20 @@ TASK_OPTIONS = {
 WORKING_STATUSES = ("assigned", "wrapping")
 
 
-def _activity(workspace: Any, workspace_sid: str, name: str) -> Any:
-    activities = list_all("list activities", workspace.activities)
-    chosen = find(activities, name)
+def _named(kind: str, plural: str, resource: Any, workspace_sid: str, name: str) -> Any:
+    """The worker or activity with this friendly name, or an error listing the ones there are."""
+    records = list_all(f"list {plural}", resource)
+    chosen = find(records, name)
     if chosen is None:
         raise click.ClickException(
-            f"No activity named {name!r} in workspace {workspace_sid} "
-            f"(its activities: {names(activities)})"
+            f"No {kind} named {name!r} in workspace {workspace_sid} "
+            f"(its {plural}: {names(records)})"
         )
     return chosen
+
+
+def _activity(workspace: Any, workspace_sid: str, name: str) -> Any:
+    return _named("activity", "activities", workspace.activities, workspace_sid, name)
 
 
 def _details(**fields: object) -> list[str]:
@@ -69,13 +74,7 @@ def worker_command(name: str, activity: str) -> None:
     """Move worker NAME to ACTIVITY, both friendly names (e.g. `Alice Idle`)."""
     taskrouter = current_taskrouter()
     workspace = taskrouter.workspace
-    workers = list_all("list workers", workspace.workers)
-    worker = find(workers, name)
-    if worker is None:
-        raise click.ClickException(
-            f"No worker named {name!r} in workspace {taskrouter.workspace_sid} "
-            f"(its workers: {names(workers)})"
-        )
+    worker = _named("worker", "workers", workspace.workers, taskrouter.workspace_sid, name)
     chosen = _activity(workspace, taskrouter.workspace_sid, activity)
     updated = call(
         f"move worker {worker.friendly_name} to {chosen.friendly_name}",
