@@ -341,15 +341,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     else:
         app.config.from_mapping(test_config)
     sandbox = init_app(app, url_prefix="")
-    if not app.config.get("TESTING"):
-        click.echo(sandbox.describe(_served_at()), err=True)
+    served_at = _served_at()
+    # Only the process that serves prints the credentials, not every `flask --app sandbox` command.
+    if served_at is not None and not app.config.get("TESTING"):
+        click.echo(sandbox.describe(served_at), err=True)
     return app
 
 
-def _served_at() -> str:
-    """The base URL `flask run` is about to serve (its --host/--port, else the defaults)."""
+def _served_at() -> str | None:
+    """The base URL `flask run` is about to serve (its --host/--port, else the defaults), or
+    None when this process is not `flask run`."""
     context = click.get_current_context(silent=True)
-    params = context.params if context is not None else {}
+    if context is None or context.info_name != "run":
+        return None
+    params = context.params
     host = params.get("host") or os.environ.get("FLASK_RUN_HOST") or "127.0.0.1"
     port = params.get("port") or os.environ.get("FLASK_RUN_PORT") or 5000
     scheme = "https" if params.get("cert") else "http"

@@ -9,6 +9,7 @@ import json
 import threading
 from pathlib import Path
 
+import click
 import pytest
 from flask import Flask
 
@@ -168,6 +169,14 @@ def test_bad_settings_fail_at_start(config: dict, fragment: str) -> None:
         init_app(app)
 
 
+def test_a_standalone_command_other_than_run_prints_no_credentials(capsys) -> None:
+    app = create_app({"SANDBOX_DATABASE": ":memory:"})
+    try:
+        assert app.extensions["sandbox"].auth_token not in capsys.readouterr().err
+    finally:
+        app.extensions["sandbox"].close()
+
+
 def test_default_database_lives_in_the_instance_folder(tmp_path: Path) -> None:
     app = Flask("instance_default", instance_path=str(tmp_path / "instance"))
     sandbox = init_app(app)
@@ -180,10 +189,15 @@ def test_default_database_lives_in_the_instance_folder(tmp_path: Path) -> None:
 
 
 def test_standalone_app_serves_at_the_root(capsys: pytest.CaptureFixture[str]) -> None:
-    app = create_app({"SANDBOX_DATABASE": ":memory:"})
+    # As `flask --app sandbox run --port 5001` builds it: the serving process prints the banner.
+    run = click.Context(click.Command("run"), info_name="run")
+    run.params = {"host": "127.0.0.1", "port": 5001}
+    with run:
+        app = create_app({"SANDBOX_DATABASE": ":memory:"})
     sandbox: Sandbox = app.extensions["sandbox"]
     try:
         banner = capsys.readouterr().err
+        assert "http://127.0.0.1:5001" in banner
         assert sandbox.account_sid in banner and sandbox.auth_token in banner
         assert sandbox.seeded.workspace_sid in banner and sandbox.seeded.workflow_sid in banner
         client = app.test_client()
