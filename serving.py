@@ -96,11 +96,12 @@ def start_on_first_request(app: Flask) -> None:
         with lock:
             if os.getpid() in started:
                 return
-            _follow_bound_port(current_app, request.environ.get("gunicorn.socket"))
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            _follow_bound_port(app, request.environ.get("gunicorn.socket"))
             try:
-                _serve(current_app._get_current_object())  # type: ignore[attr-defined]
+                _serve(app)
             except ConfigError as exc:
-                current_app.logger.error("%s", exc)
+                app.logger.error("%s", exc)
                 raise ApiError(503, "another_server", str(exc)) from None
             started.add(os.getpid())
 
@@ -110,7 +111,10 @@ def start_on_first_request(app: Flask) -> None:
 
 
 def _follow_bound_port(app: Flask, sock) -> None:
-    """Use the port gunicorn really bound when PORT says another one."""
+    """Use the port gunicorn really bound when PORT says another one: the sandbox's server
+    calls itself and is called back there (a Twilio account needs no own port)."""
+    if app.config["BACKEND"] != "sandbox":
+        return
     try:
         address = sock.getsockname() if sock is not None else None
     except OSError:
@@ -125,13 +129,12 @@ def _follow_bound_port(app: Flask, sock) -> None:
         address[1],
     )
     app.config["PORT"] = str(address[1])
-    if app.config["BACKEND"] == "sandbox":
-        local_url = config.local_base_url(app.config)
-        app.config["TASKROUTER_BASE_URL"] = f"{local_url}/sandbox"
-        app.config["SANDBOX_CALLBACK_URL"] = (
-            f"{app.config['PUBLIC_BASE_URL'] or local_url}/assignment_callback"
-        )
-        taskrouter.init_app(app)
+    local_url = config.local_base_url(app.config)
+    app.config["TASKROUTER_BASE_URL"] = f"{local_url}/sandbox"
+    app.config["SANDBOX_CALLBACK_URL"] = (
+        f"{app.config['PUBLIC_BASE_URL'] or local_url}/assignment_callback"
+    )
+    taskrouter.init_app(app)
 
 
 def _server_pid() -> int:

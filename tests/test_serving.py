@@ -280,3 +280,14 @@ def test_flask_run_serves_in_the_reloaders_child_only(monkeypatch, reload, run_m
     context.params = {"host": "127.0.0.1", "port": 5123, "reload": reload}
     with context:
         assert serving.detect() == expected
+
+
+def test_gunicorn_for_a_twilio_account_has_no_port_to_follow(make_app, caplog, upstream):
+    # A configured account (its start-up checks meet the mocked TaskRouter).
+    app = make_app()
+    serving.start_on_first_request(app)
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        with caplog.at_level(logging.WARNING, logger="app"):
+            app.test_client().get("/healthz", environ_base={"gunicorn.socket": bound})
+    assert "gunicorn is bound" not in caplog.text
