@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from flask import g, request
 from werkzeug.datastructures import MultiDict
 
+from sandbox import jsonlimits
+
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -143,12 +145,19 @@ def _json_object(data: bytes) -> dict[str, object]:
         return dict(pairs)
 
     try:
-        body = json.loads(
+        # One level more than a parameter may nest: the body's own object.
+        body = jsonlimits.loads(
             data,
+            jsonlimits.MAX_DEPTH + 1,
             object_pairs_hook=object_from,
             parse_constant=reject_json_constant,
             parse_float=finite_float,
         )
+    except jsonlimits.TooDeep as exc:
+        if exc.key is None:
+            raise invalid_body(f"The body is not valid here: a JSON body {exc}") from None
+        # The member's own limit, the one its value would meet given as text.
+        raise invalid_parameter(exc.key, str(jsonlimits.TooDeep(jsonlimits.MAX_DEPTH))) from None
     except NumberTooLarge as exc:
         raise invalid_body(f"The body holds a number too large for JSON: {exc}") from None
     except json.JSONDecodeError as exc:

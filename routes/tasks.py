@@ -25,6 +25,7 @@ from routes import (
     parameter,
     reject_json_constant,
 )
+from sandbox import jsonlimits
 from security import control_required
 from taskrouter import current_taskrouter
 
@@ -63,9 +64,13 @@ def task_attributes(selected_language: str | None, raw_attributes: str | None) -
         if len(raw_attributes.encode()) > MAX_ATTRIBUTES_BYTES:
             raise invalid_parameter("Attributes", f"must be at most {MAX_ATTRIBUTES_BYTES} bytes")
         try:
-            attributes = json.loads(
+            attributes = jsonlimits.loads(
                 raw_attributes, parse_constant=reject_json_constant, parse_float=finite_float
             )
+        except jsonlimits.TooDeep as exc:
+            raise invalid_parameter(
+                "Attributes", f"must be a JSON object nesting at most {exc.limit} levels"
+            ) from None
         except NumberTooLarge as exc:
             raise invalid_parameter(
                 "Attributes", f"holds a number too large for JSON: {exc}"

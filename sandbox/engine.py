@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandbox import expressions
+from sandbox import expressions, jsonlimits
 from sandbox.clock import Clock, to_storage
 from sandbox.routing import DUE_BATCH, TTL_REASON, Router, parse_order_by
 from sandbox.store import InvalidPageToken, Order, Page, Store, Transaction, page
@@ -281,7 +281,9 @@ def _json_object(value: object, parameter: str, *, limit: int = MAX_ATTRIBUTES) 
     if len(value) > limit:
         raise EngineError(f"{parameter} must be at most {limit} characters long")
     try:
-        document = json.loads(value)
+        document = jsonlimits.loads(value)
+    except jsonlimits.TooDeep as error:
+        raise EngineError(f"{parameter} {error}") from None
     except ValueError as error:
         raise EngineError(f"{parameter} is not valid JSON: {error}") from None
     if not isinstance(document, dict):
@@ -301,7 +303,8 @@ def _expression(source: object, parameter: str) -> expressions.Expression:
 def _attributes(text: str) -> dict[str, Any]:
     try:
         document = json.loads(text)
-    except ValueError:  # pragma: no cover - validated on the way in
+    # Validated on the way in; RecursionError only for a row stored before depth was limited.
+    except (ValueError, RecursionError):  # pragma: no cover
         return {}
     return document if isinstance(document, dict) else {}
 
@@ -1648,7 +1651,9 @@ class Engine:
         if len(text) > MAX_CONFIGURATION:
             raise EngineError(f"Configuration must be at most {MAX_CONFIGURATION} characters")
         try:
-            document = json.loads(text)
+            document = jsonlimits.loads(text)
+        except jsonlimits.TooDeep as error:
+            raise EngineError(f"Configuration {error}") from None
         except ValueError as error:
             raise EngineError(f"Configuration is not valid JSON: {error}") from None
         if not isinstance(document, dict) or not isinstance(document.get("task_routing"), dict):

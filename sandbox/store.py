@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 import weakref
@@ -25,6 +26,63 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3
 MEMORY = ":memory:"
+
+# The database holds the sandbox's auth token and the callback URLs (with any ?token= in them),
+# the lock files beside it say which process serves it: only their owner may read them. The
+# modes are given to each file as it is made, not through the process's umask, which other
+# code in the process relies on. SQLite gives a database's -wal and -shm files the mode of the
+# database file itself, so they follow.
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIRECTORY_MODE = 0o700
+
+
+def private_opener(path: str | os.PathLike[str], flags: int) -> int:
+    """os.open for a file only its owner may read: made 0600, and tightened if it is not.
+
+    A file made by an older version is 0644: left so, it would keep the credentials readable to
+    every local user after an upgrade. It is only ever this server's own file, so dropping the
+    group and other bits takes nothing away that the server gave on purpose. Usable as the
+    opener of open().
+    """
+    fd = os.open(path, flags, PRIVATE_FILE_MODE)
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            os.fchmod(fd, mode & 0o700)
+    except PermissionError:
+        # Another user's file that this one may open: only its owner can change its mode.
+        logger.warning("%s is readable by others and only its owner can change that", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def make_private_file(path: str | os.PathLike[str]) -> None:
+    """Create path 0600 if it is missing, else tighten it to its owner (private_opener)."""
+    os.close(private_opener(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC))
+
+
+def tighten_if_present(path: str | os.PathLike[str]) -> None:
+    """Drop the group and other bits of a file that may exist (a database's -wal or -shm)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+    except FileNotFoundError:
+        return
+    except PermissionError:
+        logger.warning("%s is readable by others and only its owner can change that", path)
+
+
+def make_private_directory(path: str | os.PathLike[str]) -> None:
+    """Create a folder (and its parents) for these files; the folder itself is made 0700.
+
+    A folder that exists already is left as it is: it may be one the user chose
+    (INSTANCE_PATH) and holds other things, and the files made in it are private anyway.
+    """
+    os.makedirs(path, mode=PRIVATE_DIRECTORY_MODE, exist_ok=True)
+
 
 # Children before parents: the order in which a wipe empties the tables.
 RESOURCE_TABLES = (
@@ -516,6 +574,8 @@ class Store:
         # end). Here, the next writer starts as soon as the last one ends; SQLite's lock
         # then only arbitrates between server processes, one writer from each at most.
         self._write_lock = threading.Lock()
+        # The -wal and -shm files an older version left readable are tightened once.
+        self._tightened = False
         self._shared: _ConnectionHolder | None = None
         self._inherited: list[sqlite3.Connection] = []
         if self._memory:
@@ -529,6 +589,14 @@ class Store:
     # -- connections -------------------------------------------------------------------
 
     def _open(self) -> _ConnectionHolder:
+        if not self._memory and self.database:
+            # Made private before SQLite makes it (with the umask's 0644); here on every open,
+            # so that a file removed under a running server comes back private too.
+            make_private_file(self.database)
+            if not self._tightened:
+                for suffix in ("-wal", "-shm"):
+                    tighten_if_present(self.database + suffix)
+                self._tightened = True
         connection = sqlite3.connect(
             self.database,
             timeout=self.busy_timeout_ms / 1000,
