@@ -20,6 +20,8 @@ from pathlib import Path
 
 from flask import Flask
 
+from sandbox.store import make_private_directory, make_private_file, tighten_if_present
+
 EXTENSION_KEY = "callback_log"
 FILENAME = "callbacks.sqlite3"
 DEFAULT_KEEP = 200
@@ -127,6 +129,11 @@ def _migrate(connection: sqlite3.Connection) -> None:
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    # The rows carry the tasks' and workers' attributes (a caller's data): the file is made
+    # 0600 before SQLite makes it (with the umask's 0644), and its -wal and -shm take its mode
+    # from it. Here on every connection, so a file removed under a running server comes back
+    # private too; a file an older version made readable is tightened (make_private_file).
+    make_private_file(path)
     # Autocommit mode, so the transactions below are exactly the BEGIN ... COMMIT written.
     connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     connection.row_factory = sqlite3.Row
@@ -291,7 +298,10 @@ class CallbackLog:
         self.queue_size = queue_size
         self.max_batch = max_batch
         self.logger = logger or _logger
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The instance folder, made 0700 when this makes it.
+        make_private_directory(self.path.parent)
+        for suffix in ("-wal", "-shm"):
+            tighten_if_present(f"{self.path}{suffix}")
         # Opened here, on the caller's thread, so a bad path is a start-up error.
         with closing(_connect(self.path, timeout=5.0)) as connection:
             # WAL lets the page read while another worker writes.

@@ -27,7 +27,7 @@ from sandbox.engine import AssignmentCallback, Effect, Engine, EventCallback
 from sandbox.scheduler import Scheduler
 from sandbox.seed import SETTING as SEED_SETTING
 from sandbox.seed import Seeded, ensure_seeded
-from sandbox.store import MEMORY, Store
+from sandbox.store import MEMORY, Store, make_private_directory, private_opener
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Sandbox:
         self._seed_text = self.seeded.to_json()
         if self.store.database != MEMORY:
             # Tells a server running over this database to read the new SIDs (reload_seeded).
-            with open(self._server_lock_path, "a"):
+            with open(self._server_lock_path, "a", opener=private_opener):
                 os.utime(self._server_lock_path)
         if new_credentials and self.started:
             # Callbacks are signed with the auth token: restart delivery with the new one.
@@ -145,7 +145,7 @@ class Sandbox:
             stored = tx.setting(SERVER_SETTING)
         if stored is None or self.store.database == MEMORY:
             return None
-        with open(self._server_lock_path, "a") as probe:
+        with open(self._server_lock_path, "a", opener=private_opener) as probe:
             try:
                 fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -155,7 +155,9 @@ class Sandbox:
     def serve(self, callback_url: str, pid: int) -> None:
         """Record this process as the server, and hold the lock that says it still runs."""
         if self._server_lock is None and self.store.database != MEMORY:
-            self._server_lock = open(self._server_lock_path, "a")  # noqa: SIM115 (kept open)
+            # Private (0600), as the database beside it is; kept open while this process serves.
+            lock = open(self._server_lock_path, "a", opener=private_opener)  # noqa: SIM115
+            self._server_lock = lock
             fcntl.flock(self._server_lock, fcntl.LOCK_SH)
         with self.store.transaction() as tx:
             tx.set_setting(SERVER_SETTING, json.dumps(asdict(ServerRecord(callback_url, pid))))
@@ -314,7 +316,7 @@ def init_app(app: Flask, url_prefix: str = "/sandbox") -> Sandbox:
     )
     if database != MEMORY:
         directory = os.path.dirname(os.path.abspath(database))
-        os.makedirs(directory, exist_ok=True)
+        make_private_directory(directory)
     sandbox = Sandbox(
         database,
         account_sid=app.config.get("SANDBOX_ACCOUNT_SID") or None,

@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from sandbox.store import private_opener
+
 logger = logging.getLogger(__name__)
 
 
@@ -66,8 +68,9 @@ class Scheduler:
             raise RuntimeError("the scheduler was already started")
         if self._lock_path is not None:
             # Opened once and kept: flock belongs to this open file description, so the
-            # kernel releases it only when this process closes it or dies.
-            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            # kernel releases it only when this process closes it or dies. Private (0600), as
+            # the database beside it is.
+            self._lock_fd = private_opener(self._lock_path, os.O_RDWR | os.O_CREAT)
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
