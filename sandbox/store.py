@@ -22,6 +22,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox import jsonlimits
+
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3
@@ -772,7 +774,8 @@ def _decode_token(token: str, width: int) -> tuple[str, list[Any]]:
     if direction not in ("PA", "PB") or not body:
         raise InvalidPageToken(token)
     try:
-        key = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        # A key is a flat list of column values: one level, so no crafted token nests deeper.
+        key = jsonlimits.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)), 1)
     except (binascii.Error, ValueError, UnicodeDecodeError) as error:
         raise InvalidPageToken(token) from error
     if (
