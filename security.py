@@ -19,14 +19,60 @@ from taskrouter import current_taskrouter
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
-# Any of these means a proxy (ngrok, a load balancer) relayed the request, so a loopback
-# peer address says nothing about who sent it.
-FORWARDING_HEADERS = (
-    "Forwarded",
-    "X-Forwarded-For",
-    "X-Forwarded-Proto",
-    "X-Forwarded-Host",
+# Any of these means a proxy (ngrok, a load balancer, a CDN) relayed the request, so a
+# loopback peer address says nothing about who sent it. Browsers and curl send none of them;
+# proxies each pick their own, so the list is wide rather than the few ProxyFix reads.
+FORWARDING_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "Forwarded",
+        "Forwarded-For",
+        "X-Forwarded",
+        "X-Forwarded-For",
+        "X-Forwarded-Proto",
+        "X-Forwarded-Host",
+        "X-Real-IP",
+        "Via",
+        "True-Client-IP",
+        "CF-Connecting-IP",
+        "X-Client-IP",
+        "Client-IP",
+        "X-Cluster-Client-IP",
+        "Fastly-Client-IP",
+        "X-Originating-IP",
+        "X-Remote-IP",
+        "X-Remote-Addr",
+        "X-ProxyUser-IP",
+        "Proxy-Client-IP",
+        "WL-Proxy-Client-IP",
+        "X-Host",
+        "X-Coming-From",
+        "Coming-From",
+    )
 )
+# Families of headers one proxy or platform adds (X-Forwarded-Port, CF-Ray, X-Envoy-...,
+# X-Amzn-Trace-Id, X-Original-Host, X-ARR-ClientIP, ...).
+FORWARDING_HEADER_PREFIXES = (
+    "x-forwarded-",
+    "x-original-",
+    "cf-",
+    "x-envoy-",
+    "x-amzn-",
+    "cloudfront-",
+    "x-azure-",
+    "x-arr-",
+    "fastly-",
+    "fly-",
+    "x-vercel-",
+    "x-nf-",
+    "x-appengine-",
+)
+
+# HEAD and OPTIONS never act. Flask answers HEAD by running the GET view, which for an action
+# would create or change work, and an answer to HEAD cannot carry what the action did, so an
+# action refuses HEAD (405); it answers OPTIONS itself, without acting, with the methods it
+# takes (Flask's own answer would offer HEAD).
+NON_ACTING_METHODS = ("HEAD", "OPTIONS")
 
 SIGNATURE_HINT = (
     "set PUBLIC_BASE_URL to the URL Twilio calls (the ngrok https URL) "
@@ -154,13 +200,69 @@ def is_loopback_host(host: str) -> bool:
     return hostname == "localhost" or _is_loopback_address(hostname)
 
 
+def _is_forwarding_header(name: str) -> bool:
+    name = name.lower()
+    return name in FORWARDING_HEADERS or name.startswith(FORWARDING_HEADER_PREFIXES)
+
+
+def _request_target() -> str:
+    # The request line's target as sent (gunicorn: RAW_URI; Werkzeug's server sets both).
+    environ = request.environ
+    return environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+
+
+def _is_origin_form() -> bool:
+    """Whether the target is a path (GET /create_task): a client that talks to this server
+    itself sends that; the absolute form (GET http://host/create_task) is what a proxy gets."""
+    target = _request_target()
+    return target == "" or target.startswith("/")
+
+
+def _authority_key(authority: str, scheme: str) -> tuple[str, int | None] | None:
+    try:
+        parts = urlsplit(f"//{authority}")
+        port = parts.port
+    except ValueError:
+        return None
+    default = {"http": 80, "https": 443}.get(scheme)
+    return (parts.hostname or "", port if port is not None else default)
+
+
+def ambiguous_host_problem() -> str | None:
+    """Why this request's Host is ambiguous, or None: two Host headers (servers join them
+    with a comma), or an absolute-form target naming another host than Host. Either lets a
+    request name this machine to one check and another host to the next.
+    """
+    environ = request.environ
+    original = environ.get("werkzeug.proxy_fix.orig") or {}
+    host = original.get("HTTP_HOST") or environ.get("HTTP_HOST")
+    if host is not None and "," in host:
+        return "it carries more than one Host header"
+    if host is None or _is_origin_form():
+        return None
+    try:
+        target = urlsplit(_request_target())
+    except ValueError:
+        return "its request target is neither a path nor a URL"
+    scheme = target.scheme.lower()
+    if not target.netloc or _authority_key(target.netloc, scheme) != _authority_key(host, scheme):
+        return "its request target names another host than its Host header"
+    return None
+
+
 def is_direct_local_request() -> bool:
-    """True for a request from this machine that no proxy relayed."""
+    """True for a request from this machine that no proxy relayed.
+
+    Direct means: a loopback peer, a Host naming this machine, a path as the request target,
+    one unambiguous Host, and none of the headers proxies add.
+    """
     original = request.environ.get("werkzeug.proxy_fix.orig", {})
     peer = original.get("REMOTE_ADDR") or request.environ.get("REMOTE_ADDR")
     if not _is_loopback_address(peer):
         return False
-    if any(name in request.headers for name in FORWARDING_HEADERS):
+    if any(_is_forwarding_header(name) for name, _ in request.headers):
+        return False
+    if not _is_origin_form() or ambiguous_host_problem() is not None:
         return False
     return is_loopback_host(request.host)
 
@@ -218,14 +320,15 @@ def _own_origins() -> set[str]:
 def _check_same_origin(read_only: bool) -> None:
     """Refuse requests another web page makes a browser send (cross-site request forgery).
 
+    The same rule holds for every method, since the actions' GETs act too: Sec-Fetch-Site
+    when the browser sends it ("none" is a URL typed in the address bar), else Origin, else
+    Referer must be this server. A read-only view may be linked to from anywhere.
     Clients that are not browsers (curl, scripts) send none of these headers and pass.
     """
+    if read_only and request.method in ("GET", *NON_ACTING_METHODS):
+        return
     fetch_site = request.headers.get("Sec-Fetch-Site")
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        if read_only or fetch_site not in ("cross-site", "same-site"):
-            return
-        refused = True
-    elif fetch_site is not None:
+    if fetch_site is not None:
         refused = fetch_site not in ("same-origin", "none")
     elif "Origin" in request.headers:
         refused = _origin_of(request.headers["Origin"]) not in _own_origins()
@@ -242,21 +345,47 @@ def _check_same_origin(read_only: bool) -> None:
         )
 
 
+def _non_acting_answer():
+    """The answer to HEAD or OPTIONS of an action, given without running it."""
+    rule_methods = request.url_rule.methods if request.url_rule is not None else ()
+    acting = sorted(set(rule_methods or ()) - set(NON_ACTING_METHODS))
+    allow = ", ".join(sorted({*acting, "OPTIONS"}))
+    if request.method == "OPTIONS":
+        return current_app.response_class(status=204, headers={"Allow": allow})
+    raise ApiError(
+        405,
+        "method_not_allowed",
+        f"{request.path} acts, and HEAD never does: send {' or '.join(acting)}.",
+        headers={"Allow": allow},
+    )
+
+
 def control_required(view: Callable | None = None, *, read_only: bool = False) -> Callable:
     """Serve the view to a direct local request, or to anyone presenting CONTROL_TOKEN.
 
-    Unless read_only, a GET another site triggers is refused too, since these GETs create
-    or change work (the quickstart's links use GET).
+    A request with an ambiguous Host is refused (400) whoever sends it. Unless read_only,
+    a request another site triggers is refused too, GET included, since these GETs create or
+    change work (the quickstart's links use GET), and HEAD and OPTIONS are answered without
+    running the view.
     """
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapped_view(**kwargs):
+            problem = ambiguous_host_problem()
+            if problem is not None:
+                raise ApiError(400, "ambiguous_host", f"Refused an ambiguous request: {problem}.")
+            if not read_only and request.method in NON_ACTING_METHODS:
+                return _non_acting_answer()
             if not is_direct_local_request():
                 _check_control_token()
             _check_same_origin(read_only)
             return view(**kwargs)
 
+        if not read_only:
+            # Route OPTIONS here instead of to Flask's automatic answer (see NON_ACTING_METHODS).
+            wrapped_view.provide_automatic_options = False
+            wrapped_view.required_methods = {"OPTIONS"}
         return wrapped_view
 
     return decorator(view) if view is not None else decorator

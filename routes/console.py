@@ -13,7 +13,7 @@ import callback_log
 import console_guide
 import console_state
 from routes import ApiError, invalid_parameter, parameter, require_sid
-from security import control_required, is_loopback_host
+from security import NON_ACTING_METHODS, control_required, is_loopback_host
 from taskrouter import current_taskrouter
 
 bp = Blueprint("console", __name__)
@@ -44,7 +44,9 @@ def _init(setup_state) -> None:
 
 @bp.after_app_request
 def _forget_state_after_action(response):
-    if request.endpoint in ACTIONS and response.status_code < 400:
+    # An OPTIONS answered without acting changed nothing the page shows.
+    acted = request.method not in NON_ACTING_METHODS
+    if request.endpoint in ACTIONS and acted and response.status_code < 400:
         console_state.state_cache(current_app).invalidate()
     return response
 
