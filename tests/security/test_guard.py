@@ -125,7 +125,8 @@ def test_the_405_for_head_names_the_methods_that_act(client, upstream, path, all
     # An answer to HEAD has no body: its Allow and Content-Type say what the JSON would.
     response = client.head(path)
     assert response.status_code == 405
-    assert response.headers["Allow"] == allow
+    # Werkzeug's own 405 (a POST-only route) lists the methods in no set order.
+    assert sorted(response.headers["Allow"].split(", ")) == allow.split(", ")
     assert response.data == b""
 
 
