@@ -129,11 +129,6 @@ def _migrate(connection: sqlite3.Connection) -> None:
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
-    # The rows carry the tasks' and workers' attributes (a caller's data): the file is made
-    # 0600 before SQLite makes it (with the umask's 0644), and its -wal and -shm take its mode
-    # from it. Here on every connection, so a file removed under a running server comes back
-    # private too; a file an older version made readable is tightened (make_private_file).
-    make_private_file(path)
     # Autocommit mode, so the transactions below are exactly the BEGIN ... COMMIT written.
     connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     connection.row_factory = sqlite3.Row
@@ -298,8 +293,13 @@ class CallbackLog:
         self.queue_size = queue_size
         self.max_batch = max_batch
         self.logger = logger or _logger
-        # The instance folder, made 0700 when this makes it.
+        # The instance folder, made 0700 when this makes it. The rows carry the tasks' and
+        # workers' attributes (a caller's data): the file is made 0600 before SQLite makes it
+        # (with the umask's 0644), and its -wal and -shm take their mode from it; a file an
+        # older version made readable is tightened. Once, here, before any connection to it:
+        # see make_private_file.
         make_private_directory(self.path.parent)
+        make_private_file(self.path)
         for suffix in ("-wal", "-shm"):
             tighten_if_present(f"{self.path}{suffix}")
         # Opened here, on the caller's thread, so a bad path is a start-up error.

@@ -44,7 +44,7 @@ def private_opener(path: str | os.PathLike[str], flags: int) -> int:
     A file made by an older version is 0644: left so, it would keep the credentials readable to
     every local user after an upgrade. It is only ever this server's own file, so dropping the
     group and other bits takes nothing away that the server gave on purpose. Usable as the
-    opener of open().
+    opener of open(), for the lock files; never for a database (see make_private_file).
     """
     fd = os.open(path, flags, PRIVATE_FILE_MODE)
     try:
@@ -61,8 +61,19 @@ def private_opener(path: str | os.PathLike[str], flags: int) -> int:
 
 
 def make_private_file(path: str | os.PathLike[str]) -> None:
-    """Create path 0600 if it is missing, else tighten it to its owner (private_opener)."""
-    os.close(private_opener(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC))
+    """Create a database file 0600 if it is missing, else tighten it (as private_opener does).
+
+    An existing database is never opened here: closing any descriptor of a file drops every
+    POSIX lock this process holds on it, the locks SQLite's connections in other threads rely
+    on (https://www.sqlite.org/howtocorrupt.html, section 2.2); chmod needs no descriptor. Only
+    a file this call has just made, which no connection can have locked yet, is closed.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        tighten_if_present(path)
+    else:
+        os.close(fd)
 
 
 def tighten_if_present(path: str | os.PathLike[str]) -> None:
@@ -576,8 +587,8 @@ class Store:
         # end). Here, the next writer starts as soon as the last one ends; SQLite's lock
         # then only arbitrates between server processes, one writer from each at most.
         self._write_lock = threading.Lock()
-        # The -wal and -shm files an older version left readable are tightened once.
-        self._tightened = False
+        # Whether the database file was made private (or tightened, with its -wal and -shm).
+        self._made_private = False
         self._shared: _ConnectionHolder | None = None
         self._inherited: list[sqlite3.Connection] = []
         if self._memory:
@@ -591,14 +602,13 @@ class Store:
     # -- connections -------------------------------------------------------------------
 
     def _open(self) -> _ConnectionHolder:
-        if not self._memory and self.database:
-            # Made private before SQLite makes it (with the umask's 0644); here on every open,
-            # so that a file removed under a running server comes back private too.
+        if not self._memory and self.database and not self._made_private:
+            # Made private before SQLite makes it (with the umask's 0644), once: before this
+            # store's first connection, so that no lock of its own is at stake.
             make_private_file(self.database)
-            if not self._tightened:
-                for suffix in ("-wal", "-shm"):
-                    tighten_if_present(self.database + suffix)
-                self._tightened = True
+            for suffix in ("-wal", "-shm"):
+                tighten_if_present(self.database + suffix)
+            self._made_private = True
         connection = sqlite3.connect(
             self.database,
             timeout=self.busy_timeout_ms / 1000,
