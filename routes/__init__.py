@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import enum
 import functools
+import io
 import json
 import math
 import re
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -113,6 +115,7 @@ def accepts_body(*fields: BodyField) -> Callable[[Callable], Callable]:
 
 def _read_body(by_name: Mapping[str, BodyField], documented: list[str]) -> MultiDict[str, str]:
     if request.mimetype in FORM_TYPES:
+        _check_form(request.get_data(cache=True))
         if request.files:
             raise invalid_body("File uploads are not read here: send the parameters as text")
         _refuse_unknown(request.form.keys(), by_name, documented)
@@ -135,6 +138,63 @@ def _read_body(by_name: Mapping[str, BodyField], documented: list[str]) -> Multi
     )
 
 
+def _check_form(data: bytes) -> None:
+    """Refuse a form werkzeug would read as empty or with U+FFFD in place of its bytes.
+
+    Werkzeug reads a broken multipart body as no fields at all, and bytes that are not UTF-8 as
+    U+FFFD, so the action would run on its defaults or with mangled text. The body is read
+    (and kept) first, so request.form then parses that same copy.
+    """
+    if request.mimetype == "multipart/form-data":
+        if not data:
+            return
+        parser = request.make_form_data_parser()
+        parser.silent = False
+        try:
+            _, form, files = parser.parse(
+                io.BytesIO(data), request.mimetype, len(data), request.mimetype_params
+            )
+        except ValueError as exc:
+            raise invalid_body(
+                f"The multipart/form-data body cannot be read ({exc}): send the parameters as "
+                "a form (application/x-www-form-urlencoded), a JSON object or in the query string"
+            ) from None
+        # Only checked here: request.form parses the body again, and request.files with it.
+        for _, upload in files.items(multi=True):
+            upload.close()
+        texts = [text for key, value in form.items(multi=True) for text in (key, value)]
+        # A U+FFFD the sender meant is in the body as its UTF-8 bytes; any other is werkzeug's.
+        if any("\ufffd" in text for text in texts) and "\ufffd".encode() not in data:
+            raise invalid_body("A part of the multipart/form-data body is not UTF-8: send UTF-8")
+        return
+    if b"\x00" in data:
+        # URL-encoding never leaves a NUL byte: this is UTF-16 (or binary), not a form.
+        raise invalid_body("The form body holds NUL bytes (UTF-16?): send the form in UTF-8")
+    try:
+        urllib.parse.parse_qsl(data.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        raise invalid_body(
+            f"The form body is not UTF-8 (byte 0x{byte:02x}, sent as is or %-escaped): "
+            "send the form's text in UTF-8"
+        ) from None
+
+
+def _decoded_json(data: bytes) -> str:
+    # JSON should be UTF-8 (RFC 8259); UTF-16 and UTF-32 are still told apart by their first
+    # bytes (RFC 4627, section 3) and read, as json.loads does. Bytes that are not text in the
+    # encoding found are refused here, naming it, rather than as "not valid JSON".
+    encoding = json.detect_encoding(data)
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        name = encoding.upper().removesuffix("-SIG")
+        raise invalid_body(
+            f"The body is not valid JSON: it is not {name} text ({exc.reason} at byte "
+            f"{exc.start}); send the JSON in UTF-8"
+        ) from None
+
+
 def _json_object(data: bytes) -> dict[str, object]:
     # The top-level object is the last one the hook builds (inner objects are done first), so
     # its keys are the last ones seen; a repeated key would otherwise keep only its last value.
@@ -147,7 +207,7 @@ def _json_object(data: bytes) -> dict[str, object]:
     try:
         # One level more than a parameter may nest: the body's own object.
         body = jsonlimits.loads(
-            data,
+            _decoded_json(data),
             jsonlimits.MAX_DEPTH + 1,
             object_pairs_hook=object_from,
             parse_constant=reject_json_constant,
@@ -164,7 +224,7 @@ def _json_object(data: bytes) -> dict[str, object]:
         where = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
         raise invalid_body(f"The body is not valid JSON ({where}): send a JSON object") from None
     except (ValueError, RecursionError):
-        # Not UTF-8, NaN or Infinity, or nested deeper than the parser goes.
+        # NaN or Infinity, or nested deeper than the parser goes.
         raise invalid_body("The body is not valid JSON: send a JSON object") from None
     if not isinstance(body, dict):
         raise invalid_body(f"The JSON body must be an object, not {_json_type(body)}")

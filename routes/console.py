@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request, url
 import callback_log
 import console_guide
 import console_state
-from routes import ApiError, invalid_parameter, parameter, require_sid
+from routes import ApiError, BodyField, accepts_body, invalid_parameter, parameter, require_sid
 from security import NON_ACTING_METHODS, control_required, is_loopback_host
 from taskrouter import current_taskrouter
 
@@ -163,6 +163,11 @@ def state():
 
 @bp.post("/update_worker")
 @control_required
+# Its parameters from a form or a JSON object; any other body is a 400, not ignored.
+@accepts_body(
+    BodyField("WorkerSid", aliases=("worker_sid",)),
+    BodyField("ActivitySid", aliases=("activity_sid",)),
+)
 def update_worker():
     """Move a Worker to another Activity (Alice Offline, Alice Idle), on Twilio or the sandbox."""
     worker_sid = require_sid("WorkerSid", ("worker_sid",), "WK")
@@ -181,6 +186,11 @@ def update_worker():
 
 @bp.post("/update_task")
 @control_required
+@accepts_body(
+    BodyField("TaskSid", aliases=("task_sid",)),
+    BodyField("AssignmentStatus", aliases=("assignment_status",)),
+    BodyField("Reason", aliases=("reason",)),
+)
 def update_task():
     """Cancel a pending or reserved Task, or complete an assigned one."""
     task_sid = require_sid("TaskSid", ("task_sid",), "WT")
