@@ -20,6 +20,7 @@ import config
 import sandbox
 import serving
 import taskrouter
+import token_cookie
 from config import ConfigError
 from routes import ApiError, assignment, console, reservations, tasks
 from taskrouter import TaskRouterError
@@ -90,6 +91,7 @@ def _create_app(test_config: Mapping[str, object] | None) -> Flask:
         ) from exc
 
     register_error_handlers(app)
+    token_cookie.init_app(app)
     for module in (assignment, tasks, reservations, console):
         app.register_blueprint(module.bp)
     cli.init_app(app)

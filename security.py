@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator, compare
 
 from routes import ApiError
 from taskrouter import current_taskrouter
+from token_cookie import cookie_token, redact
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
@@ -167,13 +168,13 @@ def signature_required(view: Callable) -> Callable:
             request.path,
             SIGNATURE_HEADER,
             problem,
-            url,
+            redact(url),
             SIGNATURE_HINT,
         )
         raise ApiError(
             403,
             "invalid_signature",
-            f"{SIGNATURE_HEADER} {problem} for {url}: {SIGNATURE_HINT}",
+            f"{SIGNATURE_HEADER} {problem} for {redact(url)}: {SIGNATURE_HINT}",
         )
 
     return wrapped_view
@@ -272,7 +273,10 @@ def presented_control_token() -> str | None:
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
     tokens = request.args.getlist("token")
-    return tokens[0] if len(tokens) == 1 else None
+    if len(tokens) == 1:
+        return tokens[0]
+    # A browser's ?token= visit was exchanged for this cookie (token_cookie.py).
+    return cookie_token() if not tokens else None
 
 
 def _check_control_token() -> None:

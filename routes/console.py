@@ -60,13 +60,8 @@ def _callback_url() -> str:
     return url_for("assignment.assignment_callback", _external=True)
 
 
-def _link_token() -> str | None:
-    # Carry the token into the page's links only when the page itself was opened with one.
-    tokens = request.args.getlist("token")
-    return tokens[0] if len(tokens) == 1 else None
-
-
-def _with_actions(row: dict[str, str | None], token: str | None) -> dict[str, object]:
+def _with_actions(row: dict[str, str | None]) -> dict[str, object]:
+    # No link carries the token: a browser holds it as a cookie (token_cookie.py).
     task_sid = row.get("task_sid") or ""
     reservation_sid = row.get("reservation_sid") or ""
     actionable = (
@@ -81,8 +76,6 @@ def _with_actions(row: dict[str, str | None], token: str | None) -> dict[str, ob
             ("reject", "reservations.reject_reservation"),
         ):
             arguments = {"TaskSid": task_sid, "ReservationSid": reservation_sid}
-            if token:
-                arguments["token"] = token
             links[action] = url_for(endpoint, _external=True, **arguments)
     return {**row, "links": links}
 
@@ -99,12 +92,10 @@ def _workspace_filter(taskrouter) -> dict[str, str | None]:
 def index():
     settings = current_app.config
     taskrouter = current_app.extensions.get("taskrouter")
-    token = _link_token()
-    with_token = {"token": token} if token else {}
     log = current_app.extensions[callback_log.EXTENSION_KEY]
     try:
         rows = log.recent(RECENT_CALLBACKS, **_workspace_filter(taskrouter))
-        callbacks = [_with_actions(row, token) for row in rows]
+        callbacks = [_with_actions(row) for row in rows]
         log_error = None
     except (sqlite3.Error, OSError) as exc:
         callbacks, log_error = [], str(exc)
@@ -124,15 +115,15 @@ def index():
             control_token_set=bool(settings.get("CONTROL_TOKEN")),
             callback_url=callback_url,
             callback_url_is_local=is_loopback_host(callback_host),
-            create_task_url=url_for("tasks.create_task", **with_token),
+            create_task_url=url_for("tasks.create_task"),
             guide_steps=console_guide.GUIDE_STEPS,
             urls={
-                "create_task": url_for("tasks.create_task", **with_token),
-                "state": url_for("console.state", **with_token),
-                "update_worker": url_for("console.update_worker", **with_token),
-                "update_task": url_for("console.update_task", **with_token),
-                "accept": url_for("reservations.accept_reservation", **with_token),
-                "reject": url_for("reservations.reject_reservation", **with_token),
+                "create_task": url_for("tasks.create_task"),
+                "state": url_for("console.state"),
+                "update_worker": url_for("console.update_worker"),
+                "update_task": url_for("console.update_task"),
+                "accept": url_for("reservations.accept_reservation"),
+                "reject": url_for("reservations.reject_reservation"),
             },
             callbacks=callbacks,
             log_error=log_error,

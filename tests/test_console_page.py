@@ -114,12 +114,14 @@ def test_local_page_shows_its_callback_url_with_the_ngrok_note(client):
     assert "None yet." in page
 
 
-def test_page_through_ngrok_shows_the_public_callback_url_and_carries_the_token(
+def test_page_through_ngrok_shows_the_public_callback_url_with_no_token_in_it(
     make_app, control_token, sids
 ):
     app = make_app(CONTROL_TOKEN=control_token)
     record_callback(app, sids)
-    response = app.test_client().get(f"/?token={control_token}", headers=NGROK)
+    client = app.test_client()
+    client.get(f"/?token={control_token}", headers=NGROK)  # exchanged for the cookie
+    response = client.get("/", headers=NGROK)
 
     assert response.status_code == 200
     page = response.get_data(as_text=True)
@@ -127,12 +129,11 @@ def test_page_through_ngrok_shows_the_public_callback_url_and_carries_the_token(
     assert "Twilio cannot reach" not in page
     accept_link = (
         f"https://{PUBLIC_HOST}/accept_reservation?TaskSid={sids.task}"
-        f"&ReservationSid={sids.reservation}&token={control_token}"
+        f"&ReservationSid={sids.reservation}"
     )
     assert html.escape(accept_link) in page
-    assert ("post", f"/create_task?token={control_token}", {"selected_language": "es"}) in (
-        forms_of(page)
-    )
+    assert control_token not in page
+    assert ("post", "/create_task", {"selected_language": "es"}) in forms_of(page)
 
 
 def test_page_with_public_base_url(make_app):
@@ -246,12 +247,14 @@ def test_the_page_script_and_style_are_served(client):
         response.close()
 
 
-def test_the_page_carries_the_token_into_its_live_urls(make_app, control_token):
-    app = make_app(CONTROL_TOKEN=control_token)
-    page = app.test_client().get(f"/?token={control_token}", headers=NGROK)
-    text = page.get_data(as_text=True)
+def test_the_pages_live_urls_carry_no_token(make_app, control_token):
+    """The browser holds the token as a cookie after its ?token= visit: no URL repeats it."""
+    client = make_app(CONTROL_TOKEN=control_token).test_client()
+    assert client.get(f"/?token={control_token}", headers=NGROK).status_code == 303
+    text = client.get("/", headers=NGROK).get_data(as_text=True)
+    assert control_token not in text
     for path in ("/console/state", "/update_worker", "/update_task", "/accept_reservation"):
-        assert f'"{path}?token={control_token}"' in text
+        assert f'"{path}"' in text
 
 
 # -- the live state, against TaskRouter mocked at the HTTP level ---------------------------
