@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import callback_log
 import cli
 import config
+import request_limits
 import sandbox
 import serving
 import taskrouter
@@ -75,8 +76,10 @@ def _create_app(test_config: Mapping[str, object] | None) -> Flask:
 
     # One proxy (ngrok) in front: trust its scheme and host, never its client address
     # (the guard in security.py reads the real peer address).
-    app.wsgi_app = ProxyFix(
-        assignment.CallbackFastPath(app, app.wsgi_app), x_for=0, x_proto=1, x_host=1
+    # Outermost, so that the limits' JSON 414/431 come before anything reads the request,
+    # the callback's fast path included.
+    app.wsgi_app = request_limits.RequestLimits(
+        ProxyFix(assignment.CallbackFastPath(app, app.wsgi_app), x_for=0, x_proto=1, x_host=1)
     )
 
     if app.config["BACKEND"] == "sandbox":
