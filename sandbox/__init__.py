@@ -20,9 +20,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from sandbox import outbox
 from sandbox.api import create_blueprint
-from sandbox.clock import Clock, SystemClock
-from sandbox.dispatch import Dispatcher
+from sandbox.clock import Clock, SystemClock, to_storage
+from sandbox.dispatch import AssignmentOutcome, Dispatcher
 from sandbox.engine import AssignmentCallback, Effect, Engine, EventCallback
 from sandbox.scheduler import Scheduler
 from sandbox.seed import SETTING as SEED_SETTING
@@ -75,6 +76,7 @@ class Sandbox:
         self._seed_text = self.seeded.to_json()
         self.dispatcher: Dispatcher | None = None
         self.scheduler: Scheduler | None = None
+        self._outbox: outbox.Outbox | None = None
         self._started_pid: int | None = None
         self._start_lock = threading.Lock()
         self._server_lock: IO[str] | None = None
@@ -186,6 +188,8 @@ class Sandbox:
 
         Idempotent and cheap, so it can run before every request: a process forked from one
         that had started (a gunicorn worker) starts its own threads on its first request.
+        Assignment callbacks owed from before (a crash, a stopped process) are sent before the
+        timers resume, so that none of their reservations times out unoffered meanwhile.
         """
         pid = os.getpid()
         if self._started_pid == pid:
@@ -194,17 +198,23 @@ class Sandbox:
             if self._started_pid == pid:
                 return
             if self._started_pid is not None:
-                # Inherited from the parent across fork: its threads do not exist here.
+                # Inherited from the parent across fork: its threads do not exist here (and
+                # its outbox lock was let go of in this process at the fork).
                 self._detach()
             self.dispatcher = Dispatcher(
                 self.auth_token,
-                self.engine.apply_assignment_outcome,
+                self._apply_outcome,
                 on_alert=self.engine.record_alert,
             )
             lock_path = None if self.store.database == MEMORY else self.store.database + ".lock"
             self.scheduler = Scheduler(self.engine.fire_due, lock_path=lock_path)
             self.engine.subscribe(self._deliver)
             self.engine.on_deadline(self.scheduler.wake)
+            # Owner first: a reservation made from here on is this process's to send, so
+            # the claim below leaves it alone.
+            self._outbox = outbox.Outbox(self.store)
+            self.engine.callback_owner = self._outbox.owner
+            self._send_owed(self.dispatcher, self._outbox)
             self.scheduler.start()
             self._started_pid = pid
             atexit.register(self.stop)
@@ -215,24 +225,85 @@ class Sandbox:
         if dispatcher is None:
             return
         for effect in effects:
+            if isinstance(effect, AssignmentCallback):
+                self._send_assignment(
+                    dispatcher,
+                    effect.reservation_sid,
+                    effect.url,
+                    effect.fallback_url,
+                    effect.params,
+                )
+                continue
             try:
-                if isinstance(effect, AssignmentCallback):
-                    dispatcher.send_assignment(
-                        effect.reservation_sid, effect.url, effect.fallback_url, effect.params
-                    )
-                elif isinstance(effect, EventCallback):
+                if isinstance(effect, EventCallback):
                     dispatcher.send_event(effect.url, effect.params)
             except (RuntimeError, ValueError) as error:
                 logger.warning("callback not sent: %s", error)
 
-    def _detach(self) -> None:
+    def _send_assignment(
+        self,
+        dispatcher: Dispatcher,
+        reservation_sid: str,
+        url: str,
+        fallback_url: str | None,
+        params: dict[str, str],
+    ) -> None:
+        try:
+            dispatcher.send_assignment(reservation_sid, url, fallback_url, params)
+        except RuntimeError as error:
+            # Closed while stopping: still owed, and sent by the next start.
+            logger.warning("assignment callback %s not sent yet: %s", reservation_sid, error)
+        except ValueError as error:
+            # A URL no attempt could use: owed no longer, as a failed callback is not.
+            logger.warning("assignment callback %s not sent: %s", reservation_sid, error)
+            with self.store.transaction() as tx:
+                outbox.delivered(tx, reservation_sid)
+
+    def _send_owed(self, dispatcher: Dispatcher, owner: outbox.Outbox) -> None:
+        """Queue the owed callbacks no live process is sending (see outbox.py)."""
+        try:
+            owed = owner.claim(to_storage(self.clock.now()))
+        except Exception:
+            # Kept for the next start; delivery of new callbacks goes on meanwhile.
+            logger.exception("owed assignment callbacks could not be claimed")
+            return
+        if owed:
+            logger.info("sending %d assignment callbacks owed from before", len(owed))
+        for callback in owed:
+            self._send_assignment(
+                dispatcher,
+                callback.reservation_sid,
+                callback.url,
+                callback.fallback_url,
+                callback.params,
+            )
+
+    def _apply_outcome(self, outcome: AssignmentOutcome) -> None:
+        """Apply an assignment callback's answer and mark the callback delivered, together:
+        a crash before this commit leaves it owed, after it never sends it again."""
+        try:
+            with self.store.transaction() as tx:
+                outbox.delivered(tx, outcome.reservation_sid)
+                self.engine.apply_assignment_outcome(outcome)
+        except Exception:
+            # An answer that cannot be applied would fail again after a restart: not owed.
+            with self.store.transaction() as tx:
+                outbox.delivered(tx, outcome.reservation_sid)
+            raise
+
+    def _detach(self) -> outbox.Outbox | None:
+        """Disconnect the threads from the engine; returns the outbox claim to release once
+        nothing of this process sends any more."""
         if self.scheduler is not None:
             self.engine.remove_deadline_listener(self.scheduler.wake)
         if self._deliver in self.engine._subscribers:
             self.engine.unsubscribe(self._deliver)
+        self.engine.callback_owner = None
+        owner, self._outbox = self._outbox, None
         self.dispatcher = None
         self.scheduler = None
         self._started_pid = None
+        return owner
 
     def stop(self, timeout: float = 5.0) -> None:
         """Deliver what is queued (up to timeout), then stop both threads."""
@@ -240,13 +311,20 @@ class Sandbox:
             if self._started_pid != os.getpid():
                 return
             dispatcher, scheduler = self.dispatcher, self.scheduler
-            self._detach()
+            owner = self._detach()
         if scheduler is not None:
             scheduler.stop(timeout)
         if dispatcher is not None:
             if not dispatcher.drain(timeout):
-                logger.warning("sandbox callbacks still queued after %s s; dropping them", timeout)
+                logger.warning(
+                    "sandbox callbacks still queued after %s s; dropping them (assignment "
+                    "callbacks stay owed and the next start sends them)",
+                    timeout,
+                )
             dispatcher.close(wait=False)
+        if owner is not None:
+            # Only now: until the drain ends this process may still be sending its rows.
+            owner.release()
         atexit.unregister(self.stop)
 
     @property

@@ -109,6 +109,16 @@ class AssignmentOutcome:
     elapsed_ms: float
 
 
+# Names the assignment callback tokens: uuid5 of the reservation SID in this namespace.
+_TOKEN_NAMESPACE = uuid.UUID("5b0f6c58-3f0e-4c55-9a57-7a1d2f1f4e21")
+
+
+def assignment_idempotency_token(reservation_sid: str) -> str:
+    """The I-Twilio-Idempotency-Token of a reservation's assignment callback: the same every
+    time that callback is sent, 32 hex digits."""
+    return uuid.uuid5(_TOKEN_NAMESPACE, reservation_sid).hex
+
+
 def redact_url(url: str) -> str:
     """The URL without credentials, query or fragment: safe for logs and alert lists."""
     parts = urlsplit(url)
@@ -533,8 +543,9 @@ class Dispatcher:
         form: dict[str, str],
     ) -> None:
         started = time.monotonic()
-        # One token for the delivery, fallback included: both POSTs carry the same news.
-        idempotency_token = uuid.uuid4().hex
+        # One token per reservation, fallback included: both POSTs carry the same news, and
+        # so does a callback sent again after a crash (outbox.py), which the app can tell by it.
+        idempotency_token = assignment_idempotency_token(reservation_sid)
         alerts: list[Alert] = []
         answer, status_code, url_used = self._attempt_assignment(
             pool, reservation_sid, url, form, idempotency_token

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandbox import expressions, jsonlimits
+from sandbox import expressions, jsonlimits, outbox
 from sandbox.clock import Clock, to_storage
 from sandbox.routing import DUE_BATCH, TTL_REASON, Router, parse_order_by
 from sandbox.store import InvalidPageToken, Order, Page, Store, Transaction, page
@@ -374,6 +374,9 @@ class Engine:
         self._subscribers: list[Callable[[list[Effect]], None]] = []
         self._deadline_listeners: list[Callable[[float], None]] = []
         self.router = Router(self)
+        # The outbox owner (outbox.Outbox.owner) whose dispatcher sends this process's
+        # assignment callbacks; None while no delivery runs here.
+        self.callback_owner: str | None = None
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -2534,28 +2537,28 @@ class Engine:
                 self._set_worker_activity(tx, worker, activity, actor)
             if workflow and workflow["assignment_callback_url"]:
                 # Read before the offer: a reservation changes neither attributes nor age.
-                self._effect(
-                    tx,
-                    AssignmentCallback(
-                        reservation_sid=sid,
-                        url=workflow["assignment_callback_url"],
-                        fallback_url=workflow["fallback_assignment_callback_url"],
-                        params={
-                            "AccountSid": self.account_sid,
-                            "WorkspaceSid": workspace_sid,
-                            "WorkflowSid": workflow["sid"],
-                            "TaskQueueSid": queue["sid"],
-                            "WorkerSid": worker_sid,
-                            "WorkerAttributes": worker["attributes"],
-                            "TaskSid": task_sid,
-                            "TaskAttributes": task["attributes"],
-                            "TaskAge": str(task["age"]),
-                            "TaskPriority": str(task["priority"]),
-                            "ReservationSid": sid,
-                            "Timestamp": str(int(moment.timestamp())),
-                        },
-                    ),
+                callback = AssignmentCallback(
+                    reservation_sid=sid,
+                    url=workflow["assignment_callback_url"],
+                    fallback_url=workflow["fallback_assignment_callback_url"],
+                    params={
+                        "AccountSid": self.account_sid,
+                        "WorkspaceSid": workspace_sid,
+                        "WorkflowSid": workflow["sid"],
+                        "TaskQueueSid": queue["sid"],
+                        "WorkerSid": worker_sid,
+                        "WorkerAttributes": worker["attributes"],
+                        "TaskSid": task_sid,
+                        "TaskAttributes": task["attributes"],
+                        "TaskAge": str(task["age"]),
+                        "TaskPriority": str(task["priority"]),
+                        "ReservationSid": sid,
+                        "Timestamp": str(int(moment.timestamp())),
+                    },
                 )
+                # Owed from this commit on, crash or not: a restart sends it (outbox.py).
+                outbox.record(tx, callback, self.callback_owner, now)
+                self._effect(tx, callback)
             self._note(tx, "reservation.created", workspace_sid, sid)
             return self._reservation(tx, workspace_sid, sid)
 

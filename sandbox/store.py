@@ -99,6 +99,7 @@ def make_private_directory(path: str | os.PathLike[str]) -> None:
 
 # Children before parents: the order in which a wipe empties the tables.
 RESOURCE_TABLES = (
+    "owed_callbacks",
     "alerts",
     "worker_queues",
     "events",
@@ -307,6 +308,20 @@ _SCHEMA = (
         date_created TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS alerts_workspace ON alerts (workspace_sid, seq)",
+    # The outbox of assignment callbacks (sandbox/outbox.py): a row is written in the
+    # transaction that creates its reservation and deleted in the one that applies the answer,
+    # so a crash in between leaves it for the next start to send. claimed_by names the process
+    # sending it (its owner lock file says whether it still runs). A new table needs no
+    # schema version: IF NOT EXISTS adds it to an older file, and older code ignores it.
+    """CREATE TABLE IF NOT EXISTS owed_callbacks (
+        reservation_sid TEXT PRIMARY KEY REFERENCES reservations(sid) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        fallback_url TEXT,
+        params TEXT NOT NULL,
+        created TEXT NOT NULL,
+        claimed_by TEXT,
+        claimed_at TEXT
+    ) WITHOUT ROWID""",
 )
 
 # Columns later schema versions added to existing tables: (table, column, declaration).

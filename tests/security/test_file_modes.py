@@ -41,6 +41,11 @@ def private(names: set[str]) -> dict[str, str]:
     return {".": "0o700", **{name: "0o600" for name in names}}
 
 
+def outbox_locks(found: dict[str, str]) -> set[str]:
+    """The lock files of the processes delivering callbacks (sandbox/outbox.py), one each."""
+    return {name for name in found if name.startswith("sandbox.sqlite3.callbacks-")}
+
+
 def test_a_new_sandbox_app_makes_every_file_private(make_app, tmp_path):
     app = make_app(environ={})
     sandbox = app.extensions["sandbox"]
@@ -53,8 +58,10 @@ def test_a_new_sandbox_app_makes_every_file_private(make_app, tmp_path):
 
     found = modes(tmp_path / "instance")
 
+    assert len(outbox_locks(found)) == 1
     assert found == private(
-        {
+        outbox_locks(found)
+        | {
             "sandbox.sqlite3",
             "sandbox.sqlite3-wal",
             "sandbox.sqlite3-shm",
@@ -80,8 +87,10 @@ def test_a_served_sandbox_that_took_a_callback_keeps_every_file_private(live_app
 
     found = modes(tmp_path / "live0" / "instance")
 
+    assert len(outbox_locks(found)) == 1
     assert found == private(
-        {
+        outbox_locks(found)
+        | {
             "sandbox.sqlite3",
             "sandbox.sqlite3-wal",
             "sandbox.sqlite3-shm",
