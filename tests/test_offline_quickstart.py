@@ -4,11 +4,6 @@ sandbox, talks to it over HTTP with the twilio library, and the sandbox calls th
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +14,7 @@ from twilio.rest import Client
 
 from sandbox.clock import ManualClock
 from tests.conftest import LiveApp
+from tests.servers import gunicorn_app
 
 ROOT = Path(__file__).resolve().parents[1]
 SPANISH_QUEUE = "Customer Care Requests - Spanish"
@@ -238,70 +234,28 @@ def test_a_reservation_left_alone_times_out(offline):
     assert "Set the worker available again" in late.json()["error"]["message"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_gunicorn_runs_the_offline_quickstart_without_deadlock(tmp_path):
     """The README's gunicorn command: the app calls its own sandbox while serving a request,
     and the sandbox calls the app back, across two worker processes."""
-    port = _free_port()
     account_sid, auth_token = "AC" + "ab" * 16, "sandbox-token-for-this-test"
-    environ = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "TASKROUTER_BACKEND": "sandbox",
-        "TWILIO_ACCOUNT_SID": account_sid,
-        "TWILIO_AUTH_TOKEN": auth_token,
-        # Blank values win over a developer's .env and count as unset.
-        "TWILIO_API_KEY": "",
-        "TWILIO_API_SECRET": "",
-        "TWILIO_WORKSPACE_SID": "",
-        "TWILIO_WORKFLOW_SID": "",
-        "PUBLIC_BASE_URL": "",
-        "ASSIGNMENT_MODE": "accept",
-        "PORT": str(port),
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-    }
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [
-        str(gunicorn),
-        "--workers",
-        "2",
-        "--threads",
-        "8",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "app:create_app()",
-    ]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def healthy():
-            try:
-                return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-            except (requests.ConnectionError, requests.Timeout):
-                # Not listening yet, or a worker still importing the app on a busy machine.
-                assert process.poll() is None, process.stderr.read().decode()
-                return False
-
-        wait_for(healthy, timeout=20, interval=0.1)
+    with gunicorn_app(
+        tmp_path,
+        TASKROUTER_BACKEND="sandbox",
+        TWILIO_ACCOUNT_SID=account_sid,
+        TWILIO_AUTH_TOKEN=auth_token,
+        ASSIGNMENT_MODE="accept",
+    ) as server:
         client = Client(
             account_sid, auth_token, environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""}
         )
-        client.taskrouter.base_url = f"{url}/sandbox"
+        client.taskrouter.base_url = f"{server.url}/sandbox"
         workspace = client.taskrouter.v1.workspaces.list()[0]
         workspace = client.taskrouter.v1.workspaces(workspace.sid)
         alice = workspace.workers.list(friendly_name="Alice")[0]
         idle = workspace.activities.list(friendly_name="Idle")[0]
         workspace.workers(alice.sid).update(activity_sid=idle.sid)
 
-        created = requests.post(f"{url}/create_task", timeout=10)
+        created = requests.post(f"{server.url}/create_task", timeout=10)
         assert created.status_code == 201, created.text
         task_sid = created.json()["sid"]
 
@@ -311,11 +265,3 @@ def test_gunicorn_runs_the_offline_quickstart_without_deadlock(tmp_path):
         wait_for(assigned)
         reservations = workspace.tasks(task_sid).reservations.list()
         assert [r.reservation_status for r in reservations] == ["accepted"]
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        process.stderr.close()

@@ -6,19 +6,13 @@ in the test client, over a real socket to Werkzeug's server, and under real guni
 from __future__ import annotations
 
 import http.client
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
 from twilio.rest import Client
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.servers import gunicorn_app
 
 # Every endpoint that creates or changes work, with the methods it takes.
 GET_ACTIONS = [
@@ -262,73 +256,24 @@ def test_two_host_headers_over_a_socket_to_werkzeugs_server(live_app):
     assert server.workspace.tasks.list() == []
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def gunicorn_server(tmp_path_factory):
     """The app and its sandbox under real gunicorn on a free port: (port, workspace)."""
-    tmp_path = tmp_path_factory.mktemp("gunicorn")
-    port = _free_port()
     account_sid, auth_token = "AC" + "cd" * 16, "sandbox-token-for-the-guard-test"
-    environ = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "TASKROUTER_BACKEND": "sandbox",
-        "TWILIO_ACCOUNT_SID": account_sid,
-        "TWILIO_AUTH_TOKEN": auth_token,
-        # Blank values win over a developer's .env and count as unset.
-        "TWILIO_API_KEY": "",
-        "TWILIO_API_SECRET": "",
-        "TWILIO_WORKSPACE_SID": "",
-        "TWILIO_WORKFLOW_SID": "",
-        "PUBLIC_BASE_URL": "",
-        "CONTROL_TOKEN": "",
-        "PORT": str(port),
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-    }
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [
-        str(gunicorn),
-        "--workers",
-        "1",
-        "--threads",
-        "4",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "app:create_app()",
-    ]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                assert process.poll() is None, process.stderr.read().decode()
-            assert time.monotonic() < deadline, "gunicorn did not answer /healthz"
-            time.sleep(0.1)
+    with gunicorn_app(
+        tmp_path_factory.mktemp("gunicorn"),
+        workers=1,
+        threads=4,
+        TASKROUTER_BACKEND="sandbox",
+        TWILIO_ACCOUNT_SID=account_sid,
+        TWILIO_AUTH_TOKEN=auth_token,
+    ) as server:
         client = Client(
             account_sid, auth_token, environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""}
         )
-        client.taskrouter.base_url = f"{url}/sandbox"
+        client.taskrouter.base_url = f"{server.url}/sandbox"
         workspace_sid = client.taskrouter.v1.workspaces.list()[0].sid
-        yield port, client.taskrouter.v1.workspaces(workspace_sid)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        process.stderr.close()
+        yield server.port, client.taskrouter.v1.workspaces(workspace_sid)
 
 
 def test_gunicorn_refuses_two_host_headers(gunicorn_server):

@@ -10,22 +10,15 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-import requests
 
 import callback_log
 import request_limits
 from request_limits import MAX_HEADER_COUNT, MAX_HEADER_LENGTH, MAX_URL_LENGTH
+from tests.servers import gunicorn_app
 
-ROOT = Path(__file__).resolve().parents[2]
 ERROR_KEYS = {"status", "code", "message", "more_info"}
 HOST = b"Host: 127.0.0.1\r\nConnection: close\r\n"
 
@@ -288,66 +281,16 @@ def test_what_the_dev_server_answers_itself(dev_server):
 # -- under gunicorn -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def gunicorn_port(tmp_path_factory):
     """The app and its sandbox under the README's gunicorn command, on a free port."""
-    tmp_path = tmp_path_factory.mktemp("gunicorn")
-    port = _free_port()
-    environ = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "TASKROUTER_BACKEND": "sandbox",
-        "TWILIO_ACCOUNT_SID": "AC" + "ef" * 16,
-        "TWILIO_AUTH_TOKEN": "sandbox-token-for-the-server-layer-test",
-        # Blank values win over a developer's .env and count as unset.
-        "TWILIO_API_KEY": "",
-        "TWILIO_API_SECRET": "",
-        "TWILIO_WORKSPACE_SID": "",
-        "TWILIO_WORKFLOW_SID": "",
-        "PUBLIC_BASE_URL": "",
-        "CONTROL_TOKEN": "",
-        "PORT": str(port),
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-    }
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [
-        str(gunicorn),
-        "--workers",
-        "2",
-        "--threads",
-        "8",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "app:create_app()",
-    ]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                assert process.poll() is None, process.stderr.read().decode()
-            assert time.monotonic() < deadline, "gunicorn did not answer /healthz"
-            time.sleep(0.1)
-        yield port
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        process.stderr.close()
+    with gunicorn_app(
+        tmp_path_factory.mktemp("gunicorn"),
+        TASKROUTER_BACKEND="sandbox",
+        TWILIO_ACCOUNT_SID="AC" + "ef" * 16,
+        TWILIO_AUTH_TOKEN="sandbox-token-for-the-server-layer-test",
+    ) as server:
+        yield server.port
 
 
 def test_gunicorn_answers_the_apps_json_for_its_limits(gunicorn_port):

@@ -5,16 +5,13 @@ exchanged once for an HttpOnly, SameSite=Strict cookie and redirected without it
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.servers import gunicorn_app
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "control-token-for-the-redaction-tests"
@@ -96,57 +93,17 @@ def test_the_dev_servers_request_line_is_redacted(live_app, caplog):
     assert TOKEN not in caplog.text
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_gunicorns_access_log_is_redacted(tmp_path):
-    port = _free_port()
     access_log = tmp_path / "access.log"
-    environ = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "CONTROL_TOKEN": TOKEN,
-        "PORT": str(port),
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        # Blank values win over a developer's .env and count as unset: the sandbox backend.
-        "TWILIO_ACCOUNT_SID": "",
-        "TWILIO_AUTH_TOKEN": "",
-        "TWILIO_API_KEY": "",
-        "TWILIO_API_SECRET": "",
-        "TASKROUTER_BACKEND": "",
-    }
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [str(gunicorn), "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{port}"]
-    process = subprocess.Popen(
-        [*command, "--access-logfile", str(access_log), "app:create_app()"],
-        cwd=ROOT,
-        env=environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{url}/healthz", timeout=1)
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                assert process.poll() is None, "gunicorn stopped"
-                assert time.monotonic() < deadline, "gunicorn did not answer /healthz"
-                time.sleep(0.1)
-        answer = requests.get(f"{url}/?token={TOKEN}", allow_redirects=False, timeout=10)
+    with gunicorn_app(
+        tmp_path,
+        workers=1,
+        threads=4,
+        options=("--access-logfile", str(access_log)),
+        CONTROL_TOKEN=TOKEN,
+    ) as server:
+        answer = requests.get(f"{server.url}/?token={TOKEN}", allow_redirects=False, timeout=10)
         assert answer.status_code == 303
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
     logged = access_log.read_text()
     assert "/?token=[redacted]" in logged
     assert TOKEN not in logged
