@@ -73,7 +73,9 @@ def _exchange() -> Response | None:
 
 def init_app(app: Flask) -> None:
     app.before_request(_exchange)
-    for name in (app.logger.name, *REQUEST_LOGGERS):
+    # Only the servers' request lines: the app's own messages redact the URLs they carry
+    # (security.py), so each callback's log line is not formatted twice.
+    for name in REQUEST_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(existing, RedactToken) for existing in logger.filters):
             logger.addFilter(RedactToken())
