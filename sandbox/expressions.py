@@ -1,6 +1,8 @@
 """The TaskRouter expression language: target_workers, workflow filter and target expressions.
 
 parse() turns source text into an Expression once; Expression.evaluate() runs it on JSON.
+Over 600 lines, kept whole: one grammar, its tokenizer, parser and evaluator read best
+together, and nothing else imports their parts.
 """
 
 # Grammar (keywords are case-insensitive; whitespace is space, tab, CR or LF):

@@ -1,6 +1,8 @@
 """Routing for the sandbox engine: workflow placement, matching tasks with workers, timers.
 
 Runs inside the engine's transactions; candidates come from indexed SQL, expressions only on them.
+Over 600 lines, and it still calls back into the engine: the planned restructure makes it
+a layer that never calls up, and splits placement from matching then.
 """
 
 # Choices made where TaskRouter's documentation leaves room:

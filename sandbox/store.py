@@ -1,6 +1,9 @@
 """SQLite persistence for the sandbox: the schema, connections, transactions and keyset paging.
 
 The database is the single source of truth, shared by every thread and process that opens it.
+Over 600 lines: the schema and its migrations, connections, private file modes and paging.
+The planned restructure keeps this the persistence boundary and moves the schema to its
+own module then.
 """
 
 from __future__ import annotations
