@@ -20,7 +20,7 @@ from sandbox.dispatch import assignment_idempotency_token
 from sandbox.outbox import Outbox
 from tests.callback_receiver import CallbackReceiver
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _open(path: Path, callback_url: str | None, clock=None) -> Sandbox:
