@@ -62,7 +62,13 @@ def to_storage(moment: datetime) -> str:
 
 
 def from_storage(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """A stored date back as an aware datetime (fromisoformat: many times faster than strptime,
+    and the engine reads several dates for every routed reservation)."""
+    return datetime.fromisoformat(text)
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def to_twilio(text: str | None) -> str | None:

@@ -1,0 +1,92 @@
+"""Values passed between the sandbox's layers, each defined once.
+
+Effects are what a committed operation hands to callback delivery; alerts and assignment
+outcomes are what delivery hands back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+# Twilio's debugger codes for what can go wrong with a callback and its answer.
+ALERT_HTTP_RETRIEVAL_FAILURE = 11200
+ALERT_CONTENT_TYPE_NOT_JSON = 40000
+ALERT_INVALID_JSON = 40001
+ALERT_NO_INSTRUCTION = 40005
+ALERT_INVALID_INSTRUCTION = 55555
+
+AlertLevel = Literal["error", "warning"]
+ALERT_LEVELS: tuple[AlertLevel, ...] = ("error", "warning")
+
+
+@dataclass(frozen=True)
+class Paging:
+    page_size: int = 50
+    page_number: int = 0
+    page_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused an event: the account over REST, or the workspace itself (timers, routing)."""
+
+    type: str
+    sid: str
+
+    @classmethod
+    def workspace(cls, workspace_sid: str) -> Actor:
+        return cls("workspace", workspace_sid)
+
+
+@dataclass(frozen=True)
+class EventCallback:
+    """A workspace event to POST to its event_callback_url once the change is committed."""
+
+    url: str
+    params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AssignmentCallback:
+    """A new reservation to POST to the workflow's assignment_callback_url after commit."""
+
+    reservation_sid: str
+    url: str
+    fallback_url: str | None
+    params: dict[str, str]
+
+
+Effect = EventCallback | AssignmentCallback
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A debugger alert about a callback, in Twilio's codes (11200, 40000, 40001, ...)."""
+
+    code: int
+    level: AlertLevel
+    message: str
+    url: str
+
+
+@dataclass(frozen=True)
+class AssignmentOutcome:
+    """The result of delivering one assignment callback, fallback included.
+
+    `instruction` is the recognised instruction (also for call/redirect that did not accept);
+    `accept`/`reject` say what to do with the reservation; neither means it stays pending.
+    `alerts` holds every alert of every attempt; `url_used` and `status_code` describe the
+    last attempt (status None when no HTTP answer came); `elapsed_ms` covers all attempts.
+    """
+
+    reservation_sid: str
+    instruction: str | None
+    accept: bool
+    reject: bool
+    activity_sid: str | None
+    params: dict[str, Any]
+    alerts: tuple[Alert, ...]
+    url_used: str
+    status_code: int | None
+    elapsed_ms: float
