@@ -1,0 +1,68 @@
+"""The sandbox's HTTP face: TaskRouter v1 paths, parameters, JSON shapes, errors and paging.
+
+A Flask blueprint that turns requests as the twilio library sends them into engine calls.
+routes.py is the route table (path -> method -> view); the views, one module per resource,
+read parameters with params.py, call the Sandbox's engine and answer with rendering.py's
+JSON. context.py is how a view finds its Sandbox and URL prefix; errors.py and auth.py
+answer everything that is not a success in Twilio's error shape.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Blueprint
+from werkzeug.exceptions import HTTPException
+
+from sandbox.api import errors
+from sandbox.api.auth import authenticate
+from sandbox.api.context import ApiBlueprint
+from sandbox.api.errors import ApiError, error_response, not_found
+from sandbox.api.routes import METHODS, ROUTES, UNKNOWN_PREFIX_RULE, UNKNOWN_RULES, unknown
+from sandbox.domain.errors import EngineError
+
+if TYPE_CHECKING:
+    from flask import Response
+
+    from sandbox import Sandbox
+
+__all__ = ["create_blueprint"]
+
+
+def create_blueprint(sandbox: Sandbox, url_prefix: str = "") -> Blueprint:
+    """The sandbox's REST API, to be registered at url_prefix ("" or "/sandbox")."""
+    url_prefix = url_prefix.rstrip("/")
+    blueprint = ApiBlueprint(sandbox, url_prefix)
+    blueprint.before_request(authenticate)
+    blueprint.register_error_handler(ApiError, errors.api_error)
+    blueprint.register_error_handler(EngineError, errors.engine_error)
+    blueprint.register_error_handler(HTTPException, errors.http_error)
+    blueprint.register_error_handler(Exception, errors.unexpected)
+    # TEMPORARY until the engine uses sandbox.domain.errors
+    _register_legacy_engine_errors(blueprint)
+
+    for route in ROUTES:
+        blueprint.add_url_rule(
+            route.rule, route.endpoint, route, methods=list(METHODS), strict_slashes=False
+        )
+    rules = [*UNKNOWN_RULES, *([UNKNOWN_PREFIX_RULE] if url_prefix else [])]
+    for rule, endpoint in rules:
+        blueprint.add_url_rule(rule, endpoint, unknown, methods=list(METHODS))
+    return blueprint
+
+
+# TEMPORARY until the engine uses sandbox.domain.errors: today's engine raises its own
+# EngineError and NotFound, other classes than the domain's; they are answered the same way.
+def _register_legacy_engine_errors(blueprint: Blueprint) -> None:
+    import importlib
+
+    legacy = importlib.import_module("sandbox.engine")
+    if legacy.EngineError is EngineError:
+        return
+
+    def legacy_engine_error(error: Exception) -> Response:
+        if isinstance(error, legacy.NotFound):
+            return error_response(not_found())
+        return errors.engine_error(error)  # type: ignore[arg-type]  # same attributes
+
+    blueprint.register_error_handler(legacy.EngineError, legacy_engine_error)

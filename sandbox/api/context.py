@@ -1,0 +1,64 @@
+"""How a module-level view reaches the sandbox it serves, for the request it is answering.
+
+create_blueprint makes an ApiBlueprint, which carries its Sandbox and the URL prefix it is
+registered at ("" or "/sandbox"). Flask knows which blueprint answers a request
+(request.blueprint), so every view, hook and error handler finds both from there: no module
+globals, and several apps in one process (one per test) each keep their own sandbox.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, current_app, request
+
+from sandbox.api.rendering import Renderer, Urls
+
+if TYPE_CHECKING:
+    from sandbox import Sandbox
+
+
+class ApiBlueprint(Blueprint):
+    """The sandbox's blueprint, knowing its Sandbox and the prefix it is registered at."""
+
+    def __init__(self, sandbox: Sandbox, url_prefix: str) -> None:
+        super().__init__("sandbox", "sandbox.api")
+        self.sandbox = sandbox
+        self.api_prefix = url_prefix.rstrip("/")
+
+
+def _blueprint() -> ApiBlueprint:
+    blueprint = current_app.blueprints[request.blueprint or ""]
+    assert isinstance(blueprint, ApiBlueprint), blueprint
+    return blueprint
+
+
+def current_sandbox() -> Sandbox:
+    return _blueprint().sandbox
+
+
+def engine():  # The Sandbox's Engine: its type is inferred, the API does not import it.
+    return current_sandbox().engine
+
+
+def url_prefix() -> str:
+    return _blueprint().api_prefix
+
+
+def urls() -> Urls:
+    return Urls(request.url_root.rstrip("/") + url_prefix())
+
+
+def render() -> Renderer:
+    return Renderer(current_sandbox().account_sid, urls())
+
+
+def resource_path() -> str:
+    """The request's path below the prefix, as the error messages name it."""
+    path = request.path
+    prefix = url_prefix()
+    return path[len(prefix) :] if prefix and path.startswith(prefix) else path
+
+
+def list_url() -> str:
+    return urls().base + resource_path().rstrip("/")

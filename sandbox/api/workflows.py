@@ -1,0 +1,63 @@
+"""A workspace's workflows (the routing configuration documents)."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from sandbox.api.context import engine, list_url, render
+from sandbox.api.errors import ApiError
+from sandbox.api.params import form, query
+from sandbox.api.rendering import created, deleted, fetched, list_body
+
+
+def list_workflows(workspace_sid: str) -> Response:
+    params = query()
+    paging = params.paging()
+    result = engine().list_workflows(
+        workspace_sid, paging, friendly_name=params.text("FriendlyName")
+    )
+    renderer = render()
+    records = [renderer.workflow(row) for row in result.rows]
+    return fetched(list_body("workflows", result, paging, records, list_url()))
+
+
+def create_workflow(workspace_sid: str) -> Response:
+    params = form()
+    row = engine().create_workflow(
+        workspace_sid,
+        params.text("FriendlyName", required=True),
+        params.text("Configuration", required=True),
+        assignment_callback_url=params.text("AssignmentCallbackUrl"),
+        fallback_assignment_callback_url=params.text("FallbackAssignmentCallbackUrl"),
+        task_reservation_timeout=params.integer("TaskReservationTimeout"),
+    )
+    return created(render().workflow(row))
+
+
+def fetch_workflow(workspace_sid: str, sid: str) -> Response:
+    return fetched(render().workflow(engine().get_workflow(workspace_sid, sid)))
+
+
+def update_workflow(workspace_sid: str, sid: str) -> Response:
+    params = form()
+    re_evaluate = params.text("ReEvaluateTasks")
+    if re_evaluate is not None and re_evaluate.lower() not in ("true", "false"):
+        raise ApiError(
+            400, 20001, f"Parameter ReEvaluateTasks must be true or false, got {re_evaluate!r}"
+        )
+    row = engine().update_workflow(
+        workspace_sid,
+        sid,
+        friendly_name=params.text("FriendlyName"),
+        configuration=params.text("Configuration"),
+        assignment_callback_url=params.text("AssignmentCallbackUrl"),
+        fallback_assignment_callback_url=params.text("FallbackAssignmentCallbackUrl"),
+        task_reservation_timeout=params.integer("TaskReservationTimeout"),
+        re_evaluate_tasks=(re_evaluate or "").lower() == "true",
+    )
+    return fetched(render().workflow(row))
+
+
+def delete_workflow(workspace_sid: str, sid: str) -> Response:
+    engine().delete_workflow(workspace_sid, sid)
+    return deleted()
