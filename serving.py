@@ -23,7 +23,8 @@ import config
 import taskrouter
 from config import ConfigError
 from routes import ApiError
-from sandbox.engine import Engine, NotFound
+from sandbox.domain.errors import NotFound
+from sandbox.engine import Engine
 
 
 @dataclass(frozen=True)

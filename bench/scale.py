@@ -109,8 +109,8 @@ def engine_run(tasks: int, workers: int, seed: int = 11) -> dict[str, float]:
     assignment callback answering accept would, complete the task to free the worker, until
     every task has been assigned. Returns the timings."""
     from sandbox.clock import SystemClock
-    from sandbox.dispatch import AssignmentOutcome
-    from sandbox.engine import AssignmentCallback, Engine, Paging
+    from sandbox.domain.values import AssignmentCallback, AssignmentOutcome, Paging
+    from sandbox.engine import Engine
     from sandbox.store import Store
 
     rng = random.Random(seed)

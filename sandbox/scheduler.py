@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from sandbox.store import private_opener
+from sandbox.store.files import private_opener
 
 logger = logging.getLogger(__name__)
 

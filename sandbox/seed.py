@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from sandbox.engine import Engine, Paging
+from sandbox.domain.values import Paging
+from sandbox.engine import Engine
 
 SETTING = "seed"
 

@@ -14,7 +14,7 @@ import requests
 from werkzeug.serving import make_server
 
 from app import create_app
-from sandbox.engine import Paging
+from sandbox.domain.values import Paging
 from sandbox.seed import ENGLISH_QUEUE, SPANISH_QUEUE, WORKFLOW_NAME, WORKSPACE_NAME
 from tests.contract import load_contract
 

@@ -17,14 +17,12 @@ from werkzeug.exceptions import HTTPException
 from sandbox.api import errors
 from sandbox.api.auth import authenticate
 from sandbox.api.context import ApiBlueprint
-from sandbox.api.errors import ApiError, error_response, not_found
+from sandbox.api.errors import ApiError
 from sandbox.api.routes import METHODS, ROUTES, UNKNOWN_PREFIX_RULE, UNKNOWN_RULES, unknown
 from sandbox.domain.errors import EngineError
 
 if TYPE_CHECKING:
-    from flask import Response
-
-    from sandbox import Sandbox
+    from sandbox.runtime import Sandbox
 
 __all__ = ["create_blueprint"]
 
@@ -38,8 +36,6 @@ def create_blueprint(sandbox: Sandbox, url_prefix: str = "") -> Blueprint:
     blueprint.register_error_handler(EngineError, errors.engine_error)
     blueprint.register_error_handler(HTTPException, errors.http_error)
     blueprint.register_error_handler(Exception, errors.unexpected)
-    # TEMPORARY until the engine uses sandbox.domain.errors
-    _register_legacy_engine_errors(blueprint)
 
     for route in ROUTES:
         blueprint.add_url_rule(
@@ -49,20 +45,3 @@ def create_blueprint(sandbox: Sandbox, url_prefix: str = "") -> Blueprint:
     for rule, endpoint in rules:
         blueprint.add_url_rule(rule, endpoint, unknown, methods=list(METHODS))
     return blueprint
-
-
-# TEMPORARY until the engine uses sandbox.domain.errors: today's engine raises its own
-# EngineError and NotFound, other classes than the domain's; they are answered the same way.
-def _register_legacy_engine_errors(blueprint: Blueprint) -> None:
-    import importlib
-
-    legacy = importlib.import_module("sandbox.engine")
-    if legacy.EngineError is EngineError:
-        return
-
-    def legacy_engine_error(error: Exception) -> Response:
-        if isinstance(error, legacy.NotFound):
-            return error_response(not_found())
-        return errors.engine_error(error)  # type: ignore[arg-type]  # same attributes
-
-    blueprint.register_error_handler(legacy.EngineError, legacy_engine_error)

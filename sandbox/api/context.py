@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, request
 from sandbox.api.rendering import Renderer, Urls
 
 if TYPE_CHECKING:
-    from sandbox import Sandbox
+    from sandbox.runtime import Sandbox
 
 
 class ApiBlueprint(Blueprint):

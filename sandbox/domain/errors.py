@@ -18,3 +18,8 @@ class NotFound(EngineError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, status=404, code=20404)
+
+
+class InvalidTransition(RuntimeError):
+    """A status write the lifecycle tables do not allow: a bug in the sandbox, never a
+    client's error (the API's own checks refuse a client's request first)."""

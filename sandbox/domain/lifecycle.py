@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sandbox.domain.errors import EngineError
+
 TASK_STATUSES = ("pending", "reserved", "assigned", "canceled", "completed", "wrapping")
 FINAL_TASK_STATUSES = ("canceled", "completed")
 ACTIVE_TASK_STATUSES = tuple(s for s in TASK_STATUSES if s not in FINAL_TASK_STATUSES)
@@ -101,3 +103,30 @@ def instruction_target(instruction: str, accept_flag: bool) -> str | None:
     if rule.leads_to is not None:
         return rule.leads_to
     return "accepted" if accept_flag else None
+
+
+def check_task_request(task_sid: str, status: str, target: str) -> None:
+    """Refuse an AssignmentStatus a client may not ask for, or not from the task's status."""
+    verb = TASK_API_TARGETS.get(target)
+    if verb is None:
+        raise EngineError(
+            f"AssignmentStatus {target} cannot be set over the API: TaskRouter moves a task "
+            "to pending, reserved and assigned itself; use canceled, wrapping or completed"
+        )
+    sources = task_sources(target)
+    if status not in sources:
+        raise EngineError(f"Cannot {verb} task {task_sid} because it is not {' or '.join(sources)}")
+
+
+def check_reservation_request(reservation_sid: str, status: str, target: str) -> None:
+    """Refuse a ReservationStatus a client may not ask for, or not from the current one."""
+    if target not in RESERVATION_API_TARGETS:
+        raise EngineError(
+            f"ReservationStatus {target} cannot be set over the API: use accepted, "
+            "rejected, wrapping or completed"
+        )
+    if status not in reservation_sources(target):
+        raise EngineError(
+            f"Reservation {reservation_sid} is already in state [{status}] and cannot be "
+            f"updated to [{target}]"
+        )

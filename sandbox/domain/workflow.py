@@ -108,9 +108,7 @@ def taskrouter_context(moment: datetime) -> dict[str, Any]:
     }
 
 
-def check_configuration(
-    text: object, workspace_sid: str, is_queue: Callable[[str], bool]
-) -> str:
+def check_configuration(text: object, workspace_sid: str, is_queue: Callable[[str], bool]) -> str:
     """Configuration must be TaskRouter's JSON document, its queues the workspace's (is_queue
     answers for a TaskQueue SID), its expressions parseable (targets naming only task.,
     worker., taskrouter., workers.)."""

@@ -251,7 +251,7 @@ def test_threads_start_once_on_the_first_request_and_stop_on_close() -> None:
         assert (sandbox.dispatcher, sandbox.scheduler) == (dispatcher, scheduler)
         sandbox.stop()
         assert not scheduler.running and not sandbox.started
-        assert sandbox.engine._subscribers == [] and sandbox.engine._deadline_listeners == []
+        assert sandbox.engine.subscribers == () and sandbox.engine.deadline_listeners == ()
 
 
 def test_alerts_are_listed_like_twilios_monitor_api(quickstart: Quickstart) -> None:

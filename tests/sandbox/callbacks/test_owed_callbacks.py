@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from sandbox import Sandbox, scheduler
+from sandbox.callbacks import assignment_idempotency_token
 from sandbox.clock import ManualClock
-from sandbox.dispatch import assignment_idempotency_token
-from sandbox.outbox import Outbox
+from sandbox.state.outbox import Outbox
 from tests.callback_receiver import CallbackReceiver
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -11,15 +11,17 @@ from typing import Any
 
 import pytest
 
+from sandbox.callbacks import interpret_assignment_answer
 from sandbox.clock import ManualClock
-from sandbox.dispatch import (
+from sandbox.domain.errors import EngineError
+from sandbox.domain.values import (
     ALERT_INVALID_JSON,
     ALERT_NO_INSTRUCTION,
     Alert,
     AssignmentOutcome,
-    interpret_assignment_answer,
+    Paging,
 )
-from sandbox.engine import Engine, EngineError, Paging
+from sandbox.engine import Engine
 from sandbox.seed import Seeded, ensure_seeded
 from sandbox.store import SCHEMA_VERSION, Store
 

@@ -1,6 +1,6 @@
 """The engine on its own (no Flask, no HTTP): one transaction per operation, its seams.
 
-Routing will hook into _after_change and the published effects; these tests pin both down.
+Routing hooks into Operations.settle and the published effects; these tests pin both down.
 """
 
 from __future__ import annotations
@@ -12,23 +12,27 @@ from typing import Any
 import pytest
 
 from sandbox.clock import ManualClock
-from sandbox.engine import Change, Engine, EngineError, EventCallback, NotFound, Paging
+from sandbox.domain.errors import EngineError, NotFound
+from sandbox.domain.values import EventCallback, Paging
+from sandbox.engine import Engine
 from sandbox.seed import ensure_seeded
-from sandbox.store import Store, Transaction
+from sandbox.state.operation import Operation, RoutingHint
+from sandbox.store import Store
 
 ACCOUNT_SID = "AC" + "c" * 32
 
 
 class RecordingEngine(Engine):
-    """Notes every _after_change call, and can be told to fail inside it."""
+    """Notes every settle call (where routing runs), and can be told to fail inside it."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.calls: list[list[Change]] = []
+        self.calls: list[list[RoutingHint]] = []
         self.fail = False
+        self.operations.settle = self._settle
 
-    def _after_change(self, tx: Transaction, changes: list[Change]) -> None:
-        self.calls.append(list(changes))
+    def _settle(self, op: Operation) -> None:
+        self.calls.append(list(op.hints))
         if self.fail:
             raise RuntimeError("routing failed")
 
@@ -50,13 +54,15 @@ def test_after_change_runs_once_per_operation_with_its_changes(engine: Recording
     assert len(engine.calls) == 1  # nested creates joined the one transaction
     engine.calls.clear()
     task = engine.create_task(workspace["sid"], attributes="{}")
-    assert engine.calls == [[Change("task.created", workspace["sid"], task["sid"])]]
+    assert engine.calls == [[RoutingHint("task.created", workspace["sid"], task["sid"])]]
     engine.calls.clear()
     worker = engine.create_worker(workspace["sid"], "Ann")
     available = engine.list_activities(workspace["sid"], Paging(), available=True).rows[0]
     engine.calls.clear()
     engine.update_worker(workspace["sid"], worker["sid"], activity_sid=available["sid"])
-    assert engine.calls == [[Change("worker.activity.update", workspace["sid"], worker["sid"])]]
+    assert engine.calls == [
+        [RoutingHint("worker.activity.update", workspace["sid"], worker["sid"])]
+    ]
 
 
 def test_a_failure_inside_the_transaction_undoes_the_whole_operation(

@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 
 from sandbox.clock import ManualClock
-from sandbox.engine import AssignmentCallback, Engine, EngineError, Paging
-from sandbox.routing import TARGET_TIMEOUT_REASON, TTL_REASON, parse_order_by
+from sandbox.domain.errors import EngineError
+from sandbox.domain.lifecycle import TARGET_TIMEOUT_REASON, TTL_REASON
+from sandbox.domain.values import AssignmentCallback, Paging
+from sandbox.domain.workflow import parse_order_by
+from sandbox.engine import Engine
 from sandbox.seed import ensure_seeded
 from sandbox.store import Store
 

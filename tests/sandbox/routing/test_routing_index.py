@@ -13,8 +13,9 @@ import pytest
 
 from sandbox import store as store_module
 from sandbox.clock import ManualClock
-from sandbox.engine import Engine, Paging
-from sandbox.routing import _SINGLE_TASK_CANDIDATES
+from sandbox.domain.values import Paging
+from sandbox.engine import Engine
+from sandbox.routing.matching import _SINGLE_TASK_CANDIDATES
 from sandbox.seed import ENGLISH_QUEUE, SPANISH_QUEUE, ensure_seeded
 from sandbox.store import Store
 
@@ -315,12 +316,12 @@ def test_a_file_from_before_the_free_flag_gets_it(tmp_path: Path) -> None:
 def _make_schema_version_2(store: Store) -> None:
     """Turn a file into what version 2 left: its free triggers, where an accepted reservation
     held its worker as a pending one does, the flags they wrote, and its version number."""
-    held_now = "= " + store_module._HELD
+    held_now = "= " + store_module.schema._HELD
     version_2_held = "IN ('pending', 'accepted')"
     with store.transaction() as tx:
-        for trigger in store_module._FREE_TRIGGERS:
+        for trigger in store_module.schema._FREE_TRIGGERS:
             tx.execute(f"DROP TRIGGER {trigger}")
-        for statement in store_module._ROUTING_INDEXES:
+        for statement in store_module.schema._ROUTING_INDEXES:
             if "CREATE TRIGGER" in statement:
                 tx.execute(statement.replace(held_now, version_2_held))
         tx.execute(
@@ -353,7 +354,7 @@ def test_a_version_2_file_stops_holding_workers_with_an_accepted_task(tmp_path: 
         with store.read() as tx:
             assert tx.setting("schema_version") == str(store_module.SCHEMA_VERSION)
             triggers = tx.all("SELECT sql FROM sqlite_master WHERE type = 'trigger'")
-        assert len(triggers) == len(store_module._FREE_TRIGGERS)
+        assert len(triggers) == len(store_module.schema._FREE_TRIGGERS)
         assert not any("accepted" in row["sql"] for row in triggers)
         assert free_flags(store) == recomputed(store)
         assert free_flags(store)[(spanish, alice)] == 1

@@ -1,28 +1,33 @@
 """Delivery of the sandbox's assignment and event callbacks, signed and off the request thread.
 
-Owns the HTTP POSTs to the user's callback URLs, the reading of an assignment callback's
-answer into an AssignmentOutcome (with Twilio's alert codes) and the worker threads that send.
-Over 600 lines because reading an answer covers every alert Twilio documents (40000,
-40001, 40005, 55555, 11200) beside the sending; the planned restructure parts the two.
+Owns the HTTP POSTs to the user's callback URLs, the fallback URL, the timeouts and the worker
+threads that send; what an answer means is answers.py's.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import unquote, urlencode, urlsplit
 
 import certifi
 import urllib3
 from twilio.request_validator import RequestValidator
+
+from sandbox.callbacks.answers import (
+    AssignmentAnswer,
+    assignment_idempotency_token,
+    form_params,
+    interpret_assignment_answer,
+    redact_url,
+)
+from sandbox.domain.values import ALERT_HTTP_RETRIEVAL_FAILURE, Alert, AssignmentOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -37,248 +42,9 @@ REQUEST_HEADERS = {
     **urllib3.make_headers(accept_encoding=True),
 }
 
-# Twilio's debugger codes for what can go wrong with a callback and its answer.
-ALERT_HTTP_RETRIEVAL_FAILURE = 11200
-ALERT_CONTENT_TYPE_NOT_JSON = 40000
-ALERT_INVALID_JSON = 40001
-ALERT_NO_INSTRUCTION = 40005
-ALERT_INVALID_INSTRUCTION = 55555
-
-# Instruction names are matched exactly, in lower case: Twilio's documentation only ever
-# spells them that way and never promises case folding, so an answer that passes here
-# passes at Twilio too, and "Accept" shows up as a 55555 alert instead of silently working.
-INSTRUCTIONS = frozenset({"accept", "reject", "dequeue", "conference", "call", "redirect"})
-# Telephony instructions that a sandbox without calls treats as accepting the reservation.
-_ACCEPTING_TELEPHONY = frozenset({"dequeue", "conference"})
-# Telephony instructions that accept only when the answer says "accept": true.
-_ACCEPT_FLAG_TELEPHONY = frozenset({"call", "redirect"})
-
-_ACTIVITY_SID = re.compile(r"^WA[0-9a-fA-F]{32}$")
-
 # An answer larger than this is not an instruction document; stop reading rather than
 # buffer whatever the far end streams at us.
 MAX_ANSWER_BYTES = 1024 * 1024
-
-AlertLevel = Literal["error", "warning"]
-
-
-@dataclass(frozen=True)
-class Alert:
-    """A debugger alert about a callback, in Twilio's codes (11200, 40000, 40001, ...)."""
-
-    code: int
-    level: AlertLevel
-    message: str
-    url: str
-
-
-@dataclass(frozen=True)
-class AssignmentAnswer:
-    """What one assignment callback answer means, before any fallback is considered.
-
-    `failed` marks an answer TaskRouter does not accept at all (non-200, non-JSON content
-    type): the caller then tries the fallback URL.
-    """
-
-    failed: bool
-    instruction: str | None = None
-    accept: bool = False
-    reject: bool = False
-    activity_sid: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    alerts: tuple[Alert, ...] = ()
-
-
-@dataclass(frozen=True)
-class AssignmentOutcome:
-    """The result of delivering one assignment callback, fallback included.
-
-    `instruction` is the recognised instruction (also for call/redirect that did not accept);
-    `accept`/`reject` say what to do with the reservation; neither means it stays pending.
-    `alerts` holds every alert of every attempt; `url_used` and `status_code` describe the
-    last attempt (status None when no HTTP answer came); `elapsed_ms` covers all attempts.
-    """
-
-    reservation_sid: str
-    instruction: str | None
-    accept: bool
-    reject: bool
-    activity_sid: str | None
-    params: dict[str, Any]
-    alerts: tuple[Alert, ...]
-    url_used: str
-    status_code: int | None
-    elapsed_ms: float
-
-
-# Names the assignment callback tokens: uuid5 of the reservation SID in this namespace.
-_TOKEN_NAMESPACE = uuid.UUID("5b0f6c58-3f0e-4c55-9a57-7a1d2f1f4e21")
-
-
-def assignment_idempotency_token(reservation_sid: str) -> str:
-    """The I-Twilio-Idempotency-Token of a reservation's assignment callback: the same every
-    time that callback is sent, 32 hex digits."""
-    return uuid.uuid5(_TOKEN_NAMESPACE, reservation_sid).hex
-
-
-def redact_url(url: str) -> str:
-    """The URL without credentials, query or fragment: safe for logs and alert lists."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def interpret_assignment_answer(
-    status_code: int, content_type: str | None, body: bytes, *, url: str = ""
-) -> AssignmentAnswer:
-    """Read an assignment callback's HTTP answer the way TaskRouter does.
-
-    Only a 200 counts; an empty body (any content type) or `{}` means "no instruction, leave
-    the reservation pending" with no alert. `url` only labels the alerts.
-    """
-    label = redact_url(url)
-    if status_code != 200:
-        return AssignmentAnswer(
-            failed=True,
-            alerts=(
-                Alert(
-                    ALERT_HTTP_RETRIEVAL_FAILURE,
-                    "error",
-                    f"HTTP retrieval failure: the assignment callback answered {status_code}, "
-                    "expected 200",
-                    label,
-                ),
-            ),
-        )
-    if not body.strip():
-        return AssignmentAnswer(failed=False)
-    media_type = _media_type(content_type)
-    if media_type != "application/json":
-        shown = media_type or "none"
-        return AssignmentAnswer(
-            failed=True,
-            alerts=(
-                Alert(
-                    ALERT_CONTENT_TYPE_NOT_JSON,
-                    "error",
-                    f"Content-Type of 'application/json' not set (got {shown})",
-                    label,
-                ),
-            ),
-        )
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        # ValueError covers both JSONDecodeError and a body that is not valid UTF-8.
-        return AssignmentAnswer(
-            failed=False,
-            alerts=(
-                Alert(
-                    ALERT_INVALID_JSON,
-                    "warning",
-                    f"Assignment instruction answer is not valid JSON ({type(exc).__name__})",
-                    label,
-                ),
-            ),
-        )
-    if not isinstance(document, dict):
-        # Typically a JSON document serialised twice: a string holding the real object.
-        return AssignmentAnswer(
-            failed=False,
-            alerts=(
-                Alert(
-                    ALERT_INVALID_JSON,
-                    "warning",
-                    "Assignment instruction answer is JSON but not an object "
-                    f"({type(document).__name__}); ensure it is not escaped",
-                    label,
-                ),
-            ),
-        )
-    if not document:
-        return AssignmentAnswer(failed=False)
-    if "instruction" not in document:
-        return AssignmentAnswer(
-            failed=False,
-            params=document,
-            alerts=(
-                Alert(
-                    ALERT_NO_INSTRUCTION,
-                    "warning",
-                    "Assignment callback answer does not contain 'instruction'",
-                    label,
-                ),
-            ),
-        )
-    instruction = document["instruction"]
-    if not isinstance(instruction, str) or instruction not in INSTRUCTIONS:
-        expected = ", ".join(sorted(INSTRUCTIONS))
-        message = f"Invalid instruction {instruction!r}: expected one of {expected}"
-        return _invalid_instruction(document, message, label)
-    if instruction == "accept":
-        return AssignmentAnswer(failed=False, instruction=instruction, accept=True, params=document)
-    if instruction == "reject":
-        activity_sid = document.get("activity_sid")
-        if activity_sid is not None and (
-            not isinstance(activity_sid, str) or not _ACTIVITY_SID.match(activity_sid)
-        ):
-            return _invalid_instruction(
-                document,
-                f"Invalid reject instruction: activity_sid {activity_sid!r} is not an "
-                "Activity SID (WA followed by 32 hex digits)",
-                label,
-            )
-        return AssignmentAnswer(
-            failed=False,
-            instruction=instruction,
-            reject=True,
-            activity_sid=activity_sid,
-            params=document,
-        )
-    if instruction in _ACCEPTING_TELEPHONY:
-        return AssignmentAnswer(failed=False, instruction=instruction, accept=True, params=document)
-    # call / redirect: JSON true only, as Twilio documents the flag as a boolean.
-    return AssignmentAnswer(
-        failed=False,
-        instruction=instruction,
-        accept=document.get("accept") is True,
-        params=document,
-    )
-
-
-def _invalid_instruction(document: dict[str, Any], message: str, url: str) -> AssignmentAnswer:
-    return AssignmentAnswer(
-        failed=False,
-        params=document,
-        alerts=(Alert(ALERT_INVALID_INSTRUCTION, "error", message, url),),
-    )
-
-
-def form_params(params: Mapping[str, Any]) -> dict[str, str]:
-    """The form fields exactly as sent and signed: every value a string.
-
-    Booleans become "true"/"false" (as Twilio writes them), dicts and lists JSON, None is
-    left out; anything else goes through str().
-    """
-    if not isinstance(params, Mapping):
-        raise TypeError(f"callback params must be a mapping, not {type(params).__name__}")
-    form: dict[str, str] = {}
-    for name, value in params.items():
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"callback parameter names must be non-empty strings: {name!r}")
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            form[name] = "true" if value else "false"
-        elif isinstance(value, dict | list):
-            form[name] = json.dumps(value, separators=(",", ":"))
-        else:
-            form[name] = str(value)
-    return form
 
 
 def _check_url(url: str, what: str) -> None:
@@ -546,7 +312,8 @@ class Dispatcher:
     ) -> None:
         started = time.monotonic()
         # One token per reservation, fallback included: both POSTs carry the same news, and
-        # so does a callback sent again after a crash (outbox.py), which the app can tell by it.
+        # so does a callback sent again after a crash (state/outbox.py), which the app can
+        # tell by it.
         idempotency_token = assignment_idempotency_token(reservation_sid)
         alerts: list[Alert] = []
         answer, status_code, url_used = self._attempt_assignment(

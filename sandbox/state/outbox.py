@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from sandbox.store import MEMORY, Store, Transaction, private_opener, tighten_if_present
 
 if TYPE_CHECKING:
-    from sandbox.engine import AssignmentCallback
+    from sandbox.domain.values import AssignmentCallback
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ _NOT_OWED = (
 _OWNER_SUFFIX = ".callbacks-"
 
 
-def record(tx: Transaction, effect: AssignmentCallback, owner: str | None, now: str) -> None:
+def record(tx: Transaction, effect: AssignmentCallback, owner: str | None, stamp: str) -> None:
     """Write the callback a new reservation owes, in the transaction that creates it.
 
     owner is the process whose dispatcher will send it after the commit (None when no
@@ -68,9 +68,9 @@ def record(tx: Transaction, effect: AssignmentCallback, owner: str | None, now: 
             effect.url,
             effect.fallback_url,
             json.dumps(effect.params, separators=(",", ":")),
-            now,
+            stamp,
             owner,
-            now if owner else None,
+            stamp if owner else None,
         ),
     )
 
@@ -136,14 +136,14 @@ class Outbox:
             return False
         return _locked(self.store.database + _OWNER_SUFFIX + owner)
 
-    def claim(self, now: str) -> list[OwedCallback]:
+    def claim(self, stamp: str) -> list[OwedCallback]:
         """Take the owed callbacks nobody alive is sending, dropping those no longer owed.
 
         Returns them to be sent by this process; they are claimed by it in the same
         transaction, so no other process sends them as well.
         """
         with self.store.transaction() as tx:
-            tx.execute(_NOT_OWED, (now,))
+            tx.execute(_NOT_OWED, (stamp,))
             rows = tx.all("SELECT * FROM owed_callbacks ORDER BY created, reservation_sid")
             verdicts: dict[str | None, bool] = {}
             taken = []
@@ -156,7 +156,7 @@ class Outbox:
             tx.executemany(
                 "UPDATE owed_callbacks SET claimed_by = ?, claimed_at = ?"
                 " WHERE reservation_sid = ?",
-                [(self.owner, now, row["reservation_sid"]) for row in taken],
+                [(self.owner, stamp, row["reservation_sid"]) for row in taken],
             )
         self._sweep()
         return [

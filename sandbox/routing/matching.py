@@ -1,0 +1,287 @@
+"""Matching: the best workers for a pending task, and the best task for an available worker.
+
+Workers are taken in idle order from their queue's memberships (single-tasking: only the free
+ones, through an index), filtered by the target's expression, ordered by its order_by.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sandbox.clock import to_storage
+from sandbox.domain.validation import attributes
+from sandbox.domain.values import Actor
+from sandbox.domain.workflow import OrderBy, Target, taskrouter_context
+from sandbox.routing.placement import target_timed_out, workflow_plan
+from sandbox.state import reads, transitions
+from sandbox.state.operation import Operation
+
+
+def _worker_context(row: dict[str, Any]) -> dict[str, Any]:
+    context = attributes(row["attributes"])
+    context.update(
+        sid=row["worker_sid"],
+        friendly_name=row["friendly_name"],
+        activity_sid=row["activity_sid"],
+        activity_name=row["activity_name"],
+    )
+    return context
+
+
+def _sort_key(order_by: OrderBy, context: dict[str, Any]) -> tuple:
+    """Numbers by order_by (missing or non-numeric values last); ties keep idle order."""
+    key: list[Any] = []
+    for path, descending in order_by:
+        value: Any = context
+        for segment in path:
+            value = value.get(segment) if isinstance(value, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            key.append((1, 0))
+        else:
+            key.append((0, -value if descending else value))
+    return tuple(key)
+
+
+_CANDIDATE_COLUMNS = (
+    "SELECT wq.worker_sid, k.friendly_name, k.attributes, k.activity_sid,"
+    " a.friendly_name AS activity_name"
+)
+_CANDIDATE_JOINS = (
+    " JOIN workers k ON k.sid = wq.worker_sid JOIN activities a ON a.sid = k.activity_sid"
+)
+# Single-tasking: the free flag (store.FREE_VALUE, kept by triggers) says it all, and its
+# index yields the free members already in idle order.
+_SINGLE_TASK_CANDIDATES = (
+    _CANDIDATE_COLUMNS
+    + " FROM worker_queues wq INDEXED BY worker_queues_free"
+    + _CANDIDATE_JOINS
+    + " WHERE wq.task_queue_sid = ? AND wq.free = 1"
+)
+_MULTI_TASK_CANDIDATES = (
+    _CANDIDATE_COLUMNS
+    + " FROM worker_queues wq"
+    + _CANDIDATE_JOINS
+    + " WHERE wq.task_queue_sid = ? AND wq.available = 1"
+)
+_MULTI_TASK_FREE = (
+    " AND NOT EXISTS (SELECT 1 FROM reservations r JOIN tasks c ON c.sid = r.task_sid"
+    " WHERE r.worker_sid = wq.worker_sid AND r.reservation_status IN ('pending', 'accepted')"
+    " AND c.task_channel_sid IS ?)"
+)
+_TASK_COLUMNS = (
+    "SELECT sid, workspace_sid, attributes, priority, date_created, virtual_start_time,"
+    " assignment_status, task_queue_sid, workflow_sid, filter_index, target_index,"
+    " target_timeout_at, routing_date, task_channel_sid, routing_target FROM tasks"
+)
+_QUEUE_HEAD = {
+    "FIFO": _TASK_COLUMNS + " INDEXED BY tasks_fifo WHERE task_queue_sid = ?"
+    " AND assignment_status = 'pending' ORDER BY priority DESC, date_created, seq",
+    "LIFO": _TASK_COLUMNS + " INDEXED BY tasks_lifo WHERE task_queue_sid = ?"
+    " AND assignment_status = 'pending' ORDER BY priority DESC, date_created DESC, seq DESC",
+}
+
+
+def _target(op: Operation, task: dict[str, Any]) -> Target | None:
+    filter_index, target_index = task["filter_index"], task["target_index"]
+    if filter_index is None or filter_index < 0 or target_index is None or target_index < 0:
+        return None
+    found = workflow_plan(op, task["workflow_sid"])
+    if found is None:
+        return None
+    filters = found[1].filters
+    if filter_index >= len(filters) or target_index >= len(filters[filter_index].targets):
+        return None
+    target = filters[filter_index].targets[target_index]
+    return target if target.queue == task["task_queue_sid"] else None
+
+
+def _multi_task(op: Operation, workspace_sid: str) -> bool:
+    return bool(reads.workspace(op, workspace_sid)["multi_task_enabled"])
+
+
+def _refused(op: Operation, task: dict[str, Any]) -> set[str]:
+    """Workers this task must not be offered to: those holding a pending offer of it,
+    and those who rejected it or let it time out since it was last placed."""
+    return {
+        row["worker_sid"]
+        for row in op.tx.all(
+            "SELECT worker_sid FROM reservations WHERE task_sid = ? AND ("
+            " reservation_status = 'pending' OR (reservation_status IN ('rejected', 'timeout')"
+            " AND date_updated >= ?))",
+            (task["sid"], task["routing_date"] or ""),
+        )
+    }
+
+
+def route_task(op: Operation, workspace_sid: str, task_sid: str) -> None:
+    """Offer a pending task to the best available workers of its queue."""
+    task = reads.task_row(op, task_sid)
+    if task is None or task["assignment_status"] != "pending" or not task["task_queue_sid"]:
+        return
+    moment = op.now()
+    if task["target_timeout_at"] is not None and task["target_timeout_at"] <= to_storage(moment):
+        target_timed_out(op, task_sid)
+        return  # the move noted task.placed, which routes it again
+    queue = op.tx.one(
+        "SELECT max_reserved_workers FROM task_queues WHERE sid = ?",
+        (task["task_queue_sid"],),
+    )
+    if queue is None:
+        return
+    workers = _candidates(op, workspace_sid, task, queue["max_reserved_workers"], moment)
+    for worker_sid in workers:
+        transitions.reserve(op, workspace_sid, task_sid, worker_sid, Actor.workspace(workspace_sid))
+
+
+def _candidates(
+    op: Operation,
+    workspace_sid: str,
+    task: dict[str, Any],
+    wanted: int,
+    moment: datetime,
+) -> list[str]:
+    target = _target(op, task)
+    refused = _refused(op, task)
+    params: list[Any] = [task["task_queue_sid"]]
+    if _multi_task(op, workspace_sid):
+        sql = _MULTI_TASK_CANDIDATES + _MULTI_TASK_FREE
+        params.append(task["task_channel_sid"])
+    else:
+        sql = _SINGLE_TASK_CANDIDATES
+    if task["routing_target"]:
+        sql += " AND wq.worker_sid = ?"
+        params.append(task["routing_target"])
+    sql += " ORDER BY wq.idle_since, wq.worker_sid"
+    expression = target.expression if target else None
+    order_by = target.order_by if target else ()
+    context: dict[str, Any] | None = None
+    if expression is not None:
+        context = {
+            "task": attributes(task["attributes"]),
+            "taskrouter": taskrouter_context(moment),
+        }
+    chosen: list[tuple[tuple, int, str]] = []
+    cursor = op.tx.execute(sql, params)
+    try:
+        for position, row in enumerate(cursor):
+            if row["worker_sid"] in refused:
+                continue
+            worker: dict[str, Any] | None = None
+            if context is not None:
+                worker = _worker_context(row)
+                context["worker"] = worker
+                if not expression.evaluate(context):
+                    continue
+            if order_by:
+                worker = worker or _worker_context(row)
+                chosen.append((_sort_key(order_by, worker), position, row["worker_sid"]))
+                continue
+            chosen.append(((), position, row["worker_sid"]))
+            if len(chosen) >= wanted:
+                break
+    finally:
+        cursor.close()
+    chosen.sort()
+    return [worker_sid for _, _, worker_sid in chosen[:wanted]]
+
+
+def route_worker(op: Operation, workspace_sid: str, worker_sid: str) -> None:
+    """Offer an available worker the best pending task among the queues it belongs to."""
+    multi_task = _multi_task(op, workspace_sid)
+    # Multi-tasking: one offer per task channel, so look again after each offer.
+    for _ in range(64 if multi_task else 1):
+        if not _route_worker_once(op, workspace_sid, worker_sid, multi_task):
+            return
+
+
+def _route_worker_once(
+    op: Operation, workspace_sid: str, worker_sid: str, multi_task: bool
+) -> bool:
+    worker = op.tx.one(
+        "SELECT k.sid AS worker_sid, k.friendly_name, k.attributes, k.activity_sid,"
+        " k.available, a.friendly_name AS activity_name"
+        " FROM workers k JOIN activities a ON a.sid = k.activity_sid WHERE k.sid = ?",
+        (worker_sid,),
+    )
+    if worker is None or not worker["available"]:
+        return False
+    holding = op.tx.all(
+        "SELECT r.reservation_status, t.task_channel_sid FROM reservations r"
+        " JOIN tasks t ON t.sid = r.task_sid"
+        " WHERE r.worker_sid = ? AND r.reservation_status IN ('pending', 'accepted')",
+        (worker_sid,),
+    )
+    # Single-tasking: only a pending offer holds the worker (see the note at the top).
+    if not multi_task and any(row["reservation_status"] == "pending" for row in holding):
+        return False
+    busy_channels: set[str | None] = {row["task_channel_sid"] for row in holding}
+    refused = {
+        row["task_sid"]: row["date_updated"]
+        for row in op.tx.all(
+            "SELECT task_sid, max(date_updated) AS date_updated FROM reservations"
+            " WHERE worker_sid = ? AND reservation_status IN ('rejected', 'timeout')"
+            " GROUP BY task_sid",
+            (worker_sid,),
+        )
+    }
+    queues = op.tx.all(
+        "SELECT q.sid, q.task_order FROM worker_queues wq"
+        " JOIN task_queues q ON q.sid = wq.task_queue_sid WHERE wq.worker_sid = ?",
+        (worker_sid,),
+    )
+    if not queues:
+        return False
+    moment = op.now()
+    stamp = to_storage(moment)
+    context: dict[str, Any] = {"worker": _worker_context(worker)}
+    best: dict[str, Any] | None = None
+    for queue in queues:
+        cursor = op.tx.execute(_QUEUE_HEAD[queue["task_order"]], (queue["sid"],))
+        try:
+            for task in cursor:
+                if best is not None and task["priority"] < best["priority"]:
+                    break
+                if task["target_timeout_at"] is not None and task["target_timeout_at"] <= stamp:
+                    continue  # the timer moves it on
+                if task["sid"] in refused and refused[task["sid"]] >= (task["routing_date"] or ""):
+                    continue
+                if task["routing_target"] and task["routing_target"] != worker_sid:
+                    continue
+                if multi_task and task["task_channel_sid"] in busy_channels:
+                    continue
+                target = _target(op, task)
+                if target is not None and target.expression is not None:
+                    context["task"] = attributes(task["attributes"])
+                    context.setdefault("taskrouter", taskrouter_context(moment))
+                    if not target.expression.evaluate(context):
+                        continue
+                if best is None or _better(op, workspace_sid, task, best):
+                    best = task
+                break
+        finally:
+            cursor.close()
+    if best is None:
+        return False
+    transitions.reserve(op, workspace_sid, best["sid"], worker_sid, Actor.workspace(workspace_sid))
+    queue = op.tx.one(
+        "SELECT max_reserved_workers FROM task_queues WHERE sid = ?", (best["task_queue_sid"],)
+    )
+    if queue["max_reserved_workers"] > 1:
+        # The other offers of a multi-reservation task go out with this one.
+        for other in _candidates(
+            op, workspace_sid, best, queue["max_reserved_workers"] - 1, moment
+        ):
+            transitions.reserve(
+                op, workspace_sid, best["sid"], other, Actor.workspace(workspace_sid)
+            )
+    return True
+
+
+def _better(op: Operation, workspace_sid: str, task: dict[str, Any], best: dict[str, Any]) -> bool:
+    """Across queues: higher priority, then the workspace's prioritize_queue_order."""
+    if task["priority"] != best["priority"]:
+        return task["priority"] > best["priority"]
+    if reads.workspace(op, workspace_sid)["prioritize_queue_order"] == "LIFO":
+        return task["date_created"] > best["date_created"]
+    return task["date_created"] < best["date_created"]

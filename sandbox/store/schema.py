@@ -1,0 +1,302 @@
+"""The database's schema: tables, indexes and triggers, and what upgrades an older file.
+
+Store applies it on every open (sandbox/store/database.py): CREATE ... IF NOT EXISTS for what
+is new, the columns of _COLUMNS that an older file lacks, and the triggers rebuilt when
+SCHEMA_VERSION moves on.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 3
+
+# Children before parents: the order in which a wipe empties the tables.
+RESOURCE_TABLES = (
+    "owed_callbacks",
+    "alerts",
+    "worker_queues",
+    "events",
+    "reservations",
+    "tasks",
+    "workflows",
+    "workers",
+    "task_queues",
+    "task_channels",
+    "activities",
+    "workspaces",
+)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS workspaces (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        friendly_name TEXT NOT NULL,
+        default_activity_sid TEXT,
+        timeout_activity_sid TEXT,
+        event_callback_url TEXT,
+        events_filter TEXT,
+        multi_task_enabled INTEGER NOT NULL DEFAULT 0,
+        prioritize_queue_order TEXT NOT NULL DEFAULT 'FIFO',
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS activities (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        available INTEGER NOT NULL,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS activities_workspace ON activities (workspace_sid, seq)",
+    """CREATE TABLE IF NOT EXISTS task_channels (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        unique_name TEXT NOT NULL,
+        channel_optimized_routing INTEGER,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        UNIQUE (workspace_sid, unique_name)
+    )""",
+    """CREATE TABLE IF NOT EXISTS workers (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        friendly_name_key TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        activity_sid TEXT NOT NULL REFERENCES activities(sid),
+        available INTEGER NOT NULL,
+        date_status_changed TEXT NOT NULL,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        UNIQUE (workspace_sid, friendly_name_key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS workers_activity ON workers (workspace_sid, activity_sid)",
+    # Routing looks for available workers, the one idle the longest first.
+    """CREATE INDEX IF NOT EXISTS workers_available
+        ON workers (workspace_sid, available, date_status_changed)""",
+    """CREATE TABLE IF NOT EXISTS task_queues (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        target_workers TEXT NOT NULL,
+        reservation_activity_sid TEXT,
+        assignment_activity_sid TEXT,
+        max_reserved_workers INTEGER NOT NULL DEFAULT 1,
+        task_order TEXT NOT NULL DEFAULT 'FIFO',
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS task_queues_workspace ON task_queues (workspace_sid, seq)",
+    """CREATE TABLE IF NOT EXISTS workflows (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        configuration TEXT NOT NULL,
+        assignment_callback_url TEXT,
+        fallback_assignment_callback_url TEXT,
+        task_reservation_timeout INTEGER NOT NULL DEFAULT 120,
+        document_content_type TEXT NOT NULL DEFAULT 'application/json',
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS workflows_workspace ON workflows (workspace_sid, seq)",
+    # target_index is the position of the workflow target the task sits in (-1 for
+    # default_filter); target_entered_date starts that target's timeout; timeout_at is the
+    # task's TTL deadline. Routing and timers read them.
+    """CREATE TABLE IF NOT EXISTS tasks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        attributes TEXT NOT NULL,
+        assignment_status TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        timeout INTEGER NOT NULL,
+        timeout_at TEXT NOT NULL,
+        reason TEXT,
+        task_queue_sid TEXT,
+        task_queue_entered_date TEXT,
+        workflow_sid TEXT,
+        workflow_filter_name TEXT,
+        target_index INTEGER,
+        target_entered_date TEXT,
+        task_channel_sid TEXT,
+        rejection_count INTEGER NOT NULL DEFAULT 0,
+        virtual_start_time TEXT,
+        ignore_capacity INTEGER,
+        routing_target TEXT,
+        addons TEXT,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    # Routing columns added in schema version 2 (older files get them through _COLUMNS).
+    """CREATE INDEX IF NOT EXISTS tasks_queue_order
+        ON tasks (workspace_sid, assignment_status, task_queue_sid, priority, date_created)""",
+    "CREATE INDEX IF NOT EXISTS tasks_workflow ON tasks (workspace_sid, workflow_sid)",
+    "CREATE INDEX IF NOT EXISTS tasks_created ON tasks (workspace_sid, date_created)",
+    "CREATE INDEX IF NOT EXISTS tasks_ttl ON tasks (assignment_status, timeout_at)",
+    """CREATE TABLE IF NOT EXISTS reservations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        task_sid TEXT NOT NULL REFERENCES tasks(sid) ON DELETE CASCADE,
+        worker_sid TEXT NOT NULL REFERENCES workers(sid) ON DELETE CASCADE,
+        reservation_status TEXT NOT NULL,
+        task_queue_sid TEXT,
+        workflow_sid TEXT,
+        worker_previous_activity_sid TEXT,
+        timeout_at TEXT,
+        instruction TEXT,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS reservations_task ON reservations (task_sid, reservation_status)",
+    """CREATE INDEX IF NOT EXISTS reservations_worker
+        ON reservations (worker_sid, reservation_status)""",
+    """CREATE INDEX IF NOT EXISTS reservations_timeout
+        ON reservations (reservation_status, timeout_at)""",
+    """CREATE TABLE IF NOT EXISTS events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        event_type TEXT NOT NULL,
+        event_date TEXT NOT NULL,
+        event_date_ms INTEGER NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_sid TEXT NOT NULL,
+        actor_type TEXT NOT NULL,
+        actor_sid TEXT NOT NULL,
+        description TEXT NOT NULL,
+        event_data TEXT NOT NULL,
+        task_sid TEXT,
+        worker_sid TEXT,
+        reservation_sid TEXT,
+        task_queue_sid TEXT,
+        workflow_sid TEXT,
+        task_channel_unique_name TEXT,
+        source TEXT NOT NULL,
+        source_ip_address TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_date ON events (workspace_sid, event_date)",
+    "CREATE INDEX IF NOT EXISTS events_type ON events (workspace_sid, event_type)",
+    "CREATE INDEX IF NOT EXISTS events_task ON events (task_sid)",
+    "CREATE INDEX IF NOT EXISTS events_worker ON events (worker_sid)",
+    "CREATE INDEX IF NOT EXISTS events_reservation ON events (reservation_sid)",
+    # Which workers a queue's target_workers selects, kept current on every worker attribute
+    # or target_workers change, with the worker's availability and idle time copied in so
+    # routing picks the worker idle the longest from one index.
+    # free: available and holding no pending reservation (kept by the triggers below), so a
+    # single-tasking queue reads only the workers it could offer a task to.
+    """CREATE TABLE IF NOT EXISTS worker_queues (
+        task_queue_sid TEXT NOT NULL REFERENCES task_queues(sid) ON DELETE CASCADE,
+        worker_sid TEXT NOT NULL REFERENCES workers(sid) ON DELETE CASCADE,
+        workspace_sid TEXT NOT NULL,
+        available INTEGER NOT NULL,
+        idle_since TEXT NOT NULL,
+        free INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (task_queue_sid, worker_sid)
+    )""",
+    """CREATE INDEX IF NOT EXISTS worker_queues_idle
+        ON worker_queues (task_queue_sid, available, idle_since, worker_sid)""",
+    "CREATE INDEX IF NOT EXISTS worker_queues_worker ON worker_queues (worker_sid)",
+    """CREATE TABLE IF NOT EXISTS alerts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT REFERENCES workspaces(sid) ON DELETE CASCADE,
+        code INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        url TEXT,
+        reservation_sid TEXT,
+        date_created TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS alerts_workspace ON alerts (workspace_sid, seq)",
+    # The outbox of assignment callbacks (sandbox/state/outbox.py): a row is written in the
+    # transaction that creates its reservation and deleted in the one that applies the answer,
+    # so a crash in between leaves it for the next start to send. claimed_by names the process
+    # sending it (its owner lock file says whether it still runs). A new table needs no
+    # schema version: IF NOT EXISTS adds it to an older file, and older code ignores it.
+    """CREATE TABLE IF NOT EXISTS owed_callbacks (
+        reservation_sid TEXT PRIMARY KEY REFERENCES reservations(sid) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        fallback_url TEXT,
+        params TEXT NOT NULL,
+        created TEXT NOT NULL,
+        claimed_by TEXT,
+        claimed_at TEXT
+    ) WITHOUT ROWID""",
+)
+
+# Columns later schema versions added to existing tables: (table, column, declaration).
+_COLUMNS = (
+    ("tasks", "filter_index", "INTEGER"),
+    ("tasks", "target_timeout_at", "TEXT"),
+    ("tasks", "routing_date", "TEXT"),
+    ("worker_queues", "free", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+# Whether a single-tasking worker is free, from its membership row's availability and its
+# reservations: only a pending one holds it (why: the single-tasking note in routing/__init__.py).
+_HELD = "'pending'"
+FREE_VALUE = (
+    "(worker_queues.available AND NOT EXISTS (SELECT 1 FROM reservations r"
+    f" WHERE r.worker_sid = worker_queues.worker_sid AND r.reservation_status = {_HELD}))"
+)
+
+# The triggers keeping worker_queues.free. CREATE TRIGGER IF NOT EXISTS keeps an older
+# version's text, so a schema upgrade drops them first (version 3: accepted stopped holding).
+_FREE_TRIGGERS = (
+    "worker_queues_free_born",
+    "worker_queues_free_moved",
+    "reservations_hold",
+    "reservations_hold_changed",
+    "reservations_hold_deleted",
+)
+
+# Indexes over the added columns and the triggers keeping them, created once they exist.
+_ROUTING_INDEXES = (
+    # The next task for a worker: highest priority, then oldest (FIFO, read forwards)...
+    """CREATE INDEX IF NOT EXISTS tasks_fifo
+        ON tasks (task_queue_sid, assignment_status, priority DESC, date_created, seq)""",
+    # ... or newest (LIFO, read backwards).
+    """CREATE INDEX IF NOT EXISTS tasks_lifo
+        ON tasks (task_queue_sid, assignment_status, priority, date_created, seq)""",
+    """CREATE INDEX IF NOT EXISTS tasks_target_timeout
+        ON tasks (assignment_status, target_timeout_at)""",
+    # The free members of a queue in idle order: routing stops at the first that fits, so
+    # a new task costs the same with 10 or 10,000 busy members.
+    """CREATE INDEX IF NOT EXISTS worker_queues_free
+        ON worker_queues (task_queue_sid, free, idle_since, worker_sid)""",
+    # worker_queues.free, kept in the database itself so that no code path (cascading
+    # deletes included) can leave it stale: a membership row is born and re-stamped with it,
+    # and every reservation that starts or stops holding its worker recomputes it.
+    f"""CREATE TRIGGER IF NOT EXISTS worker_queues_free_born AFTER INSERT ON worker_queues
+        BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
+            WHERE task_queue_sid = NEW.task_queue_sid AND worker_sid = NEW.worker_sid; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS worker_queues_free_moved
+        AFTER UPDATE OF available ON worker_queues
+        BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
+            WHERE task_queue_sid = NEW.task_queue_sid AND worker_sid = NEW.worker_sid; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS reservations_hold AFTER INSERT ON reservations
+        WHEN NEW.reservation_status = {_HELD}
+        BEGIN UPDATE worker_queues SET free = 0 WHERE worker_sid = NEW.worker_sid AND free; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS reservations_hold_changed
+        AFTER UPDATE OF reservation_status, worker_sid ON reservations
+        WHEN (OLD.reservation_status = {_HELD}) != (NEW.reservation_status = {_HELD})
+            OR OLD.worker_sid != NEW.worker_sid
+        BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
+            WHERE worker_sid IN (OLD.worker_sid, NEW.worker_sid); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS reservations_hold_deleted AFTER DELETE ON reservations
+        WHEN OLD.reservation_status = {_HELD}
+        BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
+            WHERE worker_sid = OLD.worker_sid; END""",
+)
