@@ -7,7 +7,7 @@ from flask import Response
 from sandbox.api.context import engine, list_url, render
 from sandbox.api.params import form, query
 from sandbox.api.rendering import created, deleted, fetched, list_body
-from sandbox.domain.validation import QUEUE_ORDERS
+from sandbox.domain.validation import QUEUE_ORDERS, TEMPLATES
 
 
 def list_workspaces() -> Response:
@@ -27,7 +27,7 @@ def create_workspace() -> Response:
         events_filter=params.text("EventsFilter"),
         multi_task_enabled=bool(params.boolean("MultiTaskEnabled")),
         prioritize_queue_order=params.choice("PrioritizeQueueOrder", QUEUE_ORDERS) or "FIFO",
-        template=params.choice("Template", ("NONE", "FIFO")),
+        template=params.choice("Template", TEMPLATES),
     )
     return created(render().workspace(row))
 
