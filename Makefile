@@ -93,7 +93,24 @@ $(CONTRACTS)/$(CONTRACT_VERSION).fetched:
 			"the contract tests read ../shared/contracts or skip"; \
 	fi
 
-test: $(VENV)/.dev browser $(CONTRACTS)/$(CONTRACT_VERSION).fetched
+# Twilio's Node.js library, the tests' independent second client (tests/node_client.py): the
+# versions tests/node/package-lock.json pins, installed into .cache/node by npm ci, again only
+# when the lock file changes. Without npm, or offline, make test goes on and those tests skip.
+NODE_CLIENT := $(CACHE)/node
+
+$(NODE_CLIENT)/.installed: tests/node/package.json tests/node/package-lock.json
+	@mkdir -p $(NODE_CLIENT)
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "npm is not available: the twilio-node tests will skip"; \
+	elif cp tests/node/package.json tests/node/package-lock.json $(NODE_CLIENT)/ \
+		&& (cd $(NODE_CLIENT) && npm ci --silent --no-update-notifier --ignore-scripts \
+			--no-audit --no-fund --fetch-retries=0 --fetch-timeout=30000 >/dev/null 2>&1); then \
+		touch $@; \
+	else \
+		echo "npm could not install tests/node's packages (offline?): the twilio-node tests will skip"; \
+	fi
+
+test: $(VENV)/.dev browser $(CONTRACTS)/$(CONTRACT_VERSION).fetched $(NODE_CLIENT)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from sandbox import Sandbox, init_app
 from sandbox.clock import ManualClock
+from tests.node_client import NodeClient
 
 PREFIX = "/sandbox"
 
@@ -167,3 +168,13 @@ def routing(*filters: tuple[str, str], default: str | None = None) -> str:
     if default is not None:
         document["task_routing"]["default_filter"] = {"queue": default}
     return json.dumps(document)
+
+
+@pytest.fixture(scope="module")
+def node(live: Live) -> Iterator[NodeClient]:
+    """twilio-node, the independent second client, pointed at the module's live sandbox."""
+    client = NodeClient(live.base_url, *live.auth)
+    try:
+        yield client
+    finally:
+        client.close()
