@@ -23,7 +23,14 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def _copy_project(folder: Path) -> None:
-    for name in ("Makefile", "requirements.txt", "requirements-dev.txt"):
+    for name in (
+        "Makefile",
+        "requirements.txt",
+        "requirements-dev.txt",
+        "tests/node/package.json",
+        "tests/node/package-lock.json",
+    ):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, folder / name)
 
 
