@@ -355,8 +355,10 @@ def test_a_target_reached_by_a_skip_counts_its_timeout_from_the_skip(fresh: Live
 
 
 def test_an_attribute_update_restarts_the_walk(fresh: Live) -> None:
-    """Lifecycle of a Task: Workflows and Assignment: the workflow evaluates the task from
-    the top again when its attributes change, and each step waits its timeout from there."""
+    """An attribute update routes a pending task through its workflow again ("A Workflow
+    evaluates linearly from top to bottom", Lifecycle of a Task: Workflows and Assignment),
+    and each step then waits its own timeout in turn from the update (the README's choice
+    for where a new walk's timeouts start)."""
     floor = _floor(fresh)
     floor.workflow(
         [
@@ -384,8 +386,9 @@ def test_an_attribute_update_restarts_the_walk(fresh: Live) -> None:
 
 
 def test_re_evaluating_tasks_restarts_their_walk(fresh: Live) -> None:
-    """Workflow resource, ReEvaluateTasks: pending tasks are routed again by the updated
-    configuration, their walk starting over from its first target."""
+    """Workflow resource, ReEvaluateTasks (OpenAPI: without it "Tasks in the Workflow will not
+    be processed through the assignment loop again"): with it the pending task walks the new
+    configuration from its first target, whose timeout counts from the update."""
     floor = _floor(fresh)
     flow = floor.workflow(
         [
