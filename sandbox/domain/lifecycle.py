@@ -55,7 +55,7 @@ RESERVATION_API_TARGETS = ("accepted", "rejected", "wrapping", "completed")
 
 TTL_REASON = "Task TTL Exceeded"
 TARGET_TIMEOUT_REASON = "Workflow Timeout: no worker accepted the task before its last target"
-SKIPPED_REASON = "Workflow Timeout: every remaining target of the workflow was skipped"
+SKIPPED_REASON = "Task skipped every filter it matched, and its workflow has no default_filter"
 NO_FILTER_REASON = "Task did not match any filter of its workflow, which has no default_filter"
 MAX_REJECTIONS = 1000
 REJECTED_REASON = f"Task rejected {MAX_REJECTIONS} times"

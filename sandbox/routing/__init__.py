@@ -33,10 +33,20 @@ statuses only through state/transitions.py and never calls the engine above it.
 #   capacity of 1 per channel), and activities do not move on reservation or accept.
 # - max_reserved_workers > 1: the offers are made together when the task is routed; a worker
 #   becoming available later does not join a task that is already reserved.
-# - A target's timeout counts on the task's age; a reserved task whose target times out moves
-#   on when its reservation ends. skip_if sees workers.available, the number of available
-#   members of the target's queue. Past the last target (timed out or skipped) the task is
-#   canceled.
+# - Targets time out in turn: a target's deadline is its timeout after the previous target's
+#   deadline when the task moved on by timeout (so on the task's age it is the sum of the
+#   timeouts so far, as the Timeout Evaluation page has it), or after the moment the task
+#   arrived by a skip or at the start of a walk (its start when created, the moment of an
+#   attribute update or re-evaluation). A reserved task whose target times out moves on when
+#   its reservation ends, past every target whose deadline has gone by meanwhile. A task stays
+#   in a target until its deadline even when a reservation ends earlier (the Workflows and
+#   Assignment page: it waits in each step for the step's timeout).
+# - skip_if is evaluated once, when the task has just entered a target and the offer made
+#   then reserved nobody. It sees workers.available / workers.unavailable (the target queue's
+#   members in an available / unavailable activity) and workers.<ActivitySid>. Skipping the
+#   last target of a filter counts as not matching it: the later filters, then default_filter,
+#   else the task is canceled. Passing the last target by timeout fires workflow.timeout and
+#   cancels the task; a filter has no timeout of its own (Twilio documents none).
 
 from __future__ import annotations
 

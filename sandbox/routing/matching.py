@@ -13,7 +13,7 @@ from sandbox.clock import to_storage
 from sandbox.domain.validation import attributes
 from sandbox.domain.values import Actor
 from sandbox.domain.workflow import OrderBy, Target, taskrouter_context
-from sandbox.routing.placement import target_timed_out, workflow_plan
+from sandbox.routing.placement import offered, target_timed_out, workflow_plan
 from sandbox.state import reads, transitions
 from sandbox.state.operation import Operation
 
@@ -132,6 +132,7 @@ def route_task(op: Operation, workspace_sid: str, task_sid: str) -> None:
     workers = _candidates(op, workspace_sid, task, queue["max_reserved_workers"], moment)
     for worker_sid in workers:
         transitions.reserve(op, workspace_sid, task_sid, worker_sid, Actor.workspace(workspace_sid))
+    offered(op, task_sid, reserved=bool(workers))  # skip_if, when it just entered a target
 
 
 def _candidates(

@@ -48,6 +48,9 @@ class Operation:
     event_callbacks: dict[str, tuple[str, frozenset[str]] | None] = field(default_factory=dict)
     # workflow_sid -> (workflow row, routing plan) or None, for routing.
     workflow_plans: dict[str, Any] = field(default_factory=dict)
+    # Tasks that entered a target with skip_if in this operation and have not yet been
+    # offered to workers: skip_if is evaluated only when that first offer reserves nobody.
+    skip_checks: set[str] = field(default_factory=set)
 
     def now(self) -> datetime:
         return self.clock.now()

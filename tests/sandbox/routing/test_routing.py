@@ -367,22 +367,29 @@ def test_target_timeouts_move_the_task_then_cancel_it(engine: Engine, clock: Man
     engine.fire_due()
     moved = engine.get_task(floor.sid, task_sid)
     assert moved["task_queue_sid"] == second and moved["assignment_status"] == "pending"
-    assert floor.events(task_sid=task_sid)[-4:] == [
-        "workflow.timeout",
+    # Only passing the final step fires workflow.timeout (Lifecycle of a Task: Workflows and
+    # Assignment); a step's timeout just moves the task to the next step.
+    assert floor.events(task_sid=task_sid)[-3:] == [
         "workflow.target-matched",
         "task-queue.moved",
         "task-queue.entered",
     ]
+    assert "workflow.timeout" not in floor.events(task_sid=task_sid)
 
     # A worker of the second target's queue is offered it while it waits there.
     floor.add_worker("Bea", {"team": "b"}, "Idle")
     reservation = floor.only_reservation(task_sid)
     engine.update_reservation(floor.sid, reservation["sid"], reservation_status="rejected")
-    clock.advance(60)
+    # The second target's 90 s count from the first one's deadline: it ends at age 120.
+    clock.advance(89)
+    engine.fire_due()
+    assert engine.get_task(floor.sid, task_sid)["assignment_status"] == "pending"
+    clock.advance(1)
     engine.fire_due()
     canceled = engine.get_task(floor.sid, task_sid)
     assert canceled["assignment_status"] == "canceled"
     assert canceled["reason"] == TARGET_TIMEOUT_REASON
+    assert floor.events(task_sid=task_sid)[-2:] == ["workflow.timeout", "task.canceled"]
 
 
 def test_skip_if_skips_a_target_without_available_workers(
