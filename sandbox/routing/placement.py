@@ -14,6 +14,7 @@ from sandbox.domain import lifecycle
 from sandbox.domain.validation import attributes
 from sandbox.domain.values import Actor
 from sandbox.domain.workflow import Plan, Target, routing_plan, taskrouter_context
+from sandbox.routing import known_workers
 from sandbox.state import events, reads, transitions
 from sandbox.state.operation import Operation
 
@@ -172,6 +173,7 @@ def _enter_target(
             values["priority"] = target.priority
         op.tx.update("tasks", task_sid, values)
         enter_queue(op, workspace_sid, task_sid, target.queue, item.name, target_index)
+        known_workers.alert_unreachable(op, workspace_sid, task, target)
         if target.timeout is not None:
             op.deadline_at(start + timedelta(seconds=target.timeout))
         return
