@@ -18,6 +18,8 @@ The task's RoutingTarget narrows routing the same way, so both meet in `only_wor
 # - On entering such a target, a value naming no worker of the workspace (the attribute
 #   missing, not a string, or an unknown SID or name) records alert 40155, and a worker who
 #   is not a member of the target's queue records alert 40152; the task stays in the target.
+# - A task created with a RoutingTarget worker is offered only when that worker is also the
+#   known worker; two different workers leave it offered to nobody in that target.
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ _BY_FRIENDLY_NAME = "SELECT sid FROM workers WHERE workspace_sid = ? AND friendl
 
 
 def _named(task: dict[str, Any], known: KnownWorker) -> Any:
+    """The value of the task attribute the target names (None when it is missing)."""
     value: Any = attributes(task["attributes"])
     for segment in known.attribute:
         value = value.get(segment) if isinstance(value, dict) else None

@@ -320,3 +320,24 @@ def test_updating_the_attribute_retargets_the_task(live: Live) -> None:
     )
 
     assert floor.offered_to(task.sid) == ["Bob"]
+
+
+def test_a_routing_target_and_a_known_worker_must_agree(live: Live) -> None:
+    """The Task resource's RoutingTarget ("A SID of a Worker ... to route a Task to") and a
+    known-agent target each name the one worker to offer the task to; the task goes to
+    that worker when both name it, and to nobody when they name two different workers."""
+    floor = _floor(live, BY_SID)
+    floor.set_activity("Bob", "Available")
+    floor.set_activity("Alice", "Available")
+
+    def task(agent: str, routing_target: str) -> Any:
+        return floor.workspace.tasks.create(
+            attributes=json.dumps({"agent_sid": floor.workers[agent]}),
+            workflow_sid=floor.workflow_sid,
+            routing_target=floor.workers[routing_target],
+        )
+
+    disagreeing = task("Alice", "Bob")
+    assert floor.offered_to(disagreeing.sid) == []
+    agreeing = task("Alice", "Alice")
+    assert floor.offered_to(agreeing.sid) == ["Alice"]
