@@ -15,6 +15,9 @@ ALERT_CONTENT_TYPE_NOT_JSON = 40000
 ALERT_INVALID_JSON = 40001
 ALERT_NO_INSTRUCTION = 40005
 ALERT_INVALID_INSTRUCTION = 55555
+# ... and for a known-agent target whose worker routing cannot reach (known-agent-routing).
+ALERT_KNOWN_WORKER_NOT_IN_QUEUE = 40152
+ALERT_KNOWN_WORKER_NOT_IN_WORKSPACE = 40155
 
 AlertLevel = Literal["error", "warning"]
 ALERT_LEVELS: tuple[AlertLevel, ...] = ("error", "warning")
@@ -62,12 +65,13 @@ Effect = EventCallback | AssignmentCallback
 
 @dataclass(frozen=True)
 class Alert:
-    """A debugger alert about a callback, in Twilio's codes (11200, 40000, 40001, ...)."""
+    """A debugger alert in Twilio's codes (11200, 40000, 40001, ...): about a callback (url
+    is the one called) or about routing (no url)."""
 
     code: int
     level: AlertLevel
     message: str
-    url: str
+    url: str | None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,36 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 OrderBy = tuple[tuple[tuple[str, ...], bool], ...]
 
+# Every key a configuration may hold, by where it sits: TaskRouter's documented document
+# (workflow-configuration, known-agent-routing; twilio-java's WorkflowRule and
+# WorkflowRuleTarget). The sandbox implements each one; any other key is refused, so that
+# nothing a configuration says is accepted and then silently ignored.
+_DOCUMENT_KEYS = ("task_routing",)
+_ROUTING_KEYS = ("filters", "default_filter")
+_FILTER_KEYS = ("filter_friendly_name", "friendly_name", "expression", "targets")
+KNOWN_WORKER_KEYS = ("known_worker_sid", "known_worker_friendly_name")
+_TARGET_KEYS = (
+    "queue",
+    "expression",
+    "priority",
+    "timeout",
+    "order_by",
+    "skip_if",
+    *KNOWN_WORKER_KEYS,
+)
+_DEFAULT_FILTER_KEYS = ("queue",)
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class KnownWorker:
+    """A target's known agent: the task attribute (its path below `task.`) that holds the
+    worker's SID (by == "sid") or friendly name (by == "friendly_name")."""
+
+    by: str
+    attribute: tuple[str, ...]
+    source: str
+
 
 @dataclass(frozen=True)
 class Target:
@@ -32,6 +63,7 @@ class Target:
     timeout: int | None
     order_by: OrderBy
     skip_if: expressions.Expression | None
+    known_worker: KnownWorker | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +100,34 @@ def parse_order_by(text: str) -> OrderBy:
     return tuple(keys)
 
 
+def parse_known_worker_attribute(text: str) -> tuple[str, ...]:
+    """`task.agent.sid` -> ("agent", "sid"): the task attribute a known-worker key names.
+
+    Raises ValueError naming the problem."""
+    segments = text.strip().split(".") if isinstance(text, str) else []
+    if (
+        len(segments) < 2
+        or segments[0] != "task"
+        or not all(_ATTRIBUTE_NAME.fullmatch(segment) for segment in segments[1:])
+    ):
+        raise ValueError(f'must name a task attribute, as in "task.agent_sid"; got {text!r}')
+    return tuple(segments[1:])
+
+
+def _known_worker(target: dict[str, Any]) -> KnownWorker | None:
+    for key in KNOWN_WORKER_KEYS:
+        if key in target:
+            source = target[key]
+            try:
+                attribute = parse_known_worker_attribute(source)
+            except ValueError:
+                # Only a configuration stored before these keys were checked can get here:
+                # its known worker names no attribute, so no worker.
+                attribute = ()
+            return KnownWorker(key.removeprefix("known_worker_"), attribute, str(source))
+    return None
+
+
 @functools.lru_cache(maxsize=256)
 def routing_plan(configuration: str) -> Plan:
     """A stored (already validated) workflow configuration as Filters and Targets."""
@@ -84,6 +144,7 @@ def routing_plan(configuration: str) -> Plan:
                 timeout=target.get("timeout"),
                 order_by=parse_order_by(target["order_by"]) if target.get("order_by") else (),
                 skip_if=expressions.parse(target["skip_if"]) if target.get("skip_if") else None,
+                known_worker=_known_worker(target),
             )
             for target in item["targets"]
         )
@@ -124,7 +185,9 @@ def check_configuration(text: object, workspace_sid: str, is_queue: Callable[[st
         raise EngineError(f"Configuration is not valid JSON: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("task_routing"), dict):
         raise EngineError('Configuration must be a JSON object with a "task_routing" object')
+    _only_known_keys(document, "", _DOCUMENT_KEYS)
     routing = document["task_routing"]
+    _only_known_keys(routing, " task_routing", _ROUTING_KEYS)
     filters = routing.get("filters", [])
     if not isinstance(filters, list):
         raise EngineError("Configuration task_routing.filters must be an array")
@@ -150,6 +213,7 @@ def check_configuration(text: object, workspace_sid: str, is_queue: Callable[[st
         where = f"task_routing.filters[{index}]"
         if not isinstance(item, dict):
             raise EngineError(f"Configuration {where} must be an object")
+        _only_known_keys(item, f" {where}", _FILTER_KEYS)
         name = item.get("filter_friendly_name", item.get("friendly_name"))
         if name is not None and not isinstance(name, str):
             raise EngineError(f"Configuration {where}.filter_friendly_name must be a string")
@@ -163,6 +227,7 @@ def check_configuration(text: object, workspace_sid: str, is_queue: Callable[[st
     if default is not None:
         if not isinstance(default, dict):
             raise EngineError("Configuration task_routing.default_filter must be an object")
+        _only_known_keys(default, " task_routing.default_filter", _DEFAULT_FILTER_KEYS)
         queue(default.get("queue"), "task_routing.default_filter")
     return text
 
@@ -175,6 +240,7 @@ def _check_target(
 ) -> None:
     if not isinstance(target, dict):
         raise EngineError(f"Configuration {here} must be an object")
+    _only_known_keys(target, f" {here}", _TARGET_KEYS)
     queue(target.get("queue"), here)
     if "expression" in target:
         parsed = expression(target["expression"], f"{here}.expression")
@@ -203,6 +269,27 @@ def _check_target(
             parse_order_by(target["order_by"])
         except ValueError as error:
             raise EngineError(f"Configuration {here}.{error}") from None
+    known = [key for key in KNOWN_WORKER_KEYS if key in target]
+    if len(known) > 1:
+        raise EngineError(
+            f"Configuration {here} has both known_worker_sid and known_worker_friendly_name: "
+            "a target names its known worker by one of them"
+        )
+    for key in known:
+        try:
+            parse_known_worker_attribute(target[key])
+        except ValueError as error:
+            raise EngineError(f"Configuration {here}.{key} {error}") from None
+
+
+def _only_known_keys(value: dict[str, Any], where: str, allowed: tuple[str, ...]) -> None:
+    """Refuse the first key the sandbox does not implement, naming it and where it is."""
+    for key in value:
+        if key not in allowed:
+            raise EngineError(
+                f"Configuration{where} has unknown key {key!r}; the keys there are "
+                + ", ".join(allowed)
+            )
 
 
 def configuration_queues(text: str) -> set[str]:

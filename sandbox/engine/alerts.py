@@ -7,12 +7,11 @@ from typing import Any
 
 from sandbox.domain import validation as check
 from sandbox.domain.errors import EngineError, NotFound
-from sandbox.domain.validation import new_sid
 from sandbox.domain.values import ALERT_LEVELS, Alert, Paging
 from sandbox.engine.listing import paged
 from sandbox.engine.operations import Operations
 from sandbox.state import reads
-from sandbox.state.operation import Operation
+from sandbox.state.alerts import insert
 from sandbox.store import Order, Page
 
 
@@ -20,24 +19,6 @@ def record_alert(ops: Operations, alert: Alert, workspace_sid: str | None = None
     """Keep an alert for the console; event deliveries land here."""
     with ops.write() as op:
         insert(op, workspace_sid, alert, None)
-
-
-def insert(
-    op: Operation, workspace_sid: str | None, alert: Alert, reservation_sid: str | None
-) -> None:
-    op.tx.insert(
-        "alerts",
-        {
-            "sid": new_sid("NO"),
-            "workspace_sid": workspace_sid,
-            "code": int(alert.code),
-            "level": alert.level,
-            "message": alert.message,
-            "url": alert.url,
-            "reservation_sid": reservation_sid,
-            "date_created": op.stamp(),
-        },
-    )
 
 
 def list_alerts(

@@ -3,8 +3,9 @@
 `settle` runs once per operation, before its commit: it routes everything the operation's
 hints may have unblocked until nothing moves. placement.py walks a task through its workflow
 (filters, targets, timeouts, skip_if); matching.py finds the workers for a task and the task
-for a worker. Candidates come from indexed SQL, expressions only on them. Routing moves
-statuses only through state/transitions.py and never calls the engine above it.
+for a worker; known_workers.py narrows both to a target's known worker. Candidates come from
+indexed SQL, expressions only on them. Routing moves statuses only through
+state/transitions.py and never calls the engine above it.
 """
 
 # Choices made where TaskRouter's documentation leaves room:

@@ -13,6 +13,7 @@ from sandbox.clock import to_storage
 from sandbox.domain.validation import attributes
 from sandbox.domain.values import Actor
 from sandbox.domain.workflow import OrderBy, Target, taskrouter_context
+from sandbox.routing.known_workers import only_worker
 from sandbox.routing.placement import offered, target_timed_out, workflow_plan
 from sandbox.state import reads, transitions
 from sandbox.state.operation import Operation
@@ -150,9 +151,10 @@ def _candidates(
         params.append(task["task_channel_sid"])
     else:
         sql = _SINGLE_TASK_CANDIDATES
-    if task["routing_target"]:
+    pinned = only_worker(op, task, target)
+    if pinned is not None:
         sql += " AND wq.worker_sid = ?"
-        params.append(task["routing_target"])
+        params.append(pinned)
     sql += " ORDER BY wq.idle_since, wq.worker_sid"
     expression = target.expression if target else None
     order_by = target.order_by if target else ()
@@ -247,11 +249,12 @@ def _route_worker_once(
                     continue  # the timer moves it on
                 if task["sid"] in refused and refused[task["sid"]] >= (task["routing_date"] or ""):
                     continue
-                if task["routing_target"] and task["routing_target"] != worker_sid:
-                    continue
                 if multi_task and task["task_channel_sid"] in busy_channels:
                     continue
                 target = _target(op, task)
+                pinned = only_worker(op, task, target)
+                if pinned is not None and pinned != worker_sid:
+                    continue
                 if target is not None and target.expression is not None:
                     context["task"] = attributes(task["attributes"])
                     context.setdefault("taskrouter", taskrouter_context(moment))

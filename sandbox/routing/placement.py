@@ -16,6 +16,7 @@ from sandbox.domain import lifecycle
 from sandbox.domain.validation import attributes
 from sandbox.domain.values import Actor
 from sandbox.domain.workflow import Filter, Plan, Target, routing_plan, taskrouter_context
+from sandbox.routing import known_workers
 from sandbox.state import events, reads, transitions
 from sandbox.state.operation import Operation
 
@@ -202,6 +203,7 @@ def _enter_target(
             values["priority"] = target.priority
         op.tx.update("tasks", task_sid, values)
         enter_queue(op, workspace_sid, task_sid, target.queue, item.name, target_index)
+        known_workers.alert_unreachable(op, workspace_sid, reads.task_row(op, task_sid), target)
         if deadline is not None:
             op.deadline_at(deadline)
         if target.skip_if is not None:

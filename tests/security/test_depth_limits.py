@@ -58,7 +58,8 @@ class Sandbox:
         return next(iter(self.seeded.task_queue_sids.values()))
 
     def configuration(self, note: str) -> str:
-        """A workflow configuration that would be taken, with note (JSON text) beside it."""
+        """A workflow configuration with note (JSON text) beside it: its depth is checked
+        before its keys, so a note too deep is refused for its depth."""
         routing = {"filters": [], "default_filter": {"queue": self.queue_sid}}
         return json.dumps({"task_routing": routing})[:-1] + f', "note": {note}}}'
 
