@@ -102,3 +102,108 @@ def test_twilio_node_follows_the_sandboxs_pages(node: NodeClient) -> None:
     listed = node.call(ws, "workers", ["list", {"pageSize": 2}])
     assert [item["friendlyName"] for item in listed] == [f"worker {i}" for i in range(5)]
     assert len(node.call(ws, "workers", ["list", {"pageSize": 2, "limit": 3}])) == 3
+
+
+class _NodeFloor:
+    """A single-tasking workspace built through twilio-node: queues taking every worker."""
+
+    def __init__(self, node: NodeClient, live: Live, queues: tuple[str, ...]) -> None:
+        self.node, self.live = node, live
+        self.sid = _workspace(node, multiTaskEnabled=False)["sid"]
+        self.ws = ["workspaces", self.sid]
+        self.available = _activity(node, self.sid, "Available")
+        self.queues = {
+            name: node.call(self.ws, "taskQueues", ["create", {"friendlyName": name}])["sid"]
+            for name in queues
+        }
+
+    def workflow(self, *targets: dict[str, object]) -> str:
+        routing = {"filters": [{"expression": "1==1", "targets": list(targets)}]}
+        return self.node.call(
+            self.ws,
+            "workflows",
+            [
+                "create",
+                {"friendlyName": "Flow", "configuration": json.dumps({"task_routing": routing})},
+            ],
+        )["sid"]
+
+    def worker(self, name: str) -> str:
+        return self.node.call(
+            self.ws, "workers", ["create", {"friendlyName": name, "activitySid": self.available}]
+        )["sid"]
+
+    def task(self, workflow_sid: str, **attributes: object) -> dict:
+        return self.node.call(
+            self.ws,
+            "tasks",
+            ["create", {"attributes": json.dumps(attributes), "workflowSid": workflow_sid}],
+        )
+
+    def queue_of(self, task_sid: str) -> str:
+        names = {sid: name for name, sid in self.queues.items()}
+        return names[self.node.call(self.ws, ["tasks", task_sid], ["fetch"])["taskQueueSid"]]
+
+    def advance(self, seconds: float) -> None:
+        self.live.clock.advance(seconds)
+        self.live.sandbox.engine.fire_due()
+
+
+def test_escalation_in_turn_as_twilio_node_sees_it(node: NodeClient, live: Live) -> None:
+    """Timeout Evaluation: each target's timeout runs after the previous one's, so a task
+    walks Q1 -> Q2 -> Q3 at 2 s and 4 s, and only the final step would fire workflow.timeout."""
+    floor = _NodeFloor(node, live, ("Q1", "Q2", "Q3"))
+    flow = floor.workflow(
+        {"queue": floor.queues["Q1"], "timeout": 2},
+        {"queue": floor.queues["Q2"], "timeout": 2},
+        {"queue": floor.queues["Q3"]},
+    )
+    task = floor.task(flow)
+    assert floor.queue_of(task["sid"]) == "Q1"
+    floor.advance(2)
+    assert floor.queue_of(task["sid"]) == "Q2"
+    floor.advance(2)
+    assert floor.queue_of(task["sid"]) == "Q3"
+    events = node.call(floor.ws, "events", ["list", {"taskSid": task["sid"]}])
+    types = [event["eventType"] for event in events]
+    assert types.count("workflow.target-matched") == 3
+    assert "workflow.timeout" not in types
+
+
+def test_known_agent_routing_through_twilio_node(node: NodeClient, live: Live) -> None:
+    """Known Agent Routing: the worker the task's attribute names gets it, not the one idle
+    the longest."""
+    floor = _NodeFloor(node, live, ("Everyone",))
+    floor.worker("Alice")
+    bob = floor.worker("Bob")
+    flow = floor.workflow(
+        {"queue": floor.queues["Everyone"], "known_worker_friendly_name": "task.agent"}
+    )
+    task = floor.task(flow, agent="Bob")
+    reservations = node.call(floor.ws, ["tasks", task["sid"]], "reservations", ["list"])
+    assert [r["workerSid"] for r in reservations] == [bob]
+
+
+def test_a_configuration_key_the_sandbox_does_not_implement_is_refused(
+    node: NodeClient, live: Live
+) -> None:
+    floor = _NodeFloor(node, live, ("Everyone",))
+    configuration = {
+        "task_routing": {
+            "filters": [
+                {
+                    "expression": "1==1",
+                    "timeout": 5,
+                    "targets": [{"queue": floor.queues["Everyone"]}],
+                }
+            ]
+        }
+    }
+    with pytest.raises(NodeError) as refused:
+        node.call(
+            floor.ws,
+            "workflows",
+            ["create", {"friendlyName": "x", "configuration": json.dumps(configuration)}],
+        )
+    assert refused.value.status == 400
+    assert "unknown key 'timeout'" in refused.value.message
