@@ -80,6 +80,7 @@ def _forget_connections(reference: weakref.ref[Store]) -> None:
 
 
 # The table a write statement names; a DELETE may cascade, so it is treated as touching all.
+# Anything but a read (_READ) is a write: a read transaction refuses it (StoreError).
 _WRITTEN_TABLE = re.compile(r"\s*(?:UPDATE|INSERT\s+INTO)\s+(\w+)", re.IGNORECASE)
 _READ = re.compile(r"\s*(?:SELECT|PRAGMA|EXPLAIN)\b", re.IGNORECASE)
 
@@ -139,9 +140,11 @@ class Transaction:
                 del self._rows[key]
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        if self._rows and not _READ.match(sql):
-            written = _WRITTEN_TABLE.match(sql)
-            self._forget(written.group(1).lower() if written else None)
+        if not _READ.match(sql):
+            self._require_write()
+            if self._rows:
+                written = _WRITTEN_TABLE.match(sql)
+                self._forget(written.group(1).lower() if written else None)
         return self.connection.execute(sql, params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -151,13 +154,13 @@ class Transaction:
         self.connection.executemany(sql, rows)
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
-        return self.connection.execute(sql, params).fetchone()
+        return self.execute(sql, params).fetchone()
 
     def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        return self.connection.execute(sql, params).fetchall()
+        return self.execute(sql, params).fetchall()
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        row = self.connection.execute(sql, params).fetchone()
+        row = self.execute(sql, params).fetchone()
         return None if row is None else next(iter(row.values()))
 
     def insert(self, table: str, values: dict[str, Any]) -> None:
