@@ -5,6 +5,7 @@ Real database files in tmp_path; threads are joined before each test ends.
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 import threading
 import time
@@ -117,6 +118,31 @@ def test_nested_transactions_join_the_outer_one(store: Store) -> None:
         pass
     with store.read() as tx, pytest.raises(StoreError, match="cannot change"):
         tx.set_setting("c", "3")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO settings (key, value) VALUES ('raw', 'x')",
+        "  update settings SET value = 'y'",
+        "DELETE FROM settings",
+        "CREATE TABLE scratch (x)",
+    ],
+)
+def test_a_read_transaction_refuses_raw_writes(store: Store, sql: str) -> None:
+    """A write inside a read transaction is a programming error, raised whichever helper
+    runs it (execute, one, all, scalar), and nothing is written."""
+    for run in ("execute", "one", "all", "scalar"):
+        with store.read() as tx, pytest.raises(StoreError, match="cannot change"):
+            getattr(tx, run)(sql)
+    with store.read() as tx:
+        assert tx.setting("raw") is None
+        assert tx.scalar("SELECT count(*) FROM settings WHERE key = 'schema_version'") == 1
+        assert tx.all("PRAGMA table_info(settings)")
+    with store.transaction() as tx:
+        tx.execute("INSERT INTO settings (key, value) VALUES ('raw', 'x')")
+    with store.read() as tx:
+        assert tx.setting("raw") == "x"
 
 
 def test_writers_in_one_process_queue_instead_of_timing_out(tmp_path: Path) -> None:
@@ -292,8 +318,27 @@ def test_descending_order_predicate_and_page_number(numbered: Store) -> None:
     assert odd.previous_token is not None and odd.next_token is not None
 
 
+def _token(key_json: str) -> str:
+    return "PA" + base64.urlsafe_b64encode(key_json.encode()).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(
-    "token", ["garbage", "PA", "PA!!!", "PXeyJ4Ijox", "PAWzFd", "PAeyJ4Ijoxfq"]
+    "token",
+    [
+        "garbage",
+        "PA",
+        "PA!!!",
+        "PXeyJ4Ijox",
+        "PAWzFd",
+        "PAeyJ4Ijoxfq",
+        # The right shape, but values no column of this store holds.
+        _token('["n1", true]'),
+        _token("[false, 3]"),
+        _token('["n1", NaN]'),
+        _token('["n1", Infinity]'),
+        _token("[-Infinity, 3]"),
+        _token('["n1", 1e400]'),
+    ],
 )
 def test_foreign_page_tokens_are_refused(numbered: Store, token: str) -> None:
     order = [Order("w.friendly_name", "friendly_name"), Order("w.seq", "seq")]
