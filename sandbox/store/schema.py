@@ -267,9 +267,12 @@ _ROUTING_INDEXES = (
     # The next task for a worker: highest priority, then oldest (FIFO, read forwards)...
     """CREATE INDEX IF NOT EXISTS tasks_fifo
         ON tasks (task_queue_sid, assignment_status, priority DESC, date_created, seq)""",
-    # ... or newest (LIFO, read backwards).
-    """CREATE INDEX IF NOT EXISTS tasks_lifo
-        ON tasks (task_queue_sid, assignment_status, priority, date_created, seq)""",
+    # ... or the newest whatever its priority (LIFO, read backwards): TaskRouter's LIFO
+    # ordering does not consider priority. tasks_lifo, which an older version ordered by
+    # priority first, serves no query any more.
+    "DROP INDEX IF EXISTS tasks_lifo",
+    """CREATE INDEX IF NOT EXISTS tasks_newest
+        ON tasks (task_queue_sid, assignment_status, date_created, seq)""",
     """CREATE INDEX IF NOT EXISTS tasks_target_timeout
         ON tasks (assignment_status, target_timeout_at)""",
     # The free members of a queue in idle order: routing stops at the first that fits, so

@@ -199,8 +199,13 @@ def test_a_database_from_before_routing_is_upgraded(tmp_path: Any) -> None:
     engine = Engine(store, ManualClock(), ACCOUNT_SID)
     seeded = ensure_seeded(engine)
     with store.transaction() as tx:
-        for index in ("tasks_fifo", "tasks_lifo", "tasks_target_timeout"):
+        for index in ("tasks_fifo", "tasks_newest", "tasks_target_timeout"):
             tx.execute(f"DROP INDEX {index}")
+        # An older version's LIFO index, ordered by priority first: the upgrade drops it.
+        tx.execute(
+            "CREATE INDEX tasks_lifo"
+            " ON tasks (task_queue_sid, assignment_status, priority, date_created, seq)"
+        )
         for column in ("filter_index", "target_timeout_at", "routing_date"):
             tx.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
         tx.execute("DROP TABLE worker_queues")
@@ -215,6 +220,8 @@ def test_a_database_from_before_routing_is_upgraded(tmp_path: Any) -> None:
         assert tx.setting("schema_version") == str(SCHEMA_VERSION)
         columns = {row["name"] for row in tx.all("PRAGMA table_info(tasks)")}
         assert {"filter_index", "target_timeout_at", "routing_date"} <= columns
+        indexes = {row["name"] for row in tx.all("PRAGMA index_list(tasks)")}
+        assert {"tasks_fifo", "tasks_newest"} <= indexes and "tasks_lifo" not in indexes
         members = tx.scalar("SELECT count(*) FROM worker_queues")
     assert members == 3  # Alice in both queues, Bob in the English one
     ws = seeded.workspace_sid
