@@ -29,6 +29,7 @@ from sandbox.store.schema import (
     FREE_VALUE,
     RESOURCE_TABLES,
     SCHEMA_VERSION,
+    VERSIONED_TABLES,
 )
 
 logger = logging.getLogger(__name__)
@@ -196,6 +197,9 @@ class Transaction:
             ):
                 return
         entry.row.update(values)
+        if table in VERSIONED_TABLES and "version" in entry.row and "version" not in values:
+            # The row's version trigger has just moved it on by one.
+            entry.row["version"] += 1
         self._rows[(table, sid)] = entry
 
     def delete(self, table: str, sid: str) -> None:

@@ -208,6 +208,10 @@ def test_a_database_from_before_routing_is_upgraded(tmp_path: Any) -> None:
         )
         for column in ("filter_index", "target_timeout_at", "routing_date"):
             tx.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+        # Nor had they row versions (ETags) or the triggers moving them.
+        for table in ("tasks", "workers"):
+            tx.execute(f"DROP TRIGGER {table}_version")
+            tx.execute(f"ALTER TABLE {table} DROP COLUMN version")
         tx.execute("DROP TABLE worker_queues")
         tx.execute("DROP TABLE alerts")
         tx.set_setting("schema_version", "1")
@@ -227,5 +231,7 @@ def test_a_database_from_before_routing_is_upgraded(tmp_path: Any) -> None:
     ws = seeded.workspace_sid
     task = engine.create_task(ws, attributes='{"selected_language": "es"}')
     engine.update_worker(ws, seeded.worker_sids["Alice"], activity_sid=seeded.activity_sids["Idle"])
-    assert engine.get_task(ws, task["sid"])["assignment_status"] == "reserved"
+    reserved = engine.get_task(ws, task["sid"])
+    assert reserved["assignment_status"] == "reserved"
+    assert reserved["version"] > task["version"]  # the version trigger is back
     store.close()

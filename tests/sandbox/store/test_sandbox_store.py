@@ -373,3 +373,53 @@ def test_many_connections_opening_a_new_file_at_once(tmp_path: Path) -> None:
         for store in stores:
             store.close()
     assert errors == []
+
+
+def test_every_update_moves_a_versioned_row_on_and_the_cache_follows(store: Store) -> None:
+    """tasks and workers carry a version (their ETag) that any UPDATE moves on by one, raw
+    SQL included; a row cached in the transaction shows the version the database holds."""
+    _add_workspace(store, "WS1")
+    stamp = "2024-01-01T00:00:00.000000Z"
+    with store.transaction() as tx:
+        tx.insert(
+            "activities",
+            {
+                "sid": "WA1",
+                "workspace_sid": "WS1",
+                "friendly_name": "Idle",
+                "available": 1,
+                "date_created": stamp,
+                "date_updated": stamp,
+            },
+        )
+        tx.insert(
+            "workers",
+            {
+                "sid": "WK1",
+                "workspace_sid": "WS1",
+                "friendly_name": "Ann",
+                "friendly_name_key": "ann",
+                "attributes": "{}",
+                "activity_sid": "WA1",
+                "available": 1,
+                "date_status_changed": stamp,
+                "date_created": stamp,
+                "date_updated": stamp,
+            },
+        )
+
+        def load() -> dict[str, Any] | None:
+            return tx.one("SELECT * FROM workers WHERE sid = 'WK1'")
+
+        def stored() -> int:
+            return tx.scalar("SELECT version FROM workers WHERE sid = 'WK1'")
+
+        assert tx.cached("workers", "WK1", load)["version"] == 0 == stored()
+        tx.update("workers", "WK1", {"attributes": '{"a": 1}'})
+        assert tx.cached("workers", "WK1", load)["version"] == 1 == stored()
+        tx.update("workers", "WK1", {"attributes": '{"a": 1}'})  # unchanged values still count
+        assert tx.cached("workers", "WK1", load)["version"] == 2 == stored()
+        tx.execute("UPDATE workers SET available = 0 WHERE sid = 'WK1'")
+        assert tx.cached("workers", "WK1", load)["version"] == 3 == stored()
+        tx.update("workers", "WK1", {"version": 10})  # a statement setting it is obeyed
+        assert tx.cached("workers", "WK1", load)["version"] == 10 == stored()
