@@ -1,8 +1,8 @@
-"""Row versions as HTTP entity tags: the ETag a Task or Worker is answered with, and whether an
-If-Match header names the current one.
+"""Row versions as HTTP entity tags: the ETag a Task, Worker or Reservation is answered with,
+and whether an If-Match header names the current one.
 
 Twilio's "API mutation and conflict resolution" page: a Task (and, in the OpenAPI
-description, a Worker) answers with an ETag; an update or delete sent with If-Match applies
+description, a Worker and a Reservation) answers with an ETag; a change sent with If-Match applies
 only if the value matches the resource's current ETag, else it is refused with 412 (error
 20412, "Precondition failed"). The version moves on every change of the row (a trigger in
 store/schema.py), routing's status moves included.

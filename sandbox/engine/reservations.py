@@ -19,6 +19,7 @@ from sandbox.domain.lifecycle import (
 from sandbox.domain.validation import attributes as parse_attributes
 from sandbox.domain.validation import new_sid
 from sandbox.domain.values import ALERT_INVALID_INSTRUCTION, Actor, Alert, AssignmentOutcome, Paging
+from sandbox.domain.versions import check_if_match
 from sandbox.engine import alerts
 from sandbox.engine.listing import paged
 from sandbox.engine.operations import Operations
@@ -133,8 +134,10 @@ def update_reservation(
     worker_activity_sid: str | None = None,
     instruction: str | None = None,
     instruction_params: Mapping[str, Any] | None = None,
+    if_match: str | None = None,
 ) -> dict[str, Any]:
-    """Accept, reject, wrap up or complete a reservation, or give it an instruction.
+    """Accept, reject, wrap up or complete a reservation, or give it an instruction
+    (only if if_match, an If-Match header, names its current ETag, when given).
 
     Telephony instructions have no calls to act on here: dequeue and conference accept,
     call and redirect accept only with CallAccept/RedirectAccept; each is recorded.
@@ -157,6 +160,7 @@ def update_reservation(
         target = instruction_target(instruction, bool(flag and params.get(flag)))
     with ops.write() as op:
         reservation = _scoped(op, workspace_sid, sid, task_sid, worker_sid)
+        check_if_match(if_match, reservation["version"], f"Reservation {sid}")
         status = reservation["reservation_status"]
         if status == "rescinded":
             raise EngineError(

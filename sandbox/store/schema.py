@@ -245,12 +245,13 @@ _COLUMNS = (
     # The row's version, its ETag (sandbox/domain/versions.py); kept by _VERSION_TRIGGERS.
     ("tasks", "version", "INTEGER NOT NULL DEFAULT 0"),
     ("workers", "version", "INTEGER NOT NULL DEFAULT 0"),
+    ("reservations", "version", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 # Tables whose rows carry a version that moves on every UPDATE of the row, whatever code
 # path writes it (routing's status moves included): an AFTER UPDATE trigger adds one unless
 # the statement set the version itself. Transaction.update keeps its cached rows in step.
-VERSIONED_TABLES = ("tasks", "workers")
+VERSIONED_TABLES = ("tasks", "workers", "reservations")
 _VERSION_TRIGGERS = tuple(
     f"""CREATE TRIGGER IF NOT EXISTS {table}_version AFTER UPDATE ON {table}
         WHEN NEW.version = OLD.version

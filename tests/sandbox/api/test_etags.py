@@ -1,11 +1,12 @@
-"""ETag and If-Match on Tasks and Workers, through the twilio library (if_match=).
+"""ETag and If-Match on Tasks, Workers and Reservations, through the twilio library.
 
 Twilio's "API mutation and conflict resolution" page: a Task answers with an ETag header;
 an update sent with If-Match applies only when the value matches the current ETag, and a
 stale one is refused with 412, error 20412 "Precondition failed" (the error's page: "the
 If-Match header value does not match the current ETag value"). The OpenAPI description
 lists the ETag on Task and Worker create, fetch and update, and If-Match on their update and
-delete.
+delete; and If-Match on a Reservation's update (under its task or its worker), with an ETag
+on its fetch and update.
 """
 
 from __future__ import annotations
@@ -134,6 +135,35 @@ def test_routing_moving_a_worker_moves_its_etag(live: Live) -> None:
         workspace.workers(ann.sid).update(
             activity_sid=activities["Offline"], if_match=available.headers["ETag"]
         )
+
+
+def test_reservation_updates_honour_if_match(live: Live) -> None:
+    """A call instruction without CallAccept changes the reservation but leaves it pending:
+    an ETag read before it is stale, under the task's path and under the worker's."""
+    workspace, activities, workflow_sid, ann = _floor(live)
+    task = workspace.tasks.create(workflow_sid=workflow_sid, attributes="{}")
+    workspace.workers(ann.sid).update(activity_sid=activities["Available"])
+    (listed,) = workspace.tasks(task.sid).reservations.list()
+    under_task = workspace.tasks(task.sid).reservations(listed.sid)
+    under_worker = workspace.workers(ann.sid).reservations(listed.sid)
+    before = under_task.fetch_with_http_info().headers["ETag"]
+    assert under_worker.fetch_with_http_info().headers["ETag"] == before
+    called = under_task.update_with_http_info(
+        instruction="call",
+        call_from="+15550199",
+        call_url="https://example.com/twiml",
+        if_match=before,
+    )
+    assert called.data.reservation_status == "pending"
+    now = called.headers["ETag"]
+    assert now != before
+    with twilio_error(412, 20412, "If-Match"):
+        under_task.update(reservation_status="accepted", if_match=before)
+    with twilio_error(412, 20412):
+        under_worker.update(reservation_status="accepted", if_match=before)
+    assert under_task.fetch().reservation_status == "pending"
+    accepted = under_worker.update(reservation_status="accepted", if_match=now)
+    assert accepted.reservation_status == "accepted"
 
 
 @pytest.mark.parametrize(

@@ -209,7 +209,7 @@ def test_a_database_from_before_routing_is_upgraded(tmp_path: Any) -> None:
         for column in ("filter_index", "target_timeout_at", "routing_date"):
             tx.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
         # Nor had they row versions (ETags) or the triggers moving them.
-        for table in ("tasks", "workers"):
+        for table in ("tasks", "workers", "reservations"):
             tx.execute(f"DROP TRIGGER {table}_version")
             tx.execute(f"ALTER TABLE {table} DROP COLUMN version")
         tx.execute("DROP TABLE worker_queues")
