@@ -27,10 +27,14 @@ if TYPE_CHECKING:
 __all__ = ["create_blueprint"]
 
 
-def create_blueprint(sandbox: Sandbox, url_prefix: str = "") -> Blueprint:
-    """The sandbox's REST API, to be registered at url_prefix ("" or "/sandbox")."""
+def create_blueprint(sandbox: Sandbox, url_prefix: str = "", name: str | None = None) -> Blueprint:
+    """The sandbox's REST API, to be registered at url_prefix ("" or "/sandbox", or another).
+
+    Its name is `name`, or else made from the prefix ("sandbox" for "" and "/sandbox"), so
+    two sandboxes under two prefixes can share one app.
+    """
     url_prefix = url_prefix.rstrip("/")
-    blueprint = ApiBlueprint(sandbox, url_prefix)
+    blueprint = ApiBlueprint(sandbox, url_prefix, name)
     blueprint.before_request(authenticate)
     blueprint.register_error_handler(ApiError, errors.api_error)
     blueprint.register_error_handler(EngineError, errors.engine_error)

@@ -58,7 +58,8 @@ class Params:
         value = self.text(name)
         if value is None:
             return None
-        if not re.fullmatch(r"[+-]?\d{1,19}", value.strip()):
+        # [0-9], not \d: \d also matches other scripts' digits, which int() would accept.
+        if not re.fullmatch(r"[+-]?[0-9]{1,19}", value.strip()):
             raise ApiError(400, 20001, f"Parameter {name} must be an integer, got {value!r}")
         number = int(value)
         # SQLite stores 64-bit integers; anything wider is out of range for every parameter.

@@ -25,12 +25,12 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def fetched(body: dict[str, Any]) -> Response:
-    return json_response(body, 200)
+def fetched(body: dict[str, Any], etag: str | None = None) -> Response:
+    return json_response(body, 200, {"ETag": etag} if etag else None)
 
 
-def created(body: dict[str, Any]) -> Response:
-    return json_response(body, 201)
+def created(body: dict[str, Any], etag: str | None = None) -> Response:
+    return json_response(body, 201, {"ETag": etag} if etag else None)
 
 
 def deleted() -> Response:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 
 from sandbox.api.context import engine, list_url, render
 from sandbox.api.params import Params, form, query
 from sandbox.api.rendering import fetched, list_body
 from sandbox.domain.lifecycle import RESERVATION_STATUSES
+from sandbox.domain.versions import etag
 
 
 def _reservation_update(params: Params) -> dict[str, Any]:
@@ -26,6 +27,7 @@ def _reservation_update(params: Params) -> dict[str, Any]:
         "worker_activity_sid": params.text("WorkerActivitySid"),
         "instruction": params.text("Instruction"),
         "instruction_params": instruction_params,
+        "if_match": request.headers.get("If-Match"),
     }
 
 
@@ -46,14 +48,14 @@ def list_task_reservations(workspace_sid: str, task_sid: str) -> Response:
 
 def fetch_task_reservation(workspace_sid: str, task_sid: str, sid: str) -> Response:
     row = engine().get_reservation(workspace_sid, sid, task_sid=task_sid)
-    return fetched(render().reservation(row, under="task"))
+    return fetched(render().reservation(row, under="task"), etag(row["version"]))
 
 
 def update_task_reservation(workspace_sid: str, task_sid: str, sid: str) -> Response:
     row = engine().update_reservation(
         workspace_sid, sid, task_sid=task_sid, **_reservation_update(form())
     )
-    return fetched(render().reservation(row, under="task"))
+    return fetched(render().reservation(row, under="task"), etag(row["version"]))
 
 
 def list_worker_reservations(workspace_sid: str, worker_sid: str) -> Response:
@@ -72,11 +74,11 @@ def list_worker_reservations(workspace_sid: str, worker_sid: str) -> Response:
 
 def fetch_worker_reservation(workspace_sid: str, worker_sid: str, sid: str) -> Response:
     row = engine().get_reservation(workspace_sid, sid, worker_sid=worker_sid)
-    return fetched(render().reservation(row, under="worker"))
+    return fetched(render().reservation(row, under="worker"), etag(row["version"]))
 
 
 def update_worker_reservation(workspace_sid: str, worker_sid: str, sid: str) -> Response:
     row = engine().update_reservation(
         workspace_sid, sid, worker_sid=worker_sid, **_reservation_update(form())
     )
-    return fetched(render().reservation(row, under="worker"))
+    return fetched(render().reservation(row, under="worker"), etag(row["version"]))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, request
 
 from sandbox.api.context import engine, list_url, render
 from sandbox.api.params import form, query
 from sandbox.api.rendering import created, deleted, fetched, list_body
 from sandbox.domain.lifecycle import TASK_STATUSES
+from sandbox.domain.versions import etag
 
 
 def list_tasks(workspace_sid: str) -> Response:
@@ -46,11 +47,12 @@ def create_task(workspace_sid: str) -> Response:
         ignore_capacity=params.boolean("IgnoreCapacity"),
         task_queue_sid=params.text("TaskQueueSid"),
     )
-    return created(render().task(row))
+    return created(render().task(row), etag(row["version"]))
 
 
 def fetch_task(workspace_sid: str, sid: str) -> Response:
-    return fetched(render().task(engine().get_task(workspace_sid, sid)))
+    row = engine().get_task(workspace_sid, sid)
+    return fetched(render().task(row), etag(row["version"]))
 
 
 def update_task(workspace_sid: str, sid: str) -> Response:
@@ -64,10 +66,11 @@ def update_task(workspace_sid: str, sid: str) -> Response:
         priority=params.integer("Priority"),
         task_channel=params.text("TaskChannel"),
         virtual_start_time=params.date("VirtualStartTime"),
+        if_match=request.headers.get("If-Match"),
     )
-    return fetched(render().task(row))
+    return fetched(render().task(row), etag(row["version"]))
 
 
 def delete_task(workspace_sid: str, sid: str) -> Response:
-    engine().delete_task(workspace_sid, sid)
+    engine().delete_task(workspace_sid, sid, if_match=request.headers.get("If-Match"))
     return deleted()

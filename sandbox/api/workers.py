@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, request
 
 from sandbox.api.context import engine, list_url, render
 from sandbox.api.params import form, query
 from sandbox.api.rendering import created, deleted, fetched, list_body
+from sandbox.domain.versions import etag
 
 
 def list_workers(workspace_sid: str) -> Response:
@@ -37,11 +38,12 @@ def create_worker(workspace_sid: str) -> Response:
         activity_sid=params.text("ActivitySid"),
         attributes=params.text("Attributes"),
     )
-    return created(render().worker(row))
+    return created(render().worker(row), etag(row["version"]))
 
 
 def fetch_worker(workspace_sid: str, sid: str) -> Response:
-    return fetched(render().worker(engine().get_worker(workspace_sid, sid)))
+    row = engine().get_worker(workspace_sid, sid)
+    return fetched(render().worker(row), etag(row["version"]))
 
 
 def update_worker(workspace_sid: str, sid: str) -> Response:
@@ -53,10 +55,11 @@ def update_worker(workspace_sid: str, sid: str) -> Response:
         attributes=params.text("Attributes"),
         friendly_name=params.text("FriendlyName"),
         reject_pending_reservations=bool(params.boolean("RejectPendingReservations")),
+        if_match=request.headers.get("If-Match"),
     )
-    return fetched(render().worker(row))
+    return fetched(render().worker(row), etag(row["version"]))
 
 
 def delete_worker(workspace_sid: str, sid: str) -> Response:
-    engine().delete_worker(workspace_sid, sid)
+    engine().delete_worker(workspace_sid, sid, if_match=request.headers.get("If-Match"))
     return deleted()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Response
 
 from sandbox.api.context import engine, list_url, render
-from sandbox.api.errors import ApiError
 from sandbox.api.params import form, query
 from sandbox.api.rendering import created, deleted, fetched, list_body
 
@@ -40,11 +39,6 @@ def fetch_workflow(workspace_sid: str, sid: str) -> Response:
 
 def update_workflow(workspace_sid: str, sid: str) -> Response:
     params = form()
-    re_evaluate = params.text("ReEvaluateTasks")
-    if re_evaluate is not None and re_evaluate.lower() not in ("true", "false"):
-        raise ApiError(
-            400, 20001, f"Parameter ReEvaluateTasks must be true or false, got {re_evaluate!r}"
-        )
     row = engine().update_workflow(
         workspace_sid,
         sid,
@@ -53,7 +47,7 @@ def update_workflow(workspace_sid: str, sid: str) -> Response:
         assignment_callback_url=params.text("AssignmentCallbackUrl"),
         fallback_assignment_callback_url=params.text("FallbackAssignmentCallbackUrl"),
         task_reservation_timeout=params.integer("TaskReservationTimeout"),
-        re_evaluate_tasks=(re_evaluate or "").lower() == "true",
+        re_evaluate_tasks=bool(params.boolean("ReEvaluateTasks")),
     )
     return fetched(render().workflow(row))
 

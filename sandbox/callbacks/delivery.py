@@ -45,6 +45,8 @@ REQUEST_HEADERS = {
 # An answer larger than this is not an instruction document; stop reading rather than
 # buffer whatever the far end streams at us.
 MAX_ANSWER_BYTES = 1024 * 1024
+# The delivery threads are named after what they do: sandbox-callbacks-1, -2, ...
+THREAD_NAME_PREFIX = "sandbox-callbacks-"
 
 
 def _check_url(url: str, what: str) -> None:
@@ -199,7 +201,7 @@ class Dispatcher:
             if self._spare <= 0 and len(self._threads) < self._max_workers:
                 thread = threading.Thread(
                     target=self._work,
-                    name=f"sandbox-dispatch-{len(self._threads) + 1}",
+                    name=f"{THREAD_NAME_PREFIX}{len(self._threads) + 1}",
                     daemon=True,
                 )
                 self._threads.append(thread)

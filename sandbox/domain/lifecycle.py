@@ -82,16 +82,24 @@ class InstructionRule:
 
     leads_to: str | None
     accept_parameter: str | None = None
+    # Whether it places a call to the worker, whose SID TaskRouter adds to the task's
+    # attributes as worker_call_sid (Handling Assignment Callbacks: dequeue and call).
+    calls_worker: bool = False
 
 
 # Instruction names are matched exactly, in lower case: Twilio's documentation only ever
 # spells them that way and never promises case folding, so an answer that passes here passes
-# at Twilio too. The sandbox has no calls: dequeue and conference simply accept.
+# at Twilio too. The sandbox has no calls: dequeue and conference simply accept, and the
+# worker_call_sid that dequeue and call add names a call that was never placed.
+#
+# What each adds, besides its reservation status: accept, reject, redirect (it moves a call
+# that exists) and conference add nothing the sandbox records on the task; dequeue and call
+# add worker_call_sid to the task's attributes.
 INSTRUCTIONS: dict[str, InstructionRule] = {
     "accept": InstructionRule("accepted"),
     "reject": InstructionRule("rejected"),
-    "dequeue": InstructionRule("accepted"),
-    "call": InstructionRule(None, accept_parameter="CallAccept"),
+    "dequeue": InstructionRule("accepted", calls_worker=True),
+    "call": InstructionRule(None, accept_parameter="CallAccept", calls_worker=True),
     "redirect": InstructionRule(None, accept_parameter="RedirectAccept"),
     "conference": InstructionRule("accepted"),
 }

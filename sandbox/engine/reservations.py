@@ -16,11 +16,14 @@ from sandbox.domain.lifecycle import (
     check_reservation_request,
     instruction_target,
 )
+from sandbox.domain.validation import attributes as parse_attributes
+from sandbox.domain.validation import new_sid
 from sandbox.domain.values import ALERT_INVALID_INSTRUCTION, Actor, Alert, AssignmentOutcome, Paging
+from sandbox.domain.versions import check_if_match
 from sandbox.engine import alerts
 from sandbox.engine.listing import paged
 from sandbox.engine.operations import Operations
-from sandbox.state import reads, transitions
+from sandbox.state import events, reads, transitions
 from sandbox.state.operation import Operation
 from sandbox.store import Order, Page
 
@@ -131,8 +134,10 @@ def update_reservation(
     worker_activity_sid: str | None = None,
     instruction: str | None = None,
     instruction_params: Mapping[str, Any] | None = None,
+    if_match: str | None = None,
 ) -> dict[str, Any]:
-    """Accept, reject, wrap up or complete a reservation, or give it an instruction.
+    """Accept, reject, wrap up or complete a reservation, or give it an instruction
+    (only if if_match, an If-Match header, names its current ETag, when given).
 
     Telephony instructions have no calls to act on here: dequeue and conference accept,
     call and redirect accept only with CallAccept/RedirectAccept; each is recorded.
@@ -155,6 +160,7 @@ def update_reservation(
         target = instruction_target(instruction, bool(flag and params.get(flag)))
     with ops.write() as op:
         reservation = _scoped(op, workspace_sid, sid, task_sid, worker_sid)
+        check_if_match(if_match, reservation["version"], f"Reservation {sid}")
         status = reservation["reservation_status"]
         if status == "rescinded":
             raise EngineError(
@@ -175,11 +181,7 @@ def update_reservation(
                     f"Reservation {sid} is already in state [{status}] and cannot be given "
                     f"the instruction [{instruction}]"
                 )
-            op.tx.update(
-                "reservations",
-                sid,
-                {"instruction": json.dumps({"instruction": instruction, **params})},
-            )
+            _record_instruction(op, reservation, {"instruction": instruction, **params})
         if target is None:
             return reads.reservation(op, workspace_sid, sid)
         check_reservation_request(sid, status, target)
@@ -223,14 +225,8 @@ def apply_assignment_outcome(ops: Operations, outcome: AssignmentOutcome) -> Non
             )
             return
         if outcome.instruction:
-            op.tx.update(
-                "reservations",
-                reservation["sid"],
-                {
-                    "instruction": json.dumps(
-                        {"instruction": outcome.instruction, **outcome.params}, default=str
-                    )
-                },
+            _record_instruction(
+                op, reservation, {"instruction": outcome.instruction, **outcome.params}
             )
         if outcome.accept:
             transitions.accept(op, reservation)
@@ -256,3 +252,33 @@ def apply_assignment_outcome(ops: Operations, outcome: AssignmentOutcome) -> Non
                         reservation["sid"],
                     )
             transitions.reject(op, reservation, activity)
+
+
+def _record_instruction(
+    op: Operation, reservation: dict[str, Any], instruction: dict[str, Any]
+) -> None:
+    """Keep the instruction a pending reservation was given, and add to its task what that
+    instruction documents it adds: dequeue and call place a call to the worker and add its
+    SID to the task's attributes as worker_call_sid (a new call replaces an older one's)."""
+    op.tx.update(
+        "reservations",
+        reservation["sid"],
+        {"instruction": json.dumps(instruction, default=str)},
+    )
+    if not INSTRUCTIONS[instruction["instruction"]].calls_worker:
+        return
+    workspace_sid, task_sid = reservation["workspace_sid"], reservation["task_sid"]
+    task = reads.task(op, workspace_sid, task_sid)
+    attributes = {**parse_attributes(task["attributes"]), "worker_call_sid": new_sid("CA")}
+    op.tx.update(
+        "tasks", task_sid, {"attributes": json.dumps(attributes), "date_updated": op.stamp()}
+    )
+    events.record(
+        op,
+        workspace_sid,
+        "task.updated",
+        "task",
+        task_sid,
+        f"Task {task_sid} updated",
+        events.task_fields(op, task_sid),
+    )

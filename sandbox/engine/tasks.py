@@ -20,6 +20,7 @@ from sandbox.domain.validation import (
 )
 from sandbox.domain.validation import attributes as parse_attributes
 from sandbox.domain.values import Paging
+from sandbox.domain.versions import check_if_match
 from sandbox.engine import channels
 from sandbox.engine.listing import paged, parse_ordering
 from sandbox.engine.operations import Operations
@@ -226,7 +227,9 @@ def update_task(
     priority: int | None = None,
     task_channel: str | None = None,
     virtual_start_time: datetime | None = None,
+    if_match: str | None = None,
 ) -> dict[str, Any]:
+    """if_match: an If-Match header; the update applies only if it names the current ETag."""
     if attributes is not None:
         check.json_object(attributes, "Attributes")
     if priority is not None:
@@ -240,6 +243,7 @@ def update_task(
         raise EngineError(f"Reason must be at most {MAX_REASON} characters long")
     with ops.write() as op:
         task = reads.task(op, workspace_sid, sid)
+        check_if_match(if_match, task["version"], f"Task {sid}")
         status = task["assignment_status"]
         if assignment_status is not None:
             check_task_request(sid, status, assignment_status)
@@ -285,9 +289,12 @@ def update_task(
         return reads.task(op, workspace_sid, sid)
 
 
-def delete_task(ops: Operations, workspace_sid: str, sid: str) -> None:
+def delete_task(
+    ops: Operations, workspace_sid: str, sid: str, *, if_match: str | None = None
+) -> None:
     with ops.write() as op:
         task = reads.task(op, workspace_sid, sid)
+        check_if_match(if_match, task["version"], f"Task {sid}")
         for reservation in op.tx.all(
             reads.RESERVATION_SELECT + " WHERE r.task_sid = ? AND r.reservation_status = 'pending'",
             (sid,),

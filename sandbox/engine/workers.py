@@ -11,6 +11,7 @@ from sandbox.domain.errors import EngineError
 from sandbox.domain.validation import attributes as parse_attributes
 from sandbox.domain.validation import new_sid
 from sandbox.domain.values import Paging
+from sandbox.domain.versions import check_if_match
 from sandbox.engine.listing import paged, parse_ordering
 from sandbox.engine.operations import Operations
 from sandbox.state import events, membership, reads, transitions
@@ -173,13 +174,16 @@ def update_worker(
     attributes: str | None = None,
     friendly_name: str | None = None,
     reject_pending_reservations: bool = False,
+    if_match: str | None = None,
 ) -> dict[str, Any]:
+    """if_match: an If-Match header; the update applies only if it names the current ETag."""
     if attributes is not None:
         check.json_object(attributes, "Attributes")
     if friendly_name is not None:
         check.text(friendly_name, "FriendlyName")
     with ops.write() as op:
         worker = reads.worker(op, workspace_sid, sid)
+        check_if_match(if_match, worker["version"], f"Worker {sid}")
         activity = None
         if activity_sid is not None:
             activity = reads.referenced_activity(op, workspace_sid, activity_sid, "ActivitySid")
@@ -225,9 +229,12 @@ def update_worker(
         return reads.worker(op, workspace_sid, sid)
 
 
-def delete_worker(ops: Operations, workspace_sid: str, sid: str) -> None:
+def delete_worker(
+    ops: Operations, workspace_sid: str, sid: str, *, if_match: str | None = None
+) -> None:
     with ops.write() as op:
         worker = reads.worker(op, workspace_sid, sid)
+        check_if_match(if_match, worker["version"], f"Worker {sid}")
         busy = op.tx.scalar(
             "SELECT count(*) FROM reservations WHERE worker_sid = ?"
             f" AND reservation_status IN ({reads.OPEN_RESERVATIONS})",

@@ -32,6 +32,11 @@ state/transitions.py and never calls the engine above it.
 #   Multi-tasking: availability is the activity plus capacity on the task's channel: a worker
 #   holds at most one pending or accepted reservation per task channel (Twilio's default
 #   capacity of 1 per channel), and activities do not move on reservation or accept.
+# - A worker in several queues gets the task its queues would hand out first: within FIFO
+#   queues higher priority then the oldest, within LIFO queues the newest whatever the
+#   priority, and between the two kinds the one the workspace's prioritize_queue_order names
+#   (even over a higher priority of the other kind: the queue-ordering page's example has
+#   none, and LIFO ignores priority).
 # - max_reserved_workers > 1: the offers are made together when the task is routed; a worker
 #   becoming available later does not join a task that is already reserved.
 # - Targets time out in turn: a target's deadline is its timeout after the previous target's
@@ -112,9 +117,5 @@ def settle(op: Operation) -> None:
         for worker_sid, workspace_sid in workers.items():
             matching.route_worker(op, workspace_sid, worker_sid)
         for queue_sid in queues:
-            for task in op.tx.all(
-                "SELECT sid, workspace_sid FROM tasks WHERE task_queue_sid = ?"
-                " AND assignment_status = 'pending' ORDER BY priority DESC, date_created, seq",
-                (queue_sid,),
-            ):
+            for task in matching.pending_in_queue_order(op, queue_sid):
                 matching.route_task(op, task["workspace_sid"], task["sid"])

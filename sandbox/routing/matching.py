@@ -71,16 +71,27 @@ _MULTI_TASK_FREE = (
     " AND c.task_channel_sid IS ?)"
 )
 _TASK_COLUMNS = (
-    "SELECT sid, workspace_sid, attributes, priority, date_created, virtual_start_time,"
+    "SELECT seq, sid, workspace_sid, attributes, priority, date_created, virtual_start_time,"
     " assignment_status, task_queue_sid, workflow_sid, filter_index, target_index,"
     " target_timeout_at, routing_date, task_channel_sid, routing_target FROM tasks"
 )
+# A queue's pending tasks in the order it hands them out (the Task Queue resource's
+# assignment precedence for FIFO; the queue-ordering page for LIFO, which "does not consider
+# the Task priority"). _better compares tasks the same way, so a scan can stop early.
 _QUEUE_HEAD = {
     "FIFO": _TASK_COLUMNS + " INDEXED BY tasks_fifo WHERE task_queue_sid = ?"
     " AND assignment_status = 'pending' ORDER BY priority DESC, date_created, seq",
-    "LIFO": _TASK_COLUMNS + " INDEXED BY tasks_lifo WHERE task_queue_sid = ?"
-    " AND assignment_status = 'pending' ORDER BY priority DESC, date_created DESC, seq DESC",
+    "LIFO": _TASK_COLUMNS + " INDEXED BY tasks_newest WHERE task_queue_sid = ?"
+    " AND assignment_status = 'pending' ORDER BY date_created DESC, seq DESC",
 }
+
+
+def pending_in_queue_order(op: Operation, queue_sid: str) -> list[dict[str, Any]]:
+    """The queue's pending tasks, the one it would hand out first first."""
+    task_order = op.tx.scalar("SELECT task_order FROM task_queues WHERE sid = ?", (queue_sid,))
+    if task_order not in _QUEUE_HEAD:
+        return []
+    return op.tx.all(_QUEUE_HEAD[task_order], (queue_sid,))
 
 
 def _target(op: Operation, task: dict[str, Any]) -> Target | None:
@@ -238,12 +249,17 @@ def _route_worker_once(
     moment = op.now()
     stamp = to_storage(moment)
     context: dict[str, Any] = {"worker": _worker_context(worker)}
+    preferred = reads.workspace(op, workspace_sid)["prioritize_queue_order"]
     best: dict[str, Any] | None = None
+    best_order = ""
     for queue in queues:
-        cursor = op.tx.execute(_QUEUE_HEAD[queue["task_order"]], (queue["sid"],))
+        order = queue["task_order"]
+        cursor = op.tx.execute(_QUEUE_HEAD[order], (queue["sid"],))
         try:
             for task in cursor:
-                if best is not None and task["priority"] < best["priority"]:
+                # The queue hands tasks out in _better's order: once one cannot beat the
+                # best so far, none after it can.
+                if best is not None and not _better(task, order, best, best_order, preferred):
                     break
                 if task["target_timeout_at"] is not None and task["target_timeout_at"] <= stamp:
                     continue  # the timer moves it on
@@ -260,8 +276,7 @@ def _route_worker_once(
                     context.setdefault("taskrouter", taskrouter_context(moment))
                     if not target.expression.evaluate(context):
                         continue
-                if best is None or _better(op, workspace_sid, task, best):
-                    best = task
+                best, best_order = task, order
                 break
         finally:
             cursor.close()
@@ -282,10 +297,21 @@ def _route_worker_once(
     return True
 
 
-def _better(op: Operation, workspace_sid: str, task: dict[str, Any], best: dict[str, Any]) -> bool:
-    """Across queues: higher priority, then the workspace's prioritize_queue_order."""
+def _better(
+    task: dict[str, Any], order: str, best: dict[str, Any], best_order: str, preferred: str
+) -> bool:
+    """Whether a worker gets task (from a queue of this task_order) before best.
+
+    Between a FIFO and a LIFO queue, the workspace's PrioritizeQueueOrder names the kind
+    served first (the queue-ordering page). Between FIFO tasks: higher priority, then the
+    oldest; between LIFO tasks: the newest, whatever the priority.
+    """
+    if order != best_order:
+        return order == preferred
+    created = (task["date_created"], task["seq"])
+    best_created = (best["date_created"], best["seq"])
+    if order == "LIFO":
+        return created > best_created
     if task["priority"] != best["priority"]:
         return task["priority"] > best["priority"]
-    if reads.workspace(op, workspace_sid)["prioritize_queue_order"] == "LIFO":
-        return task["date_created"] > best["date_created"]
-    return task["date_created"] < best["date_created"]
+    return created < best_created

@@ -29,6 +29,7 @@ from sandbox.store.schema import (
     FREE_VALUE,
     RESOURCE_TABLES,
     SCHEMA_VERSION,
+    VERSIONED_TABLES,
 )
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ def _forget_connections(reference: weakref.ref[Store]) -> None:
 
 
 # The table a write statement names; a DELETE may cascade, so it is treated as touching all.
+# Anything but a read (_READ) is a write: a read transaction refuses it (StoreError).
 _WRITTEN_TABLE = re.compile(r"\s*(?:UPDATE|INSERT\s+INTO)\s+(\w+)", re.IGNORECASE)
 _READ = re.compile(r"\s*(?:SELECT|PRAGMA|EXPLAIN)\b", re.IGNORECASE)
 
@@ -139,9 +141,11 @@ class Transaction:
                 del self._rows[key]
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        if self._rows and not _READ.match(sql):
-            written = _WRITTEN_TABLE.match(sql)
-            self._forget(written.group(1).lower() if written else None)
+        if not _READ.match(sql):
+            self._require_write()
+            if self._rows:
+                written = _WRITTEN_TABLE.match(sql)
+                self._forget(written.group(1).lower() if written else None)
         return self.connection.execute(sql, params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -151,13 +155,13 @@ class Transaction:
         self.connection.executemany(sql, rows)
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
-        return self.connection.execute(sql, params).fetchone()
+        return self.execute(sql, params).fetchone()
 
     def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        return self.connection.execute(sql, params).fetchall()
+        return self.execute(sql, params).fetchall()
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        row = self.connection.execute(sql, params).fetchone()
+        row = self.execute(sql, params).fetchone()
         return None if row is None else next(iter(row.values()))
 
     def insert(self, table: str, values: dict[str, Any]) -> None:
@@ -193,6 +197,9 @@ class Transaction:
             ):
                 return
         entry.row.update(values)
+        if table in VERSIONED_TABLES and "version" in entry.row and "version" not in values:
+            # The row's version trigger has just moved it on by one.
+            entry.row["version"] += 1
         self._rows[(table, sid)] = entry
 
     def delete(self, table: str, sid: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,21 +38,37 @@ def _encode_token(direction: str, key: list[Any]) -> str:
     return direction + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _no_constant(name: str) -> Any:
+    # json.loads reads NaN, Infinity and -Infinity, which no token of this store carries.
+    raise ValueError(f"{name} is not a column value")
+
+
+def _column_value(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int)
+
+
 def _decode_token(token: str, width: int) -> tuple[str, list[Any]]:
     direction, body = token[:2], token[2:]
     if direction not in ("PA", "PB") or not body:
         raise InvalidPageToken(token)
     try:
-        key = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        key = json.loads(
+            base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)), parse_constant=_no_constant
+        )
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as error:
         # RecursionError: a crafted token nesting a thousand levels deep.
         raise InvalidPageToken(token) from error
     # A key is a flat list of column values: a nested list or object is no scalar, so it is
-    # refused here as it would be at any depth.
+    # refused here as it would be at any depth. No column holds a boolean (JSON true is not
+    # the integer 1 this store would have written) or a non-finite number.
     if (
         not isinstance(key, list)
         or len(key) != width
-        or not all(isinstance(value, str | int | float) for value in key)
+        or not all(_column_value(value) for value in key)
     ):
         raise InvalidPageToken(token)
     return direction, key

@@ -242,6 +242,21 @@ _COLUMNS = (
     ("tasks", "target_timeout_at", "TEXT"),
     ("tasks", "routing_date", "TEXT"),
     ("worker_queues", "free", "INTEGER NOT NULL DEFAULT 0"),
+    # The row's version, its ETag (sandbox/domain/versions.py); kept by _VERSION_TRIGGERS.
+    ("tasks", "version", "INTEGER NOT NULL DEFAULT 0"),
+    ("workers", "version", "INTEGER NOT NULL DEFAULT 0"),
+    ("reservations", "version", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+# Tables whose rows carry a version that moves on every UPDATE of the row, whatever code
+# path writes it (routing's status moves included): an AFTER UPDATE trigger adds one unless
+# the statement set the version itself. Transaction.update keeps its cached rows in step.
+VERSIONED_TABLES = ("tasks", "workers", "reservations")
+_VERSION_TRIGGERS = tuple(
+    f"""CREATE TRIGGER IF NOT EXISTS {table}_version AFTER UPDATE ON {table}
+        WHEN NEW.version = OLD.version
+        BEGIN UPDATE {table} SET version = OLD.version + 1 WHERE seq = NEW.seq; END"""
+    for table in VERSIONED_TABLES
 )
 
 # Whether a single-tasking worker is free, from its membership row's availability and its
@@ -263,13 +278,18 @@ _FREE_TRIGGERS = (
 )
 
 # Indexes over the added columns and the triggers keeping them, created once they exist.
+# A new trigger or index needs no schema version: IF NOT EXISTS adds it to an older file.
 _ROUTING_INDEXES = (
+    *_VERSION_TRIGGERS,
     # The next task for a worker: highest priority, then oldest (FIFO, read forwards)...
     """CREATE INDEX IF NOT EXISTS tasks_fifo
         ON tasks (task_queue_sid, assignment_status, priority DESC, date_created, seq)""",
-    # ... or newest (LIFO, read backwards).
-    """CREATE INDEX IF NOT EXISTS tasks_lifo
-        ON tasks (task_queue_sid, assignment_status, priority, date_created, seq)""",
+    # ... or the newest whatever its priority (LIFO, read backwards): TaskRouter's LIFO
+    # ordering does not consider priority. tasks_lifo, which an older version ordered by
+    # priority first, serves no query any more.
+    "DROP INDEX IF EXISTS tasks_lifo",
+    """CREATE INDEX IF NOT EXISTS tasks_newest
+        ON tasks (task_queue_sid, assignment_status, date_created, seq)""",
     """CREATE INDEX IF NOT EXISTS tasks_target_timeout
         ON tasks (assignment_status, target_timeout_at)""",
     # The free members of a queue in idle order: routing stops at the first that fits, so

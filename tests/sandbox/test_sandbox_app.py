@@ -14,9 +14,10 @@ import pytest
 from flask import Flask
 
 from sandbox import Sandbox, create_app, init_app
+from sandbox.api import create_blueprint
 from sandbox.clock import ManualClock
 from sandbox.seed import Seeded
-from tests.sandbox.conftest import Live, live_sandbox, twilio_error
+from tests.sandbox.conftest import Live, list_error, live_sandbox, make_client, serve, twilio_error
 
 
 def test_seed_is_the_quickstart_workspace(live: Live) -> None:
@@ -222,3 +223,40 @@ def test_seeded_sids_round_trip() -> None:
         task_queue_sids={"Q": "WQ" + "6" * 32},
     )
     assert Seeded.from_json(seeded.to_json()) == seeded
+
+
+def test_two_sandboxes_mount_in_one_app_under_two_prefixes() -> None:
+    """Each prefix gets a blueprint of its own name, so both register and each answers with
+    its own sandbox's data, credentials and URLs, through the twilio library."""
+    app = Flask("two_sandboxes")
+    first = Sandbox(":memory:", clock=ManualClock())
+    second = Sandbox(":memory:", clock=ManualClock())
+    try:
+        app.register_blueprint(create_blueprint(first, "/east"), url_prefix="/east")
+        app.register_blueprint(create_blueprint(second, "/west"), url_prefix="/west")
+        assert {"sandbox_east", "sandbox_west"} <= set(app.blueprints)
+        with serve(app) as root:
+            for sandbox, prefix in ((first, "/east"), (second, "/west")):
+                v1 = make_client(sandbox, root + prefix).taskrouter.v1
+                workspaces = v1.workspaces.list()
+                assert [w.sid for w in workspaces] == [sandbox.seeded.workspace_sid]
+                assert workspaces[0].url.startswith(root + prefix + "/v1/Workspaces/")
+            # One sandbox's credentials do not open the other.
+            with list_error(401, 20003):
+                make_client(first, root + "/west").taskrouter.v1.workspaces.list()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_blueprint_names() -> None:
+    """The default mounts keep the name "sandbox" (and so their endpoint names); another
+    prefix gets its own, and a name can be given."""
+    sandbox = Sandbox(":memory:", clock=ManualClock())
+    try:
+        assert create_blueprint(sandbox, "").name == "sandbox"
+        assert create_blueprint(sandbox, "/sandbox").name == "sandbox"
+        assert create_blueprint(sandbox, "/api/v2-sandbox/").name == "sandbox_api_v2_sandbox"
+        assert create_blueprint(sandbox, "/x", name="mine").name == "mine"
+    finally:
+        sandbox.close()

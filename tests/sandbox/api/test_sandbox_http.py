@@ -5,6 +5,7 @@ Raw requests where the twilio library would hide the detail; the library where i
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from typing import Any
@@ -152,6 +153,58 @@ def test_values_out_of_range_are_400(live: Live, query: dict, fragment: str) -> 
     path = "Events" if "StartDate" in query else "Tasks"
     response = live.http("GET", f"/v1/Workspaces/{workspace_sid}/{path}", params=query)
     assert fragment in assert_error_body(response, 400, 20001)["message"]
+
+
+@pytest.mark.parametrize(
+    "digits",
+    [
+        "\u0663",  # ARABIC-INDIC DIGIT THREE: int() reads it, TaskRouter's integers are ASCII
+        "\u0967\u0968",  # DEVANAGARI ONE TWO
+        "\uff15",  # FULLWIDTH DIGIT FIVE
+        "1\u0660",  # an ASCII digit followed by ARABIC-INDIC ZERO
+    ],
+)
+def test_integers_are_ascii_digits_only(live: Live, digits: str) -> None:
+    """An integer parameter written in another script's digits is a 400 naming it."""
+    workspace = live.seeded_workspace
+    with twilio_error(400, 20001, "Priority"):
+        workspace.tasks.create(attributes="{}", priority=digits)
+    response = live.http(
+        "GET",
+        f"/v1/Workspaces/{live.sandbox.seeded.workspace_sid}/Tasks",
+        params={"PageSize": digits},
+    )
+    assert "PageSize" in assert_error_body(response, 400, 20001)["message"]
+
+
+@pytest.mark.parametrize("key", ["[true, 1]", '["x", false]', "[NaN, 1]", '["x", Infinity]'])
+def test_page_tokens_with_foreign_values_are_400(live: Live, key: str) -> None:
+    """A PageToken whose boundary holds a boolean or a non-finite number was never issued."""
+    token = "PA" + base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+    response = live.http(
+        "GET",
+        f"/v1/Workspaces/{live.sandbox.seeded.workspace_sid}/Workers",
+        params={"PageToken": token},
+    )
+    assert "PageToken" in assert_error_body(response, 400, 20001)["message"]
+
+
+@pytest.mark.parametrize("value", [" true", "TRUE ", "\tfalse"])
+def test_re_evaluate_tasks_reads_like_every_boolean(live: Live, value: str) -> None:
+    """ReEvaluateTasks is a boolean like the others: surrounding spaces and case allowed."""
+    workflow_sid = live.sandbox.seeded.workflow_sid
+    response = live.http(
+        "POST",
+        f"/v1/Workspaces/{live.sandbox.seeded.workspace_sid}/Workflows/{workflow_sid}",
+        data={"ReEvaluateTasks": value},
+    )
+    assert response.status_code == 200, response.text
+    refused = live.http(
+        "POST",
+        f"/v1/Workspaces/{live.sandbox.seeded.workspace_sid}/Workflows/{workflow_sid}",
+        data={"ReEvaluateTasks": "yes"},
+    )
+    assert "ReEvaluateTasks" in assert_error_body(refused, 400, 20001)["message"]
 
 
 def test_unexpected_failure_is_a_logged_twilio_shaped_500(

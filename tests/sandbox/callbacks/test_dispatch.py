@@ -472,6 +472,15 @@ def test_send_returns_at_once_while_the_callback_is_slow(server, dispatcher, out
     assert outcomes.only().accept is True
 
 
+def test_delivery_threads_are_named_after_callbacks(server, dispatcher, outcomes):
+    """A thread dump names the delivery threads for what they do: sandbox-callbacks-N."""
+    url = server.answer("/named", body=b'{"instruction": "accept"}')
+    deliver(dispatcher, outcomes, url)
+    names = [thread.name for thread in dispatcher._threads]
+    assert names == ["sandbox-callbacks-1"]
+    assert not any(thread.name.startswith("sandbox-dispatch") for thread in threading.enumerate())
+
+
 def test_workers_deliver_in_parallel_up_to_max_workers(server, make_dispatcher, outcomes):
     dispatcher = make_dispatcher(max_workers=3)
     release = server.hold()

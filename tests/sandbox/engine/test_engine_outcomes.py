@@ -199,10 +199,19 @@ def test_a_database_from_before_routing_is_upgraded(tmp_path: Any) -> None:
     engine = Engine(store, ManualClock(), ACCOUNT_SID)
     seeded = ensure_seeded(engine)
     with store.transaction() as tx:
-        for index in ("tasks_fifo", "tasks_lifo", "tasks_target_timeout"):
+        for index in ("tasks_fifo", "tasks_newest", "tasks_target_timeout"):
             tx.execute(f"DROP INDEX {index}")
+        # An older version's LIFO index, ordered by priority first: the upgrade drops it.
+        tx.execute(
+            "CREATE INDEX tasks_lifo"
+            " ON tasks (task_queue_sid, assignment_status, priority, date_created, seq)"
+        )
         for column in ("filter_index", "target_timeout_at", "routing_date"):
             tx.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+        # Nor had they row versions (ETags) or the triggers moving them.
+        for table in ("tasks", "workers", "reservations"):
+            tx.execute(f"DROP TRIGGER {table}_version")
+            tx.execute(f"ALTER TABLE {table} DROP COLUMN version")
         tx.execute("DROP TABLE worker_queues")
         tx.execute("DROP TABLE alerts")
         tx.set_setting("schema_version", "1")
@@ -215,10 +224,14 @@ def test_a_database_from_before_routing_is_upgraded(tmp_path: Any) -> None:
         assert tx.setting("schema_version") == str(SCHEMA_VERSION)
         columns = {row["name"] for row in tx.all("PRAGMA table_info(tasks)")}
         assert {"filter_index", "target_timeout_at", "routing_date"} <= columns
+        indexes = {row["name"] for row in tx.all("PRAGMA index_list(tasks)")}
+        assert {"tasks_fifo", "tasks_newest"} <= indexes and "tasks_lifo" not in indexes
         members = tx.scalar("SELECT count(*) FROM worker_queues")
     assert members == 3  # Alice in both queues, Bob in the English one
     ws = seeded.workspace_sid
     task = engine.create_task(ws, attributes='{"selected_language": "es"}')
     engine.update_worker(ws, seeded.worker_sids["Alice"], activity_sid=seeded.activity_sids["Idle"])
-    assert engine.get_task(ws, task["sid"])["assignment_status"] == "reserved"
+    reserved = engine.get_task(ws, task["sid"])
+    assert reserved["assignment_status"] == "reserved"
+    assert reserved["version"] > task["version"]  # the version trigger is back
     store.close()

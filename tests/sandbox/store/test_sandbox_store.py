@@ -5,6 +5,7 @@ Real database files in tmp_path; threads are joined before each test ends.
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 import threading
 import time
@@ -117,6 +118,31 @@ def test_nested_transactions_join_the_outer_one(store: Store) -> None:
         pass
     with store.read() as tx, pytest.raises(StoreError, match="cannot change"):
         tx.set_setting("c", "3")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO settings (key, value) VALUES ('raw', 'x')",
+        "  update settings SET value = 'y'",
+        "DELETE FROM settings",
+        "CREATE TABLE scratch (x)",
+    ],
+)
+def test_a_read_transaction_refuses_raw_writes(store: Store, sql: str) -> None:
+    """A write inside a read transaction is a programming error, raised whichever helper
+    runs it (execute, one, all, scalar), and nothing is written."""
+    for run in ("execute", "one", "all", "scalar"):
+        with store.read() as tx, pytest.raises(StoreError, match="cannot change"):
+            getattr(tx, run)(sql)
+    with store.read() as tx:
+        assert tx.setting("raw") is None
+        assert tx.scalar("SELECT count(*) FROM settings WHERE key = 'schema_version'") == 1
+        assert tx.all("PRAGMA table_info(settings)")
+    with store.transaction() as tx:
+        tx.execute("INSERT INTO settings (key, value) VALUES ('raw', 'x')")
+    with store.read() as tx:
+        assert tx.setting("raw") == "x"
 
 
 def test_writers_in_one_process_queue_instead_of_timing_out(tmp_path: Path) -> None:
@@ -292,8 +318,27 @@ def test_descending_order_predicate_and_page_number(numbered: Store) -> None:
     assert odd.previous_token is not None and odd.next_token is not None
 
 
+def _token(key_json: str) -> str:
+    return "PA" + base64.urlsafe_b64encode(key_json.encode()).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(
-    "token", ["garbage", "PA", "PA!!!", "PXeyJ4Ijox", "PAWzFd", "PAeyJ4Ijoxfq"]
+    "token",
+    [
+        "garbage",
+        "PA",
+        "PA!!!",
+        "PXeyJ4Ijox",
+        "PAWzFd",
+        "PAeyJ4Ijoxfq",
+        # The right shape, but values no column of this store holds.
+        _token('["n1", true]'),
+        _token("[false, 3]"),
+        _token('["n1", NaN]'),
+        _token('["n1", Infinity]'),
+        _token("[-Infinity, 3]"),
+        _token('["n1", 1e400]'),
+    ],
 )
 def test_foreign_page_tokens_are_refused(numbered: Store, token: str) -> None:
     order = [Order("w.friendly_name", "friendly_name"), Order("w.seq", "seq")]
@@ -328,3 +373,53 @@ def test_many_connections_opening_a_new_file_at_once(tmp_path: Path) -> None:
         for store in stores:
             store.close()
     assert errors == []
+
+
+def test_every_update_moves_a_versioned_row_on_and_the_cache_follows(store: Store) -> None:
+    """tasks and workers carry a version (their ETag) that any UPDATE moves on by one, raw
+    SQL included; a row cached in the transaction shows the version the database holds."""
+    _add_workspace(store, "WS1")
+    stamp = "2024-01-01T00:00:00.000000Z"
+    with store.transaction() as tx:
+        tx.insert(
+            "activities",
+            {
+                "sid": "WA1",
+                "workspace_sid": "WS1",
+                "friendly_name": "Idle",
+                "available": 1,
+                "date_created": stamp,
+                "date_updated": stamp,
+            },
+        )
+        tx.insert(
+            "workers",
+            {
+                "sid": "WK1",
+                "workspace_sid": "WS1",
+                "friendly_name": "Ann",
+                "friendly_name_key": "ann",
+                "attributes": "{}",
+                "activity_sid": "WA1",
+                "available": 1,
+                "date_status_changed": stamp,
+                "date_created": stamp,
+                "date_updated": stamp,
+            },
+        )
+
+        def load() -> dict[str, Any] | None:
+            return tx.one("SELECT * FROM workers WHERE sid = 'WK1'")
+
+        def stored() -> int:
+            return tx.scalar("SELECT version FROM workers WHERE sid = 'WK1'")
+
+        assert tx.cached("workers", "WK1", load)["version"] == 0 == stored()
+        tx.update("workers", "WK1", {"attributes": '{"a": 1}'})
+        assert tx.cached("workers", "WK1", load)["version"] == 1 == stored()
+        tx.update("workers", "WK1", {"attributes": '{"a": 1}'})  # unchanged values still count
+        assert tx.cached("workers", "WK1", load)["version"] == 2 == stored()
+        tx.execute("UPDATE workers SET available = 0 WHERE sid = 'WK1'")
+        assert tx.cached("workers", "WK1", load)["version"] == 3 == stored()
+        tx.update("workers", "WK1", {"version": 10})  # a statement setting it is obeyed
+        assert tx.cached("workers", "WK1", load)["version"] == 10 == stored()
