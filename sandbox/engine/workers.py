@@ -13,6 +13,7 @@ from sandbox.domain.validation import new_sid
 from sandbox.domain.values import Paging
 from sandbox.engine.listing import paged, parse_ordering
 from sandbox.engine.operations import Operations
+from sandbox.engine.worker_channels import add_for_worker
 from sandbox.state import events, membership, reads, transitions
 from sandbox.state.operation import Operation
 from sandbox.store import Page
@@ -150,6 +151,7 @@ def create_worker(
             },
             activity,
         )
+        add_for_worker(op, workspace_sid, sid)
         membership.sync_worker(op, sid)
         events.record(
             op,
