@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from sandbox.domain.errors import EngineError
 from tests.sandbox.conftest import Live, routing
 
 
@@ -157,3 +160,34 @@ def test_a_worker_becoming_available_takes_tasks_up_to_each_channels_capacity(
     floor.context.workers(floor.ann).update(activity_sid=floor.available.sid)
     assert [floor.status(sid) for sid in chats] == ["reserved", "reserved", "pending"]
     assert [floor.status(sid) for sid in voices] == ["reserved", "pending"]
+
+
+def test_a_single_tasking_workspace_routes_as_before_whatever_its_channels_say(
+    live: Live,
+) -> None:
+    """The sandbox's choice (README, "Multitasking capacity"): WorkerChannels shape routing
+    only where multitasking is on; a single-tasking workspace keeps its one-offer-at-a-time
+    rule, and its channels are still listed and updated."""
+    context = live.v1.workspaces(live.new_workspace(multi_task_enabled=False).sid)
+    (available,) = context.activities.list(friendly_name="Available")
+    queue = context.task_queues.create(friendly_name="Everyone", target_workers="1==1")
+    context.workflows.create(friendly_name="Flow", configuration=routing(default=queue.sid))
+    ann = context.workers.create(friendly_name="Ann", activity_sid=available.sid).sid
+    context.workers(ann).worker_channels("chat").update(capacity=0, available=False)
+    first = context.tasks.create(attributes="{}", task_channel="chat")
+    second = context.tasks.create(attributes="{}", task_channel="voice")
+    assert context.tasks(first.sid).fetch().assignment_status == "reserved"
+    assert context.tasks(second.sid).fetch().assignment_status == "pending"
+
+
+def test_a_direct_offer_on_a_channel_switched_off_is_refused(live: Live) -> None:
+    """Available false prevents new tasks of the channel, however they would be offered."""
+    floor = Floor(live)
+    floor.channel("voice").update(available=False)
+    voice = floor.task("voice")
+    workspace_sid = floor.context._solution["sid"]
+    with pytest.raises(EngineError, match="not available on task channel voice"):
+        live.sandbox.engine.reserve(workspace_sid, voice, floor.ann)
+    floor.channel("voice").update(available=True, capacity=0)
+    with pytest.raises(EngineError, match="no capacity left on task channel voice"):
+        live.sandbox.engine.reserve(workspace_sid, voice, floor.ann)
