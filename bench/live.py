@@ -127,6 +127,7 @@ def build_workspace(
         friendly_name=f"Benchmark {secrets.token_hex(4)}",
         event_callback_url=receiver_url + EVENTS_PATH,
         events_filter=ASSIGNED_EVENT,
+        multi_task_enabled=False,
     )
     ws = taskrouter.workspaces(workspace.sid)
     available = ws.activities.list(friendly_name="Available")[0].sid

@@ -119,7 +119,7 @@ def engine_run(tasks: int, workers: int, seed: int = 11) -> dict[str, float]:
         try:
             engine = Engine(store, SystemClock(), "AC" + secrets.token_hex(16))
             engine.ensure_routing_state()
-            workspace_sid = engine.create_workspace("Benchmark")["sid"]
+            workspace_sid = engine.create_workspace("Benchmark", multi_task_enabled=False)["sid"]
             available = engine.list_activities(
                 workspace_sid, Paging(), friendly_name="Available"
             ).rows[0]["sid"]

@@ -14,6 +14,7 @@ from flask import Response, request
 
 from sandbox.clock import to_twilio
 from sandbox.domain.values import Paging
+from sandbox.engine.worker_channels import available_capacity_percentage
 from sandbox.store import Page
 
 PAGING_PARAMETERS = ("PageSize", "Page", "PageToken")
@@ -150,7 +151,30 @@ class Renderer:
                 "activity": self.urls.child(workspace_sid, "Activities", row["activity_sid"]),
                 "workspace": self.urls.workspace(workspace_sid),
                 "reservations": f"{url}/Reservations",
+                # The OpenAPI example names the one list twice.
+                "channels": f"{url}/Channels",
+                "worker_channels": f"{url}/Channels",
             },
+        }
+
+    def worker_channel(self, row: dict[str, Any]) -> dict[str, Any]:
+        workspace_sid = row["workspace_sid"]
+        return {
+            "account_sid": self.account_sid,
+            "assigned_tasks": row["assigned_tasks"],
+            "available": bool(row["available"]),
+            "available_capacity_percentage": available_capacity_percentage(row),
+            "configured_capacity": row["capacity"],
+            "date_created": to_twilio(row["date_created"]),
+            "date_updated": to_twilio(row["date_updated"]),
+            "sid": row["sid"],
+            "task_channel_sid": row["task_channel_sid"],
+            "task_channel_unique_name": row["task_channel_unique_name"],
+            "worker_sid": row["worker_sid"],
+            "workspace_sid": workspace_sid,
+            "url": self.urls.child(
+                workspace_sid, "Workers", row["worker_sid"], "Channels", row["sid"]
+            ),
         }
 
     def task_queue(self, row: dict[str, Any]) -> dict[str, Any]:

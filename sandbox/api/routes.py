@@ -20,6 +20,7 @@ from sandbox.api import (
     task_channels,
     task_queues,
     tasks,
+    worker_channels,
     workers,
     workflows,
     workspaces,
@@ -97,6 +98,16 @@ ROUTES = (
         GET=workers.fetch_worker,
         POST=workers.update_worker,
         DELETE=workers.delete_worker,
+    ),
+    # -- a worker's channels (its capacity and availability per task channel)
+    Route(
+        f"{WORKSPACE}/Workers/<worker_sid>/Channels",
+        GET=worker_channels.list_worker_channels,
+    ),
+    Route(
+        f"{WORKSPACE}/Workers/<worker_sid>/Channels/<sid>",
+        GET=worker_channels.fetch_worker_channel,
+        POST=worker_channels.update_worker_channel,
     ),
     # -- task queues
     Route(

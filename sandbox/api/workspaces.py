@@ -25,7 +25,8 @@ def create_workspace() -> Response:
         params.text("FriendlyName", required=True),
         event_callback_url=params.text("EventCallbackUrl"),
         events_filter=params.text("EventsFilter"),
-        multi_task_enabled=bool(params.boolean("MultiTaskEnabled")),
+        # Twilio's default is true (the OpenAPI description of MultiTaskEnabled).
+        multi_task_enabled=params.boolean("MultiTaskEnabled") is not False,
         prioritize_queue_order=params.choice("PrioritizeQueueOrder", QUEUE_ORDERS) or "FIFO",
         template=params.choice("Template", TEMPLATES),
     )

@@ -1,10 +1,10 @@
 """The engine: every TaskRouter operation on the sandbox, one module per resource.
 
-workspaces, activities, channels, workers, queues, workflows, tasks, reservations, events
-and alerts hold the REST operations; timers.py fires the deadlines; operations.py runs each
-operation in one transaction and publishes its effects after commit. `Engine` is a thin
-facade that binds them to one store and clock under today's method names. Imports routing,
-state, store and domain below it; nothing here imports the HTTP face.
+workspaces, activities, channels, workers, worker_channels, queues, workflows, tasks,
+reservations, events and alerts hold the REST operations; timers.py fires the deadlines;
+operations.py runs each operation in one transaction and publishes its effects after commit.
+`Engine` is a thin facade that binds them to one store and clock under today's method
+names. Imports routing, state, store and domain below it; nothing here imports the HTTP face.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sandbox.engine import (
     reservations,
     tasks,
     timers,
+    worker_channels,
     workers,
     workflows,
     workspaces,
@@ -113,6 +114,9 @@ class Engine:
     create_task_channel = _bound(channels.create_task_channel)
     update_task_channel = _bound(channels.update_task_channel)
     delete_task_channel = _bound(channels.delete_task_channel)
+    get_worker_channel = _bound(worker_channels.get_worker_channel)
+    list_worker_channels = _bound(worker_channels.list_worker_channels)
+    update_worker_channel = _bound(worker_channels.update_worker_channel)
 
     get_worker = _bound(workers.get_worker)
     list_workers = _bound(workers.list_workers)

@@ -10,6 +10,7 @@ from sandbox.domain.validation import is_sid, new_sid
 from sandbox.domain.values import Paging
 from sandbox.engine.listing import paged
 from sandbox.engine.operations import Operations
+from sandbox.engine.worker_channels import add_for_task_channel
 from sandbox.state import events, reads
 from sandbox.state.operation import Operation
 from sandbox.store import Order, Page
@@ -121,6 +122,7 @@ def add(
             "date_updated": stamp,
         },
     )
+    add_for_task_channel(op, workspace_sid, sid)
     events.record(
         op,
         workspace_sid,

@@ -14,6 +14,7 @@ from sandbox.domain.values import Paging
 from sandbox.domain.versions import check_if_match
 from sandbox.engine.listing import paged, parse_ordering
 from sandbox.engine.operations import Operations
+from sandbox.engine.worker_channels import add_for_worker
 from sandbox.state import events, membership, reads, transitions
 from sandbox.state.operation import Operation
 from sandbox.store import Page
@@ -151,6 +152,7 @@ def create_worker(
             },
             activity,
         )
+        add_for_worker(op, workspace_sid, sid)
         membership.sync_worker(op, sid)
         events.record(
             op,

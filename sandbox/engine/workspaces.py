@@ -62,7 +62,7 @@ def create_workspace(
     *,
     event_callback_url: str | None = None,
     events_filter: str | None = None,
-    multi_task_enabled: bool = False,
+    multi_task_enabled: bool = True,
     prioritize_queue_order: str = "FIFO",
     template: str | None = None,
 ) -> dict[str, Any]:

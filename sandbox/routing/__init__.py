@@ -29,9 +29,11 @@ state/transitions.py and never calls the engine above it.
 #   would leave her second task pending: the quickstart's flow wins.) Only a pending
 #   reservation, an offer still waiting for its answer, keeps an available worker from another
 #   offer (the queue's reservation activity normally makes them unavailable anyway).
-#   Multi-tasking: availability is the activity plus capacity on the task's channel: a worker
-#   holds at most one pending or accepted reservation per task channel (Twilio's default
-#   capacity of 1 per channel), and activities do not move on reservation or accept.
+#   Multi-tasking: availability is the activity plus room on the task's channel: the worker's
+#   WorkerChannel is available and holds fewer pending or accepted reservations than its
+#   capacity (1 by default, Twilio's); a wrapping task no longer takes up room (Twilio's pages
+#   do not say). Activities do not move on reservation or accept. Single-tasking workspaces
+#   ignore WorkerChannels.
 # - A worker in several queues gets the task its queues would hand out first: within FIFO
 #   queues higher priority then the oldest, within LIFO queues the newest whatever the
 #   priority, and between the two kinds the one the workspace's prioritize_queue_order names
@@ -64,7 +66,14 @@ from sandbox.state.reads import reservation_row
 # A bound on chained work inside one operation, so a bug cannot spin a transaction forever.
 MAX_ROUTING_ROUNDS = 10_000
 _TASK_HINTS = frozenset({"task.created", "task.updated", "task.placed"})
-_WORKER_HINTS = frozenset({"worker.created", "worker.activity.update", "worker.attributes.update"})
+_WORKER_HINTS = frozenset(
+    {
+        "worker.created",
+        "worker.activity.update",
+        "worker.attributes.update",
+        "worker.capacity.update",
+    }
+)
 _RESERVATION_ENDS = frozenset(
     {
         "reservation.rejected",

@@ -65,11 +65,17 @@ _MULTI_TASK_CANDIDATES = (
     + _CANDIDATE_JOINS
     + " WHERE wq.task_queue_sid = ? AND wq.available = 1"
 )
-_MULTI_TASK_FREE = (
-    " AND NOT EXISTS (SELECT 1 FROM reservations r JOIN tasks c ON c.sid = r.task_sid"
-    " WHERE r.worker_sid = wq.worker_sid AND r.reservation_status IN ('pending', 'accepted')"
-    " AND c.task_channel_sid IS ?)"
+# Multi-tasking: the worker's channel for the task's channel is available and holds fewer
+# tasks than its capacity (one indexed row, and a count over the worker's open reservations).
+_MULTI_TASK_ROOM = (
+    " AND EXISTS (SELECT 1 FROM worker_channels wc WHERE wc.worker_sid = wq.worker_sid"
+    " AND wc.task_channel_sid = ? AND wc.available AND wc.capacity > ("
+    + reads.CHANNEL_LOAD.format(worker="wq.worker_sid", channel="wc.task_channel_sid")
+    + "))"
 )
+# A bound on the offers one worker gets in one pass, so a bug cannot loop; far above any
+# worker's total capacity in practice.
+MAX_OFFERS_PER_WORKER = 1000
 _TASK_COLUMNS = (
     "SELECT seq, sid, workspace_sid, attributes, priority, date_created, virtual_start_time,"
     " assignment_status, task_queue_sid, workflow_sid, filter_index, target_index,"
@@ -158,7 +164,7 @@ def _candidates(
     refused = _refused(op, task)
     params: list[Any] = [task["task_queue_sid"]]
     if _multi_task(op, workspace_sid):
-        sql = _MULTI_TASK_CANDIDATES + _MULTI_TASK_FREE
+        sql = _MULTI_TASK_CANDIDATES + _MULTI_TASK_ROOM
         params.append(task["task_channel_sid"])
     else:
         sql = _SINGLE_TASK_CANDIDATES
@@ -203,10 +209,22 @@ def _candidates(
 def route_worker(op: Operation, workspace_sid: str, worker_sid: str) -> None:
     """Offer an available worker the best pending task among the queues it belongs to."""
     multi_task = _multi_task(op, workspace_sid)
-    # Multi-tasking: one offer per task channel, so look again after each offer.
-    for _ in range(64 if multi_task else 1):
+    # Multi-tasking: one offer at a time, looking again while its channels have room.
+    for _ in range(MAX_OFFERS_PER_WORKER if multi_task else 1):
         if not _route_worker_once(op, workspace_sid, worker_sid, multi_task):
             return
+
+
+def _channels_with_room(op: Operation, worker_sid: str) -> set[str]:
+    """The task channels on which a multitasking worker may take another task."""
+    return {
+        row["task_channel_sid"]
+        for row in op.tx.all(
+            reads.WORKER_CHANNEL_SELECT + " WHERE wc.worker_sid = ? AND wc.available",
+            (worker_sid,),
+        )
+        if row["capacity"] > row["assigned_tasks"]
+    }
 
 
 def _route_worker_once(
@@ -220,16 +238,17 @@ def _route_worker_once(
     )
     if worker is None or not worker["available"]:
         return False
-    holding = op.tx.all(
-        "SELECT r.reservation_status, t.task_channel_sid FROM reservations r"
-        " JOIN tasks t ON t.sid = r.task_sid"
-        " WHERE r.worker_sid = ? AND r.reservation_status IN ('pending', 'accepted')",
-        (worker_sid,),
-    )
+    open_channels: set[str] = set()
+    if multi_task:
+        open_channels = _channels_with_room(op, worker_sid)
+        if not open_channels:
+            return False
     # Single-tasking: only a pending offer holds the worker (see the note at the top).
-    if not multi_task and any(row["reservation_status"] == "pending" for row in holding):
+    elif op.tx.scalar(
+        "SELECT 1 FROM reservations WHERE worker_sid = ? AND reservation_status = 'pending'",
+        (worker_sid,),
+    ):
         return False
-    busy_channels: set[str | None] = {row["task_channel_sid"] for row in holding}
     refused = {
         row["task_sid"]: row["date_updated"]
         for row in op.tx.all(
@@ -265,7 +284,7 @@ def _route_worker_once(
                     continue  # the timer moves it on
                 if task["sid"] in refused and refused[task["sid"]] >= (task["routing_date"] or ""):
                     continue
-                if multi_task and task["task_channel_sid"] in busy_channels:
+                if multi_task and task["task_channel_sid"] not in open_channels:
                     continue
                 target = _target(op, task)
                 pinned = only_worker(op, task, target)

@@ -44,6 +44,20 @@ RESERVATION_SELECT = (
     "SELECT r.*, k.friendly_name AS worker_name"
     " FROM reservations r JOIN workers k ON k.sid = r.worker_sid"
 )
+# The reservations that take up a worker's capacity on a task channel in a multitasking
+# workspace: offers waiting for an answer and accepted tasks (routing/__init__.py says why a
+# wrapping task does not). For worker_sid and task_channel_sid, through reservations_worker.
+CHANNEL_LOAD = (
+    "SELECT count(*) FROM reservations r JOIN tasks t ON t.sid = r.task_sid"
+    " WHERE r.worker_sid = {worker} AND r.reservation_status IN ('pending', 'accepted')"
+    " AND t.task_channel_sid = {channel}"
+)
+WORKER_CHANNEL_SELECT = (
+    "SELECT wc.*, c.unique_name AS task_channel_unique_name, ("
+    + CHANNEL_LOAD.format(worker="wc.worker_sid", channel="wc.task_channel_sid")
+    + ") AS assigned_tasks"
+    " FROM worker_channels wc JOIN task_channels c ON c.sid = wc.task_channel_sid"
+)
 EVENT_SELECT = "SELECT e.* FROM events e"
 # What the joined columns of TASK_SELECT and RESERVATION_SELECT come from (for tx.cached).
 _TASK_JOINS = frozenset({"task_queues", "workflows", "task_channels"})

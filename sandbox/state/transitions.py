@@ -181,17 +181,23 @@ def reserve(op: Operation, workspace_sid: str, task_sid: str, worker_sid: str, a
             f"Worker {worker['friendly_name']} already holds a pending reservation "
             "in a single-tasking workspace"
         )
-    # Multi-tasking: capacity 1 per task channel, taken by a pending or accepted task.
-    if workspace["multi_task_enabled"] and tx.scalar(
-        "SELECT 1 FROM reservations r JOIN tasks t ON t.sid = r.task_sid"
-        " WHERE r.worker_sid = ? AND r.reservation_status IN ('pending', 'accepted')"
-        " AND t.task_channel_sid IS ?",
-        (worker_sid, task["task_channel_sid"]),
-    ):
-        raise EngineError(
-            f"Worker {worker['friendly_name']} has no capacity left on task channel "
-            f"{task['task_channel_unique_name']}"
+    # Multi-tasking: the worker's channel for the task is available and has room left.
+    if workspace["multi_task_enabled"]:
+        channel = tx.one(
+            reads.WORKER_CHANNEL_SELECT + " WHERE wc.worker_sid = ? AND wc.task_channel_sid IS ?",
+            (worker_sid, task["task_channel_sid"]),
         )
+        if channel is None or not channel["available"]:
+            raise EngineError(
+                f"Worker {worker['friendly_name']} is not available on task channel "
+                f"{task['task_channel_unique_name']}"
+            )
+        if channel["assigned_tasks"] >= channel["capacity"]:
+            raise EngineError(
+                f"Worker {worker['friendly_name']} has no capacity left on task channel "
+                f"{task['task_channel_unique_name']} ({channel['assigned_tasks']} of "
+                f"{channel['capacity']} taken)"
+            )
     queue = reads.task_queue(op, workspace_sid, task["task_queue_sid"])
     if not expressions.parse(queue["target_workers"]).evaluate(attributes(worker["attributes"])):
         raise EngineError(

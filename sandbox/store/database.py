@@ -30,6 +30,7 @@ from sandbox.store.schema import (
     RESOURCE_TABLES,
     SCHEMA_VERSION,
     VERSIONED_TABLES,
+    WORKER_CHANNELS_BACKFILL,
 )
 
 logger = logging.getLogger(__name__)
@@ -405,6 +406,7 @@ class Store:
                 # Flags written by an older version's triggers, or none at all (a new column).
                 tx.execute(f"UPDATE worker_queues SET free = {FREE_VALUE}")
             if upgrading:
+                tx.execute(WORKER_CHANNELS_BACKFILL)
                 tx.set_setting("schema_version", str(SCHEMA_VERSION))
 
     @staticmethod

@@ -7,13 +7,14 @@ SCHEMA_VERSION moves on.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Children before parents: the order in which a wipe empties the tables.
 RESOURCE_TABLES = (
     "owed_callbacks",
     "alerts",
     "worker_queues",
+    "worker_channels",
     "events",
     "reservations",
     "tasks",
@@ -208,6 +209,21 @@ _SCHEMA = (
     """CREATE INDEX IF NOT EXISTS worker_queues_idle
         ON worker_queues (task_queue_sid, available, idle_since, worker_sid)""",
     "CREATE INDEX IF NOT EXISTS worker_queues_worker ON worker_queues (worker_sid)",
+    # A worker's capacity and availability on each task channel of its workspace (Twilio's
+    # WorkerChannel): one row per (worker, task channel), made with whichever comes second.
+    """CREATE TABLE IF NOT EXISTS worker_channels (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        worker_sid TEXT NOT NULL REFERENCES workers(sid) ON DELETE CASCADE,
+        task_channel_sid TEXT NOT NULL REFERENCES task_channels(sid) ON DELETE CASCADE,
+        capacity INTEGER NOT NULL DEFAULT 1,
+        available INTEGER NOT NULL DEFAULT 1,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        UNIQUE (worker_sid, task_channel_sid)
+    )""",
+    "CREATE INDEX IF NOT EXISTS worker_channels_channel ON worker_channels (task_channel_sid)",
     """CREATE TABLE IF NOT EXISTS alerts (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         sid TEXT NOT NULL UNIQUE,
@@ -258,6 +274,18 @@ _VERSION_TRIGGERS = tuple(
         BEGIN UPDATE {table} SET version = OLD.version + 1 WHERE seq = NEW.seq; END"""
     for table in VERSIONED_TABLES
 )
+
+# Version 4 added worker_channels: an older file's workers get a row for each task channel
+# of their workspace, at Twilio's defaults (capacity 1, available).
+WORKER_CHANNELS_BACKFILL = """INSERT INTO worker_channels
+    (sid, workspace_sid, worker_sid, task_channel_sid, capacity, available,
+     date_created, date_updated)
+    SELECT 'WC' || lower(hex(randomblob(16))), k.workspace_sid, k.sid, c.sid, 1, 1,
+        max(k.date_created, c.date_created), max(k.date_created, c.date_created)
+    FROM workers k JOIN task_channels c ON c.workspace_sid = k.workspace_sid
+    WHERE NOT EXISTS (SELECT 1 FROM worker_channels wc
+        WHERE wc.worker_sid = k.sid AND wc.task_channel_sid = c.sid)
+    ORDER BY k.seq, c.seq"""
 
 # Whether a single-tasking worker is free, from its membership row's availability and its
 # reservations: only a pending one holds it (why: the single-tasking note in routing/__init__.py).

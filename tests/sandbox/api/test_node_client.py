@@ -207,3 +207,39 @@ def test_a_configuration_key_the_sandbox_does_not_implement_is_refused(
         )
     assert refused.value.status == 400
     assert "unknown key 'timeout'" in refused.value.message
+
+
+def test_twilio_node_reads_and_updates_worker_channels(node: NodeClient) -> None:
+    """Worker Channel Resource through twilio-node: a new workspace multitasks (Twilio's
+    default), every worker has its channels, and chat capacity 2 holds two chat tasks."""
+    workspace = _workspace(node)
+    assert workspace["multiTaskEnabled"] is True
+    ws = ["workspaces", workspace["sid"]]
+    available = _activity(node, workspace["sid"], "Available")
+    queue = node.call(ws, "taskQueues", ["create", {"friendlyName": "Everyone"}])
+    configuration = {"task_routing": {"filters": [], "default_filter": {"queue": queue["sid"]}}}
+    node.call(
+        ws,
+        "workflows",
+        ["create", {"friendlyName": "F", "configuration": json.dumps(configuration)}],
+    )
+    worker = node.call(ws, "workers", ["create", {"friendlyName": "Ann", "activitySid": available}])
+    channels = [ws, ["workers", worker["sid"]]]
+    listed = node.call(*channels, "workerChannels", ["list"])
+    assert [item["taskChannelUniqueName"] for item in listed][:4] == [
+        "default",
+        "voice",
+        "sms",
+        "chat",
+    ]
+    assert {item["configuredCapacity"] for item in listed} == {1}
+    updated = node.call(*channels, ["workerChannels", "chat"], ["update", {"capacity": 2}])
+    assert (updated["configuredCapacity"], updated["availableCapacityPercentage"]) == (2, 100)
+    tasks = [
+        node.call(ws, "tasks", ["create", {"attributes": "{}", "taskChannel": "chat"}])
+        for _ in range(3)
+    ]
+    statuses = [node.call(ws, ["tasks", t["sid"]], ["fetch"])["assignmentStatus"] for t in tasks]
+    assert statuses == ["reserved", "reserved", "pending"]
+    chat = node.call(*channels, ["workerChannels", updated["sid"]], ["fetch"])
+    assert (chat["assignedTasks"], chat["availableCapacityPercentage"]) == (2, 0)

@@ -57,6 +57,24 @@ OPERATIONS = [
     ("CreateWorker", "/v1/Workspaces/{WorkspaceSid}/Workers", "post", "201"),
     ("FetchWorker", "/v1/Workspaces/{WorkspaceSid}/Workers/{Sid}", "get", "200"),
     ("UpdateWorker", "/v1/Workspaces/{WorkspaceSid}/Workers/{Sid}", "post", "200"),
+    (
+        "ListWorkerChannel",
+        "/v1/Workspaces/{WorkspaceSid}/Workers/{WorkerSid}/Channels",
+        "get",
+        "200",
+    ),
+    (
+        "FetchWorkerChannel",
+        "/v1/Workspaces/{WorkspaceSid}/Workers/{WorkerSid}/Channels/{Sid}",
+        "get",
+        "200",
+    ),
+    (
+        "UpdateWorkerChannel",
+        "/v1/Workspaces/{WorkspaceSid}/Workers/{WorkerSid}/Channels/{Sid}",
+        "post",
+        "200",
+    ),
     ("ListTaskQueue", "/v1/Workspaces/{WorkspaceSid}/TaskQueues", "get", "200"),
     ("CreateTaskQueue", "/v1/Workspaces/{WorkspaceSid}/TaskQueues", "post", "201"),
     ("FetchTaskQueue", "/v1/Workspaces/{WorkspaceSid}/TaskQueues/{Sid}", "get", "200"),
@@ -279,6 +297,10 @@ def exchanges(live: Live) -> dict[str, tuple[int, Any]]:
         data={"ActivitySid": available["sid"]},
     )
     call("ListWorker", "GET", f"{ws}/Workers")
+    channels = f"{ws}/Workers/{worker['sid']}/Channels"
+    listed = call("ListWorkerChannel", "GET", channels)
+    call("FetchWorkerChannel", "GET", f"{channels}/{listed['channels'][0]['sid']}")
+    call("UpdateWorkerChannel", "POST", f"{channels}/chat", data={"Capacity": "3"})
 
     queue = call(
         "CreateTaskQueue",

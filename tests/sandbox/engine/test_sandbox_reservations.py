@@ -30,7 +30,7 @@ class Floor:
 
 
 def _floor(live: Live, *, max_reserved_workers: int = 1, **workflow: Any) -> Floor:
-    sid = live.new_workspace().sid
+    sid = live.new_workspace(multi_task_enabled=False).sid
     context = live.v1.workspaces(sid)
     activities = {a.friendly_name: a.sid for a in context.activities.list()}
     for name in ("Reserved", "Busy", "Wrap"):

@@ -117,8 +117,14 @@ class Floor:
         return [row["event_type"] for row in reversed(rows)]
 
 
-def _floor(engine: Engine, clock: ManualClock, **workspace: Any) -> Floor:
-    sid = engine.create_workspace("Floor", **workspace)["sid"]
+def _floor(
+    engine: Engine, clock: ManualClock, *, multi_task_enabled: bool = False, **workspace: Any
+) -> Floor:
+    """A workspace for these tests: single-tasking, as the quickstart's, unless a test asks
+    for multitasking (Twilio's default for a new workspace)."""
+    sid = engine.create_workspace("Floor", multi_task_enabled=multi_task_enabled, **workspace)[
+        "sid"
+    ]
     activities = {
         row["friendly_name"]: row["sid"] for row in engine.list_activities(sid, Paging()).rows
     }

@@ -58,12 +58,22 @@ def recomputed(store: Store) -> dict[tuple[str, str], int]:
 
 
 class Floor:
-    """One workspace: Idle/Busy activities, workers by name, queues by name."""
+    """One workspace: Idle/Busy activities, workers by name, queues by name. Single-tasking
+    (the free flag's case) unless a test asks for multitasking, Twilio's default."""
 
-    def __init__(self, engine: Engine, clock: ManualClock, **workspace: Any) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: ManualClock,
+        *,
+        multi_task_enabled: bool = False,
+        **workspace: Any,
+    ) -> None:
         self.engine = engine
         self.clock = clock
-        self.sid = engine.create_workspace("Index floor", **workspace)["sid"]
+        self.sid = engine.create_workspace(
+            "Index floor", multi_task_enabled=multi_task_enabled, **workspace
+        )["sid"]
         self.activities = {
             row["friendly_name"]: row["sid"]
             for row in engine.list_activities(self.sid, Paging()).rows
