@@ -46,6 +46,10 @@ class Floor:
         self.workflow_sid = flow.sid
         return flow.sid
 
+    def walk(self, *targets: dict[str, Any], **kw: Any) -> str:
+        """A workflow of one filter matching every task, with these targets."""
+        return self.workflow([{"expression": "1==1", "targets": list(targets)}], **kw)
+
     def target(self, queue: str, **options: Any) -> dict[str, Any]:
         return {"queue": self.queues[queue], **options}
 
@@ -145,17 +149,10 @@ def test_timeout_evaluation_example_with_a_reservation_timing_out(fresh: Live) -
     the sum of Q1 and Q2 timeouts: 20 ... based on the current age of the Task": Q2 ends at
     age 20, Q3 at 30, and passing the final step fires workflow.timeout and cancels it."""
     floor = _floor(fresh)
-    floor.workflow(
-        [
-            {
-                "expression": "1==1",
-                "targets": [
-                    floor.target("Q1", timeout=10),
-                    floor.target("Q2", timeout=10),
-                    floor.target("Q3", timeout=10),
-                ],
-            }
-        ],
+    floor.walk(
+        floor.target("Q1", timeout=10),
+        floor.target("Q2", timeout=10),
+        floor.target("Q3", timeout=10),
         task_reservation_timeout=5,
     )
     ann = floor.worker("Ann", "q1")
@@ -190,17 +187,10 @@ def test_a_target_passed_while_reserved_is_left_in_turn(fresh: Live) -> None:
     task's age, 2 s and 2 + 2 s) goes on, once the reservation ends, to the first target whose
     deadline is still ahead."""
     floor = _floor(fresh)
-    floor.workflow(
-        [
-            {
-                "expression": "1==1",
-                "targets": [
-                    floor.target("Q1", timeout=2),
-                    floor.target("Q2", timeout=2),
-                    floor.target("Q3", timeout=10),
-                ],
-            }
-        ],
+    floor.walk(
+        floor.target("Q1", timeout=2),
+        floor.target("Q2", timeout=2),
+        floor.target("Q3", timeout=10),
         task_reservation_timeout=5,
     )
     floor.worker("Ann", "q1", "Available")
