@@ -44,7 +44,7 @@ def create_task(workspace_sid: str) -> Response:
         task_channel=params.text("TaskChannel"),
         virtual_start_time=params.date("VirtualStartTime"),
         routing_target=params.text("RoutingTarget"),
-        ignore_capacity=params.boolean("IgnoreCapacity"),
+        ignore_capacity=params.flag("IgnoreCapacity"),
         task_queue_sid=params.text("TaskQueueSid"),
     )
     return created(render().task(row), etag(row["version"]))

@@ -25,6 +25,14 @@ TASK_TRANSITIONS: dict[str, frozenset[str]] = {
     "completed": frozenset(),
 }
 
+
+def ignores_capacity(task: dict) -> bool:
+    """Whether a task goes to its RoutingTarget worker whatever that worker's availability and
+    capacity: IgnoreCapacity, true by default once RoutingTarget names a worker (the Task
+    resource's IgnoreCapacity)."""
+    return bool(task["routing_target"]) and task["ignore_capacity"] != 0
+
+
 RESERVATION_STATUSES = (
     "pending",
     "accepted",

@@ -139,6 +139,8 @@ def create_task(
         check.sid(task_queue_sid, "WQ", "TaskQueueSid")
     if routing_target is not None:
         check.sid(routing_target, "WK", "RoutingTarget")
+    elif ignore_capacity is not None:
+        raise EngineError("IgnoreCapacity can only be used when RoutingTarget names a Worker")
     with ops.write() as op:
         tx = op.tx
         reads.workspace(op, workspace_sid)
@@ -192,7 +194,10 @@ def create_task(
                 if virtual_start_time
                 else None,
                 "routing_target": routing_target,
-                "ignore_capacity": None if ignore_capacity is None else int(ignore_capacity),
+                # The Task resource: IgnoreCapacity is true by default with a RoutingTarget.
+                "ignore_capacity": None
+                if routing_target is None
+                else int(True if ignore_capacity is None else ignore_capacity),
                 "addons": "{}",
                 "date_created": stamp,
                 "date_updated": stamp,

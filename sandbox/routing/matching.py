@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.clock import to_storage
+from sandbox.domain import lifecycle
 from sandbox.domain.validation import attributes
 from sandbox.domain.values import Actor
 from sandbox.domain.workflow import OrderBy, Target, taskrouter_context
@@ -64,6 +65,14 @@ _MULTI_TASK_CANDIDATES = (
     + " FROM worker_queues wq"
     + _CANDIDATE_JOINS
     + " WHERE wq.task_queue_sid = ? AND wq.available = 1"
+)
+# A task that ignores capacity (its RoutingTarget worker, lifecycle.ignores_capacity): any
+# member of the queue, whatever its availability and load.
+_ANY_MEMBER_CANDIDATES = (
+    _CANDIDATE_COLUMNS
+    + " FROM worker_queues wq"
+    + _CANDIDATE_JOINS
+    + " WHERE wq.task_queue_sid = ?"
 )
 # Multi-tasking: the worker's channel for the task's channel is available and holds fewer
 # tasks than its capacity (one indexed row, and a count over the worker's open reservations).
@@ -163,7 +172,9 @@ def _candidates(
     target = _target(op, task)
     refused = _refused(op, task)
     params: list[Any] = [task["task_queue_sid"]]
-    if _multi_task(op, workspace_sid):
+    if lifecycle.ignores_capacity(task):
+        sql = _ANY_MEMBER_CANDIDATES
+    elif _multi_task(op, workspace_sid):
         sql = _MULTI_TASK_CANDIDATES + _MULTI_TASK_ROOM
         params.append(task["task_channel_sid"])
     else:

@@ -159,7 +159,10 @@ def reserve(op: Operation, workspace_sid: str, task_sid: str, worker_sid: str, a
         raise EngineError(f"Task {task_sid} is {task['assignment_status']} and cannot be reserved")
     if task["task_queue_sid"] is None:
         raise EngineError(f"Task {task_sid} is in no TaskQueue")
-    if not worker["available"]:
+    # A task routed to one worker with IgnoreCapacity (true by default there) skips the
+    # availability and capacity checks below.
+    heeds_capacity = not lifecycle.ignores_capacity(task)
+    if heeds_capacity and not worker["available"]:
         raise EngineError(
             f"Worker {worker['friendly_name']} is not available ({worker['activity_name']})"
         )
@@ -173,16 +176,20 @@ def reserve(op: Operation, workspace_sid: str, task_sid: str, worker_sid: str, a
             f"for task {task_sid}"
         )
     # Single-tasking: only an unanswered offer holds the worker (routing/__init__.py says why).
-    if not workspace["multi_task_enabled"] and tx.scalar(
-        "SELECT 1 FROM reservations WHERE worker_sid = ? AND reservation_status = 'pending'",
-        (worker_sid,),
+    if (
+        heeds_capacity
+        and not workspace["multi_task_enabled"]
+        and tx.scalar(
+            "SELECT 1 FROM reservations WHERE worker_sid = ? AND reservation_status = 'pending'",
+            (worker_sid,),
+        )
     ):
         raise EngineError(
             f"Worker {worker['friendly_name']} already holds a pending reservation "
             "in a single-tasking workspace"
         )
     # Multi-tasking: the worker's channel for the task is available and has room left.
-    if workspace["multi_task_enabled"]:
+    if heeds_capacity and workspace["multi_task_enabled"]:
         channel = tx.one(
             reads.WORKER_CHANNEL_SELECT + " WHERE wc.worker_sid = ? AND wc.task_channel_sid IS ?",
             (worker_sid, task["task_channel_sid"]),
