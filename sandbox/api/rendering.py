@@ -379,7 +379,8 @@ def alert(row: dict[str, Any], account_sid: str, base: str) -> dict[str, Any]:
         "error_code": str(row["code"]),
         "log_level": row["level"],
         "more_info": f"https://www.twilio.com/docs/errors/{row['code']}",
-        "request_method": "POST",
+        # Only callback alerts come from a request (Twilio's POST to the callback URL).
+        "request_method": "POST" if row["url"] else None,
         "request_url": row["url"],
         "resource_sid": row["reservation_sid"] or row["workspace_sid"],
         "service_sid": row["workspace_sid"],

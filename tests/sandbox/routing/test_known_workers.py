@@ -242,6 +242,8 @@ def test_a_worker_not_in_the_targets_queue_is_not_offered_the_task_and_alerts_40
     assert floor.offered_to(task.sid) == []
     (alert,) = floor.alerts()
     assert alert.error_code == "40152" and alert.log_level == "error"
+    # Raised by routing, not by a request: no request method or URL to show.
+    assert alert.request_method is None and alert.request_url is None
     assert task.sid in alert.alert_text and floor.workers["Carol"] in alert.alert_text
     assert floor.sales in alert.alert_text
     floor.advance(TIMEOUT)
