@@ -20,6 +20,10 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+# How much of a refused If-Match value an error message repeats.
+_SHOWN = 80
+
+
 def _tags(header: str) -> list[str]:
     """The entity tags an If-Match value lists, quotes kept; a bare token (no quotes, as a
     hand-written header may send) counts as that tag quoted."""
@@ -49,8 +53,11 @@ def check_if_match(header: str | None, version: int, resource: str) -> None:
     """Refuse the change with 412 unless If-Match (when given) names the current version."""
     if header is None or matches(header, version):
         return
+    shown = header.strip()
+    if len(shown) > _SHOWN:
+        shown = shown[:_SHOWN] + "..."
     raise EngineError(
-        f"Precondition failed: If-Match {header.strip()!r} does not match the current ETag "
+        f"Precondition failed: If-Match {shown!r} does not match the current ETag "
         f"{etag(version)} of {resource}; fetch it again and retry",
         status=412,
         code=PRECONDITION_FAILED,

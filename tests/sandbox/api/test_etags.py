@@ -206,3 +206,27 @@ def test_list_and_other_resources_carry_no_etag(live: Live) -> None:
     queue = workspace.task_queues.list()[0]
     fetched = live.http("GET", f"/v1/Workspaces/{ann.workspace_sid}/TaskQueues/{queue.sid}")
     assert "ETag" not in fetched.headers
+
+
+def test_routing_set_off_by_a_create_moves_the_etag_on(live: Live) -> None:
+    """The create answer's ETag is that of the body it carries (the task pending); routing
+    the create set off (a reservation) is a change of the task, so that ETag is stale after
+    it, as it is at Twilio where routing follows the request. A fresh fetch's ETag applies."""
+    workspace, activities, workflow_sid, ann = _floor(live)
+    workspace.workers(ann.sid).update(activity_sid=activities["Available"])
+    made = workspace.tasks.create_with_http_info(workflow_sid=workflow_sid, attributes="{}")
+    assert made.data.assignment_status == "pending"
+    task = workspace.tasks(made.data.sid)
+    assert task.fetch().assignment_status == "reserved"
+    with twilio_error(412, 20412):
+        task.update(attributes='{"late": true}', if_match=made.headers["ETag"])
+    current = task.fetch_with_http_info().headers["ETag"]
+    assert task.update(attributes='{"late": true}', if_match=current).attributes == '{"late": true}'
+
+
+def test_a_long_refused_if_match_is_cut_short_in_the_message(live: Live) -> None:
+    workspace, _, workflow_sid, _ = _floor(live)
+    task = workspace.tasks.create(workflow_sid=workflow_sid, attributes="{}")
+    with twilio_error(412, 20412) as caught:
+        workspace.tasks(task.sid).update(priority=1, if_match="x" * 10_000)
+    assert len(caught.value.msg) < 300 and "..." in caught.value.msg
