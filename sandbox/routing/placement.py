@@ -298,13 +298,17 @@ def _skip_context(op: Operation, task: dict[str, Any], target: Target) -> dict[s
     workers are in an available activity, an unavailable one, and in each activity (WAxx)."""
     workers: dict[str, int] = {"available": 0, "unavailable": 0}
     for row in op.tx.all(
-        "SELECT a.sid, a.available, (SELECT count(*) FROM worker_queues wq"
-        " JOIN workers k ON k.sid = wq.worker_sid"
-        " WHERE wq.task_queue_sid = ? AND k.activity_sid = a.sid) AS members"
-        " FROM activities a WHERE a.workspace_sid = ?",
-        (target.queue, task["workspace_sid"]),
+        "SELECT sid FROM activities WHERE workspace_sid = ?", (task["workspace_sid"],)
     ):
-        workers[row["sid"]] = row["members"]
+        workers[row["sid"]] = 0
+    # One pass over the queue's members, counted by their activity.
+    for row in op.tx.all(
+        "SELECT k.activity_sid, a.available, count(*) AS members FROM worker_queues wq"
+        " JOIN workers k ON k.sid = wq.worker_sid JOIN activities a ON a.sid = k.activity_sid"
+        " WHERE wq.task_queue_sid = ? GROUP BY k.activity_sid",
+        (target.queue,),
+    ):
+        workers[row["activity_sid"]] = row["members"]
         workers["available" if row["available"] else "unavailable"] += row["members"]
     return {
         "task": attributes(task["attributes"]),

@@ -224,6 +224,8 @@ _SCHEMA = (
         UNIQUE (worker_sid, task_channel_sid)
     )""",
     "CREATE INDEX IF NOT EXISTS worker_channels_channel ON worker_channels (task_channel_sid)",
+    # Deleting a workspace looks up its rows through the foreign key.
+    "CREATE INDEX IF NOT EXISTS worker_channels_workspace ON worker_channels (workspace_sid)",
     """CREATE TABLE IF NOT EXISTS alerts (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         sid TEXT NOT NULL UNIQUE,

@@ -10,14 +10,16 @@ from sandbox.clock import ManualClock
 from sandbox.domain.values import Paging
 from sandbox.engine import Engine
 from sandbox.store import Store
+from sandbox.store.schema import VERSIONED_TABLES
 from tests.sandbox.conftest import routing
 
 ACCOUNT_SID = "AC" + "c" * 32
 
 
 def _version_3_file(database: str) -> tuple[str, list[str]]:
-    """A multitasking workspace with two workers, written and then stripped of what version 4
-    added (the worker_channels table) and stamped version 3."""
+    """A multitasking workspace with two workers, written and then stripped of what came after
+    version 3 (the worker_channels table, the row versions and their triggers, the LIFO index
+    that ignores priority, with version 3's own LIFO index put back) and stamped version 3."""
     store = Store(database)
     try:
         engine = Engine(store, ManualClock(), ACCOUNT_SID)
@@ -31,6 +33,14 @@ def _version_3_file(database: str) -> tuple[str, list[str]]:
         ]
         with store.transaction() as tx:
             tx.execute("DROP TABLE worker_channels")
+            for table in VERSIONED_TABLES:
+                tx.execute(f"DROP TRIGGER {table}_version")
+                tx.execute(f"ALTER TABLE {table} DROP COLUMN version")
+            tx.execute("DROP INDEX tasks_newest")
+            tx.execute(
+                "CREATE INDEX tasks_lifo"
+                " ON tasks (task_queue_sid, assignment_status, priority, date_created, seq)"
+            )
             tx.set_setting("schema_version", "3")
     finally:
         store.close()
@@ -45,6 +55,13 @@ def test_a_version_3_file_gets_a_channel_per_worker_and_task_channel(tmp_path: P
         engine = Engine(store, ManualClock(), ACCOUNT_SID)
         with store.read() as tx:
             assert tx.setting("schema_version") == str(store_module.SCHEMA_VERSION)
+            indexes = {row["name"] for row in tx.all("SELECT name FROM sqlite_master")}
+            assert "tasks_newest" in indexes and "tasks_lifo" not in indexes
+            assert {f"{table}_version" for table in VERSIONED_TABLES} <= indexes
+        # The rows written before the upgrade have versions, and If-Match applies to them.
+        assert engine.get_worker(ws, ann)["version"] == 0
+        engine.update_worker(ws, ann, attributes='{"upgraded": true}', if_match='"0"')
+        assert engine.get_worker(ws, ann)["version"] == 1
         task_channels = engine.list_task_channels(ws, Paging()).rows
         for worker in (ann, bo):
             rows = engine.list_worker_channels(ws, worker, Paging()).rows
