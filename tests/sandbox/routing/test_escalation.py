@@ -143,11 +143,14 @@ def test_each_target_waits_its_own_timeout_in_turn(fresh: Live) -> None:
 
 
 def test_timeout_evaluation_example_with_a_reservation_timing_out(fresh: Live) -> None:
-    """Lifecycle of a Task: Timeout Evaluation: targets Q1, Q2, Q3 of 10 s each, a 5 s
-    reservation timeout, a reservation made at t=3 times out at t=8. The task waits out
-    Q1 (Workflows and Assignment: each step for its timeout), and "the Queue timeout is now
-    the sum of Q1 and Q2 timeouts: 20 ... based on the current age of the Task": Q2 ends at
-    age 20, Q3 at 30, and passing the final step fires workflow.timeout and cancels it."""
+    """The Timeout Evaluation page's workflow: targets Q1, Q2, Q3 of 10 s each, a 5 s
+    reservation timeout, a reservation made at t=3 times out at t=8. Its deadlines: "the
+    Queue timeout is now the sum of Q1 and Q2 timeouts: 20 ... based on the current age of
+    the Task", so Q2 ends at age 20 and Q3 at 30, where passing the final step fires
+    workflow.timeout and cancels the task (Workflows and Assignment). Where the page's
+    animation maps the task to Q2 at t=8, the sandbox keeps it in Q1 until Q1's deadline: a
+    task waits in a step until matched or until its timeout moves it on (Workflows and
+    Assignment), a choice the README's differs section records."""
     floor = _floor(fresh)
     floor.walk(
         floor.target("Q1", timeout=10),
