@@ -243,3 +243,39 @@ def test_twilio_node_reads_and_updates_worker_channels(node: NodeClient) -> None
     assert statuses == ["reserved", "reserved", "pending"]
     chat = node.call(*channels, ["workerChannels", updated["sid"]], ["fetch"])
     assert (chat["assignedTasks"], chat["availableCapacityPercentage"]) == (2, 0)
+
+
+def test_twilio_node_sends_if_match_and_meets_412(node: NodeClient, live: Live) -> None:
+    """twilio-node's `ifMatch` becomes the If-Match header: a stale one is refused with 412,
+    error 20412 (API mutation and conflict resolution)."""
+    floor = _NodeFloor(node, live, ("Everyone",))
+    worker = floor.worker("Ann")
+    ws_worker = [floor.ws, ["workers", worker]]
+    node.call(*ws_worker, ["update", {"attributes": '{"step": 1}'}])
+    with pytest.raises(NodeError) as stale:
+        node.call(*ws_worker, ["update", {"attributes": '{"step": 2}', "ifMatch": '"0"'}])
+    assert (stale.value.status, stale.value.code) == (412, 20412)
+    current = f'"{live.sandbox.engine.get_worker(floor.sid, worker)["version"]}"'
+    updated = node.call(*ws_worker, ["update", {"attributes": '{"step": 2}', "ifMatch": current}])
+    assert updated["attributes"] == '{"step": 2}'
+
+
+def test_a_lifo_queue_hands_twilio_node_the_newest_task(node: NodeClient, live: Live) -> None:
+    """Queue Ordering (LIFO): the most recently created task goes first, whatever its
+    priority."""
+    floor = _NodeFloor(node, live, ())
+    queue = node.call(
+        floor.ws, "taskQueues", ["create", {"friendlyName": "Newest", "taskOrder": "LIFO"}]
+    )
+    flow = floor.workflow({"queue": queue["sid"]})
+    urgent = node.call(
+        floor.ws,
+        "tasks",
+        ["create", {"attributes": "{}", "workflowSid": flow, "priority": 10}],
+    )
+    live.clock.advance(1)
+    newest = floor.task(flow)
+    worker = floor.worker("Ann")
+    held = node.call(floor.ws, ["workers", worker], "reservations", ["list"])
+    assert [r["taskSid"] for r in held] == [newest["sid"]]
+    assert urgent["sid"] != newest["sid"]
