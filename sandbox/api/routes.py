@@ -16,6 +16,7 @@ from sandbox.api import (
     activities,
     alerts,
     events,
+    realtime_statistics,
     reservations,
     task_channels,
     task_queues,
@@ -159,6 +160,25 @@ ROUTES = (
     # -- events
     Route(f"{WORKSPACE}/Events", GET=events.list_events),
     Route(f"{WORKSPACE}/Events/<sid>", GET=events.fetch_event),
+    # -- real-time statistics: the workspace, a task queue (and up to 50 in bulk), a workflow,
+    # the workers. Static segments win over <sid>, so these never read as a SID.
+    Route(f"{WORKSPACE}/RealTimeStatistics", GET=realtime_statistics.fetch_workspace_statistics),
+    Route(
+        f"{WORKSPACE}/TaskQueues/RealTimeStatistics",
+        POST=realtime_statistics.create_bulk_task_queue_statistics,
+    ),
+    Route(
+        f"{WORKSPACE}/TaskQueues/<sid>/RealTimeStatistics",
+        GET=realtime_statistics.fetch_task_queue_statistics,
+    ),
+    Route(
+        f"{WORKSPACE}/Workflows/<sid>/RealTimeStatistics",
+        GET=realtime_statistics.fetch_workflow_statistics,
+    ),
+    Route(
+        f"{WORKSPACE}/Workers/RealTimeStatistics",
+        GET=realtime_statistics.fetch_workers_statistics,
+    ),
     # -- alerts (the shape of Twilio's Monitor API, for client.monitor.v1.alerts)
     Route("/v1/Alerts", GET=alerts.list_alerts),
     Route("/v1/Alerts/<sid>", GET=alerts.fetch_alert),

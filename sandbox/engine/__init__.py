@@ -1,7 +1,8 @@
 """The engine: every TaskRouter operation on the sandbox, one module per resource.
 
 workspaces, activities, channels, workers, worker_channels, queues, workflows, tasks,
-reservations, events and alerts hold the REST operations; timers.py fires the deadlines;
+reservations, events and alerts hold the REST operations, realtime_statistics the figures
+of the RealTimeStatistics resources; timers.py fires the deadlines;
 operations.py runs each operation in one transaction and publishes its effects after commit.
 `Engine` is a thin facade that binds them to one store and clock under today's method
 names. Imports routing, state, store and domain below it; nothing here imports the HTTP face.
@@ -21,6 +22,7 @@ from sandbox.engine import (
     channels,
     events,
     queues,
+    realtime_statistics,
     reservations,
     tasks,
     timers,
@@ -156,6 +158,13 @@ class Engine:
     list_alerts = _bound(alerts.list_alerts)
     get_alert = _bound(alerts.get_alert)
     page_alerts = _bound(alerts.page_alerts)
+
+    # -- real-time statistics (what the workspace, a queue, a workflow, its workers hold now)
+    workspace_realtime_statistics = _bound(realtime_statistics.workspace)
+    task_queue_realtime_statistics = _bound(realtime_statistics.task_queue)
+    task_queues_bulk_realtime_statistics = _bound(realtime_statistics.task_queues_bulk)
+    workflow_realtime_statistics = _bound(realtime_statistics.workflow)
+    workers_realtime_statistics = _bound(realtime_statistics.workers)
 
     fire_due = _bound(timers.fire_due)
     next_deadline = _bound(timers.next_deadline)

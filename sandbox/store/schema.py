@@ -143,6 +143,10 @@ _SCHEMA = (
     """CREATE INDEX IF NOT EXISTS tasks_queue_order
         ON tasks (workspace_sid, assignment_status, task_queue_sid, priority, date_created)""",
     "CREATE INDEX IF NOT EXISTS tasks_workflow ON tasks (workspace_sid, workflow_sid)",
+    # A workflow's active tasks by status and priority (its real-time statistics), without
+    # reading the finished ones its history holds.
+    """CREATE INDEX IF NOT EXISTS tasks_workflow_status
+        ON tasks (workflow_sid, assignment_status, priority)""",
     "CREATE INDEX IF NOT EXISTS tasks_created ON tasks (workspace_sid, date_created)",
     "CREATE INDEX IF NOT EXISTS tasks_ttl ON tasks (assignment_status, timeout_at)",
     """CREATE TABLE IF NOT EXISTS reservations (
@@ -322,6 +326,15 @@ _ROUTING_INDEXES = (
         ON tasks (task_queue_sid, assignment_status, date_created, seq)""",
     """CREATE INDEX IF NOT EXISTS tasks_target_timeout
         ON tasks (assignment_status, target_timeout_at)""",
+    # A queue's waiting tasks in the order their age counts from (the Task resource's age:
+    # virtual start, else creation) and in the order they entered the queue: its real-time
+    # statistics read the first of each without sorting the queue (an index on an expression
+    # serves a query that writes the expression the same way, with the table's own name).
+    """CREATE INDEX IF NOT EXISTS tasks_waiting_since
+        ON tasks (task_queue_sid, assignment_status, coalesce(virtual_start_time, date_created),
+            seq)""",
+    """CREATE INDEX IF NOT EXISTS tasks_in_queue_since
+        ON tasks (task_queue_sid, assignment_status, task_queue_entered_date, seq)""",
     # The free members of a queue in idle order: routing stops at the first that fits, so
     # a new task costs the same with 10 or 10,000 busy members.
     """CREATE INDEX IF NOT EXISTS worker_queues_free
