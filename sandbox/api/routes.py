@@ -15,6 +15,7 @@ from flask import Response, request
 from sandbox.api import (
     activities,
     alerts,
+    cumulative_statistics,
     events,
     reservations,
     task_channels,
@@ -159,6 +160,27 @@ ROUTES = (
     # -- events
     Route(f"{WORKSPACE}/Events", GET=events.list_events),
     Route(f"{WORKSPACE}/Events/<sid>", GET=events.fetch_event),
+    # -- cumulative statistics (what happened over a window, from the event log)
+    Route(
+        f"{WORKSPACE}/CumulativeStatistics",
+        GET=cumulative_statistics.fetch_workspace_cumulative,
+    ),
+    Route(
+        f"{WORKSPACE}/TaskQueues/<task_queue_sid>/CumulativeStatistics",
+        GET=cumulative_statistics.fetch_task_queue_cumulative,
+    ),
+    Route(
+        f"{WORKSPACE}/Workflows/<workflow_sid>/CumulativeStatistics",
+        GET=cumulative_statistics.fetch_workflow_cumulative,
+    ),
+    Route(
+        f"{WORKSPACE}/Workers/CumulativeStatistics",
+        GET=cumulative_statistics.fetch_workers_cumulative,
+    ),
+    Route(
+        f"{WORKSPACE}/Workers/<worker_sid>/Statistics",
+        GET=cumulative_statistics.fetch_worker_statistics,
+    ),
     # -- alerts (the shape of Twilio's Monitor API, for client.monitor.v1.alerts)
     Route("/v1/Alerts", GET=alerts.list_alerts),
     Route("/v1/Alerts/<sid>", GET=alerts.fetch_alert),

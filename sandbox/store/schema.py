@@ -192,6 +192,11 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS events_task ON events (task_sid)",
     "CREATE INDEX IF NOT EXISTS events_worker ON events (worker_sid)",
     "CREATE INDEX IF NOT EXISTS events_reservation ON events (reservation_sid)",
+    # Cumulative statistics read one queue's, workflow's or worker's events over a window
+    # (sandbox/engine/cumulative_statistics.py). An added index needs no schema version.
+    "CREATE INDEX IF NOT EXISTS events_queue_date ON events (task_queue_sid, event_date)",
+    "CREATE INDEX IF NOT EXISTS events_workflow_date ON events (workflow_sid, event_date)",
+    "CREATE INDEX IF NOT EXISTS events_worker_date ON events (worker_sid, event_date)",
     # Which workers a queue's target_workers selects, kept current on every worker attribute
     # or target_workers change, with the worker's availability and idle time copied in so
     # routing picks the worker idle the longest from one index.
