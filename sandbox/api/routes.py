@@ -17,6 +17,7 @@ from sandbox.api import (
     alerts,
     cumulative_statistics,
     events,
+    realtime_statistics,
     reservations,
     task_channels,
     task_queues,
@@ -180,6 +181,25 @@ ROUTES = (
     Route(
         f"{WORKSPACE}/Workers/<worker_sid>/Statistics",
         GET=cumulative_statistics.fetch_worker_statistics,
+    ),
+    # -- real-time statistics: the workspace, a task queue (and up to 50 in bulk), a workflow,
+    # the workers. Static segments win over <sid>, so these never read as a SID.
+    Route(f"{WORKSPACE}/RealTimeStatistics", GET=realtime_statistics.fetch_workspace_statistics),
+    Route(
+        f"{WORKSPACE}/TaskQueues/RealTimeStatistics",
+        POST=realtime_statistics.create_bulk_task_queue_statistics,
+    ),
+    Route(
+        f"{WORKSPACE}/TaskQueues/<sid>/RealTimeStatistics",
+        GET=realtime_statistics.fetch_task_queue_statistics,
+    ),
+    Route(
+        f"{WORKSPACE}/Workflows/<sid>/RealTimeStatistics",
+        GET=realtime_statistics.fetch_workflow_statistics,
+    ),
+    Route(
+        f"{WORKSPACE}/Workers/RealTimeStatistics",
+        GET=realtime_statistics.fetch_workers_statistics,
     ),
     # -- alerts (the shape of Twilio's Monitor API, for client.monitor.v1.alerts)
     Route("/v1/Alerts", GET=alerts.list_alerts),

@@ -22,6 +22,7 @@ from sandbox.engine import (
     cumulative_statistics,
     events,
     queues,
+    realtime_statistics,
     reservations,
     tasks,
     timers,
@@ -165,6 +166,13 @@ class Engine:
     list_alerts = _bound(alerts.list_alerts)
     get_alert = _bound(alerts.get_alert)
     page_alerts = _bound(alerts.page_alerts)
+
+    # -- real-time statistics (what the workspace, a queue, a workflow, its workers hold now)
+    workspace_realtime_statistics = _bound(realtime_statistics.workspace)
+    task_queue_realtime_statistics = _bound(realtime_statistics.task_queue)
+    task_queues_bulk_realtime_statistics = _bound(realtime_statistics.task_queues_bulk)
+    workflow_realtime_statistics = _bound(realtime_statistics.workflow)
+    workers_realtime_statistics = _bound(realtime_statistics.workers)
 
     fire_due = _bound(timers.fire_due)
     next_deadline = _bound(timers.next_deadline)

@@ -143,6 +143,10 @@ _SCHEMA = (
     """CREATE INDEX IF NOT EXISTS tasks_queue_order
         ON tasks (workspace_sid, assignment_status, task_queue_sid, priority, date_created)""",
     "CREATE INDEX IF NOT EXISTS tasks_workflow ON tasks (workspace_sid, workflow_sid)",
+    # A workflow's active tasks by status and priority (its real-time statistics), without
+    # reading the finished ones its history holds.
+    """CREATE INDEX IF NOT EXISTS tasks_workflow_status
+        ON tasks (workflow_sid, assignment_status, priority)""",
     "CREATE INDEX IF NOT EXISTS tasks_created ON tasks (workspace_sid, date_created)",
     "CREATE INDEX IF NOT EXISTS tasks_ttl ON tasks (assignment_status, timeout_at)",
     """CREATE TABLE IF NOT EXISTS reservations (
