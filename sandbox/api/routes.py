@@ -19,6 +19,7 @@ from sandbox.api import (
     events,
     realtime_statistics,
     reservations,
+    statistics,
     task_channels,
     task_queues,
     tasks,
@@ -201,6 +202,19 @@ ROUTES = (
         f"{WORKSPACE}/Workers/RealTimeStatistics",
         GET=realtime_statistics.fetch_workers_statistics,
     ),
+    # -- the combined statistics (cumulative over the window, realtime of now). Static
+    # segments win over <sid>, so TaskQueues/Statistics never reads as a SID.
+    Route(f"{WORKSPACE}/Statistics", GET=statistics.fetch_workspace_statistics),
+    Route(f"{WORKSPACE}/TaskQueues/Statistics", GET=statistics.list_task_queues_statistics),
+    Route(
+        f"{WORKSPACE}/TaskQueues/<task_queue_sid>/Statistics",
+        GET=statistics.fetch_task_queue_statistics,
+    ),
+    Route(
+        f"{WORKSPACE}/Workflows/<workflow_sid>/Statistics",
+        GET=statistics.fetch_workflow_statistics,
+    ),
+    Route(f"{WORKSPACE}/Workers/Statistics", GET=statistics.fetch_workers_statistics),
     # -- alerts (the shape of Twilio's Monitor API, for client.monitor.v1.alerts)
     Route("/v1/Alerts", GET=alerts.list_alerts),
     Route("/v1/Alerts/<sid>", GET=alerts.fetch_alert),

@@ -379,3 +379,70 @@ def test_unknown_resources_are_404s(live: Live) -> None:
         context.workers("WK" + "0" * 32).statistics().fetch()
     with twilio_error(404, 20404):
         live.v1.workspaces("WS" + "0" * 32).cumulative_statistics().fetch()
+
+
+# -- the combined Statistics ----------------------------------------------------------------
+
+
+def test_the_combined_statistics_hold_cumulative_and_realtime(played: Scenario) -> None:
+    """Workspace, TaskQueue and Workflow Statistics: `cumulative` as the CumulativeStatistics
+    resource answers it over the same window, `realtime` as RealTimeStatistics does now (the
+    scenario leaves no active task; of its three workers only Cat is Available)."""
+    context, base = played.context, f"{played.live.base_url}/v1/Workspaces/{played.workspace_sid}"
+    workspace = context.statistics().fetch(minutes=10)
+    assert (workspace.workspace_sid, workspace.url) == (played.workspace_sid, f"{base}/Statistics")
+    assert workspace.account_sid == played.live.sandbox.account_sid
+    assert workspace.cumulative["tasks_created"] == 3
+    alone = played.live.http(
+        "GET", f"/v1/Workspaces/{played.workspace_sid}/CumulativeStatistics?Minutes=10"
+    ).json()
+    assert workspace.cumulative == {
+        k: v for k, v in alone.items() if k not in ("account_sid", "url")
+    }
+    assert workspace.realtime["total_tasks"] == 0
+    assert workspace.realtime["total_workers"] == 3
+
+    queue = context.task_queues(played.queue.sid).statistics().fetch(split_by_wait_time="30")
+    assert (queue.task_queue_sid, queue.url) == (played.queue.sid, f"{played.queue.url}/Statistics")
+    assert queue.cumulative["tasks_entered"] == 3
+    assert queue.cumulative["split_by_wait_time"]["30"]["below"]["reservations_accepted"] == 1
+    assert queue.realtime["total_eligible_workers"] == 3
+    assert queue.realtime["total_available_workers"] == 1
+
+    flow = context.workflows(played.workflow.sid).statistics().fetch()
+    assert (flow.workflow_sid, flow.url) == (
+        played.workflow.sid,
+        f"{played.workflow.url}/Statistics",
+    )
+    assert flow.cumulative["tasks_entered"] == 3
+    assert flow.cumulative["wait_duration_until_canceled"]["max"] == 90
+    assert flow.realtime["total_tasks"] == 0
+
+
+def test_the_task_queues_statistics_list(played: Scenario) -> None:
+    """TaskQueue Statistics, the list: each queue's cumulative and realtime figures, paged,
+    FriendlyName filtering it as the TaskQueues list does."""
+    other = played.context.task_queues.create(friendly_name="Sales")
+    listed = played.context.task_queues.statistics.list(page_size=1)
+    assert [entry.task_queue_sid for entry in listed] == [played.queue.sid, other.sid]
+    assert [entry.cumulative["tasks_entered"] for entry in listed] == [3, 0]
+    assert all(entry.workspace_sid == played.workspace_sid for entry in listed)
+    (sales,) = played.context.task_queues.statistics.list(friendly_name="Sales")
+    assert sales.task_queue_sid == other.sid
+    assert sales.realtime["total_eligible_workers"] == 3
+
+
+def test_the_workers_statistics(played: Scenario) -> None:
+    """Workers Statistics: `cumulative` as Workers CumulativeStatistics, `realtime` the
+    workers' activity statistics, FriendlyName picking the workers of `realtime`."""
+    statistics = played.context.workers.statistics().fetch()
+    assert statistics.url == (
+        f"{played.live.base_url}/v1/Workspaces/{played.workspace_sid}/Workers/Statistics"
+    )
+    assert statistics.cumulative["reservations_created"] == 5
+    assert _durations(statistics.cumulative["activity_durations"])["Available"]["total"] == 155
+    assert statistics.realtime["total_workers"] == 3
+    assert (
+        played.context.workers.statistics().fetch(friendly_name="ann").realtime["total_workers"]
+        == 1
+    )
