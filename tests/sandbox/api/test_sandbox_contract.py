@@ -125,6 +125,37 @@ OPERATIONS = [
     ),
     ("ListEvent", "/v1/Workspaces/{WorkspaceSid}/Events", "get", "200"),
     ("FetchEvent", "/v1/Workspaces/{WorkspaceSid}/Events/{Sid}", "get", "200"),
+    # -- real-time statistics
+    (
+        "FetchWorkspaceRealTimeStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/RealTimeStatistics",
+        "get",
+        "200",
+    ),
+    (
+        "FetchTaskQueueRealTimeStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/TaskQueues/{TaskQueueSid}/RealTimeStatistics",
+        "get",
+        "200",
+    ),
+    (
+        "CreateTaskQueueBulkRealTimeStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/TaskQueues/RealTimeStatistics",
+        "post",
+        "200",
+    ),
+    (
+        "FetchWorkflowRealTimeStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/Workflows/{WorkflowSid}/RealTimeStatistics",
+        "get",
+        "200",
+    ),
+    (
+        "FetchWorkersRealTimeStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/Workers/RealTimeStatistics",
+        "get",
+        "200",
+    ),
 ]
 DELETES = [
     ("DeleteWorkspace", "/v1/Workspaces/{Sid}"),
@@ -364,6 +395,28 @@ def exchanges(live: Live) -> dict[str, tuple[int, Any]]:
 
     events = call("ListEvent", "GET", f"{ws}/Events")
     call("FetchEvent", "GET", f"{ws}/Events/{events['events'][0]['sid']}")
+
+    # -- real-time statistics (a second task waits, so the longest waiting task is named)
+    live.http("POST", f"{ws}/Tasks", data={"Attributes": '{"lang": "es"}', "Priority": "3"})
+    call("FetchWorkspaceRealTimeStatistics", "GET", f"{ws}/RealTimeStatistics")
+    call(
+        "FetchTaskQueueRealTimeStatistics",
+        "GET",
+        f"{ws}/TaskQueues/{queue['sid']}/RealTimeStatistics",
+        params={"TaskChannel": "default"},
+    )
+    call(
+        "CreateTaskQueueBulkRealTimeStatistics",
+        "POST",
+        f"{ws}/TaskQueues/RealTimeStatistics",
+        json={"QueueSids": [queue["sid"]]},
+    )
+    call(
+        "FetchWorkflowRealTimeStatistics",
+        "GET",
+        f"{ws}/Workflows/{workflow['sid']}/RealTimeStatistics",
+    )
+    call("FetchWorkersRealTimeStatistics", "GET", f"{ws}/Workers/RealTimeStatistics")
 
     spare_task = live.http("POST", f"{ws}/Tasks", data={"Attributes": "{}"}).json()
     call("DeleteTask", "DELETE", f"{ws}/Tasks/{spare_task['sid']}")
