@@ -75,15 +75,16 @@ def fetch_workflow_statistics(workspace_sid: str, workflow_sid: str) -> Response
 
 
 def fetch_workers_statistics(workspace_sid: str) -> Response:
-    """TaskQueueSid, TaskQueueName and FriendlyName pick the workers of `realtime`."""
+    """TaskQueueSid, TaskQueueName and FriendlyName pick the workers of both parts."""
     params = query()
     window = window_parameters(split=False)
+    picked = {
+        "task_queue_sid": params.text("TaskQueueSid"),
+        "task_queue_name": params.text("TaskQueueName"),
+        "friendly_name": params.text("FriendlyName"),
+    }
     realtime = engine().workers_realtime_statistics(
-        workspace_sid,
-        task_channel=window["task_channel"],
-        task_queue_sid=params.text("TaskQueueSid"),
-        task_queue_name=params.text("TaskQueueName"),
-        friendly_name=params.text("FriendlyName"),
+        workspace_sid, task_channel=window["task_channel"], **picked
     )
-    cumulative = engine().workers_cumulative_statistics(workspace_sid, **window)
+    cumulative = engine().workers_cumulative_statistics(workspace_sid, **window, **picked)
     return _answer({"cumulative": cumulative, "realtime": realtime, "workspace_sid": workspace_sid})

@@ -78,6 +78,8 @@ class _Scope:
     workspace_sid: str
     column: str | None = None
     sid: str | None = None
+    # Only the events of the workers this picks (Workers /Statistics' filters).
+    workers: _Workers | None = None
 
     def where(self, window: Window, event_types: tuple[str, ...]) -> tuple[str, list[Any]]:
         # The scope column first, so that SQLite reads its (column, event_date) index range.
@@ -87,12 +89,23 @@ class _Scope:
             params.append(self.sid)
         clauses += ["workspace_sid = ?", "event_date >= ?", "event_date <= ?"]
         params += [self.workspace_sid, to_storage(window.start), to_storage(window.end)]
+        if self.workers is not None:
+            clauses.append(f"worker_sid IN ({self.workers.select})")
+            params += self.workers.params
         if window.task_channel is not None:
             clauses.append("task_channel_unique_name = ?")
             params.append(window.task_channel)
         clauses.append(f"event_type IN ({', '.join('?' for _ in event_types)})")
         params += event_types
         return " WHERE " + " AND ".join(clauses), params
+
+
+@dataclass(frozen=True)
+class _Workers:
+    """The workers of the workspace some filters pick, as a SELECT of their SIDs."""
+
+    select: str
+    params: tuple[Any, ...]
 
 
 # -- parameters ---------------------------------------------------------------------------
@@ -316,17 +329,62 @@ def workflow(
         }
 
 
-def workers(ops: Operations, workspace_sid: str, **parameters: Any) -> dict[str, Any]:
-    """The Workers CumulativeStatistics figures: reservations and activity durations."""
+def workers(
+    ops: Operations,
+    workspace_sid: str,
+    *,
+    task_queue_sid: str | None = None,
+    task_queue_name: str | None = None,
+    friendly_name: str | None = None,
+    **parameters: Any,
+) -> dict[str, Any]:
+    """The Workers CumulativeStatistics figures: reservations and activity durations; the
+    filters of Workers /Statistics keep to the workers of one queue, or of one name."""
     with ops.read() as op:
         reads.workspace(op, workspace_sid)
         span = window(op, workspace_sid, **parameters)
+        picked = _picked_workers(op, workspace_sid, task_queue_sid, task_queue_name, friendly_name)
+        scope = _Scope(workspace_sid, workers=picked)
         return {
             **span.rendered(),
-            **_counts(op, _Scope(workspace_sid), span, _RESERVATION_COUNTS),
-            "activity_durations": _activity_durations(op, workspace_sid, span, None),
+            **_counts(op, scope, span, _RESERVATION_COUNTS),
+            "activity_durations": _activity_durations(op, workspace_sid, span, None, picked),
             "workspace_sid": workspace_sid,
         }
+
+
+def _picked_workers(
+    op: Operation,
+    workspace_sid: str,
+    task_queue_sid: str | None,
+    task_queue_name: str | None,
+    friendly_name: str | None,
+) -> _Workers | None:
+    """TaskQueueSid or TaskQueueName: the queue's members (its TargetWorkers); FriendlyName:
+    the worker of that name, ignoring case as the Workers list does. None: every worker."""
+    if task_queue_sid is None and task_queue_name is None and friendly_name is None:
+        return None
+    select = "SELECT k.sid FROM workers k"
+    clauses, params = ["k.workspace_sid = ?"], [workspace_sid]
+    if task_queue_sid is not None or task_queue_name is not None:
+        column, value = (
+            ("sid", task_queue_sid)
+            if task_queue_sid is not None
+            else ("friendly_name", task_queue_name)
+        )
+        queue = op.tx.scalar(
+            f"SELECT sid FROM task_queues WHERE workspace_sid = ? AND {column} = ?",
+            (workspace_sid, value),
+        )
+        if queue is None:
+            name = "TaskQueueSid" if task_queue_sid is not None else "TaskQueueName"
+            raise EngineError(f"{name} {value!r} is not a TaskQueue of workspace {workspace_sid}")
+        select += " JOIN worker_queues m ON m.worker_sid = k.sid AND m.task_queue_sid = ?"
+        params.insert(0, queue)
+    if friendly_name is not None:
+        clauses.append("k.friendly_name_key = ?")
+        params.append(friendly_name.lower())
+    return _Workers(f"{select} WHERE {' AND '.join(clauses)}", tuple(params))
 
 
 def worker(
@@ -348,7 +406,11 @@ def worker(
 
 
 def _activity_durations(
-    op: Operation, workspace_sid: str, span: Window, worker_sid: str | None
+    op: Operation,
+    workspace_sid: str,
+    span: Window,
+    worker_sid: str | None,
+    picked: _Workers | None = None,
 ) -> list[dict[str, Any]]:
     """Per activity of the workspace: each stay of a worker in it, cut to the window.
 
@@ -359,7 +421,7 @@ def _activity_durations(
     """
     stays: dict[str, list[int]] = {}
     low, high = epoch_ms(span.start), min(epoch_ms(span.end), epoch_ms(op.now()))
-    for activity_sid, began, ended in _stays(op, workspace_sid, span, worker_sid):
+    for activity_sid, began, ended in _stays(op, workspace_sid, span, worker_sid, picked):
         began, ended = max(began, low), min(ended, high)
         if ended > began:
             stays.setdefault(activity_sid, []).append((ended - began) // 1000)
@@ -377,7 +439,11 @@ def _activity_durations(
 
 
 def _stays(
-    op: Operation, workspace_sid: str, span: Window, worker_sid: str | None
+    op: Operation,
+    workspace_sid: str,
+    span: Window,
+    worker_sid: str | None,
+    picked: _Workers | None,
 ) -> list[tuple[str, int, int]]:
     """(activity, from ms, to ms) for every stay that reaches into the window or later."""
     clauses = ["workspace_sid = ?", "event_date >= ?"]
@@ -385,6 +451,9 @@ def _stays(
     if worker_sid is not None:
         clauses.insert(0, "worker_sid = ?")
         params.insert(0, worker_sid)
+    if picked is not None:
+        clauses.append(f"worker_sid IN ({picked.select})")
+        params += picked.params
     history = op.tx.all(
         "SELECT worker_sid, event_type, event_date_ms,"
         " json_extract(event_data, '$.WorkerActivitySid') AS activity,"
@@ -395,14 +464,17 @@ def _stays(
         [*params, *_WORKER_HISTORY],
     )
     present = "SELECT sid, activity_sid FROM workers WHERE workspace_sid = ?"
+    present_params: list[Any] = [workspace_sid]
+    if worker_sid is not None:
+        present += " AND sid = ?"
+        present_params.append(worker_sid)
+    if picked is not None:
+        present += f" AND sid IN ({picked.select})"
+        present_params += picked.params
     now = epoch_ms(op.now())
     # Each worker's cursor: the activity it was in until `ms` (None: not there yet).
     cursors: dict[str, tuple[str | None, int]] = {
-        row["sid"]: (row["activity_sid"], now)
-        for row in op.tx.all(
-            present + (" AND sid = ?" if worker_sid else ""),
-            (workspace_sid, worker_sid) if worker_sid else (workspace_sid,),
-        )
+        row["sid"]: (row["activity_sid"], now) for row in op.tx.all(present, present_params)
     }
     found: list[tuple[str, int, int]] = []
     for event in history:

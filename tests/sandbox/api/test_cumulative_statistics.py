@@ -434,7 +434,9 @@ def test_the_task_queues_statistics_list(played: Scenario) -> None:
 
 def test_the_workers_statistics(played: Scenario) -> None:
     """Workers Statistics: `cumulative` as Workers CumulativeStatistics, `realtime` the
-    workers' activity statistics, FriendlyName picking the workers of `realtime`."""
+    workers' activity statistics; FriendlyName ("Only include Workers with friendly_name
+    values that match"), TaskQueueSid and TaskQueueName pick the workers of both. Ann:
+    Offline 0-10 s and 70-180 s, two reservations."""
     statistics = played.context.workers.statistics().fetch()
     assert statistics.url == (
         f"{played.live.base_url}/v1/Workspaces/{played.workspace_sid}/Workers/Statistics"
@@ -442,7 +444,19 @@ def test_the_workers_statistics(played: Scenario) -> None:
     assert statistics.cumulative["reservations_created"] == 5
     assert _durations(statistics.cumulative["activity_durations"])["Available"]["total"] == 155
     assert statistics.realtime["total_workers"] == 3
-    assert (
-        played.context.workers.statistics().fetch(friendly_name="ann").realtime["total_workers"]
-        == 1
-    )
+    ann = played.context.workers.statistics().fetch(friendly_name="ann")
+    assert ann.realtime["total_workers"] == 1
+    assert ann.cumulative["reservations_created"] == 2
+    assert _durations(ann.cumulative["activity_durations"])["Offline"] == {
+        "avg": 60,
+        "min": 10,
+        "max": 110,
+        "total": 120,
+    }
+    members = played.context.workers.statistics().fetch(task_queue_name="Support")
+    assert members.cumulative == statistics.cumulative
+    by_sid = played.context.workers.statistics().fetch(task_queue_sid=played.queue.sid)
+    assert by_sid.realtime["total_workers"] == 3
+    assert by_sid.cumulative["reservations_created"] == 5
+    with twilio_error(400, 20001, "TaskQueueName"):
+        played.context.workers.statistics().fetch(task_queue_name="Nobody")
