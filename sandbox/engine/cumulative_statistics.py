@@ -43,14 +43,15 @@ _RESERVATION_COUNTS = {
 }
 _ACCEPTED, _CANCELED = "reservation.accepted", "task.canceled"
 _WORKER_HISTORY = ("worker.activity.update", "worker.created", "worker.deleted")
-# Whole seconds, as the events' Timestamp and TaskDateCreated fields carry them.
-_WAITS = (
-    "SELECT event_type,"
-    " CAST(json_extract(event_data, '$.Timestamp') AS INTEGER)"
-    " - CAST(json_extract(event_data, '$.TaskDateCreated') AS INTEGER) AS wait,"
-    " CAST(json_extract(event_data, '$.Timestamp') AS INTEGER)"
-    " - CAST(json_extract(event_data, '$.TaskQueueEnteredDate') AS INTEGER) AS in_queue"
-    " FROM events"
+# A task's wait, in whole seconds as the events carry their dates (event_date_ms / 1000 is the
+# event's Timestamp field): read from the JSON only for the events whose wait counts.
+_WAIT = (
+    f"CASE WHEN event_type IN ('{_ACCEPTED}', '{_CANCELED}') THEN max(0, event_date_ms / 1000"
+    " - CAST(json_extract(event_data, '$.TaskDateCreated') AS INTEGER)) END"
+)
+_WAIT_IN_QUEUE = (
+    f"CASE WHEN event_type = '{_ACCEPTED}' THEN max(0, event_date_ms / 1000"
+    " - CAST(json_extract(event_data, '$.TaskQueueEnteredDate') AS INTEGER)) END"
 )
 MAX_THRESHOLDS = 100
 
@@ -82,13 +83,15 @@ class _Scope:
     workers: _Workers | None = None
 
     def where(self, window: Window, event_types: tuple[str, ...]) -> tuple[str, list[Any]]:
-        # The scope column first, so that SQLite reads its (column, event_date) index range.
-        clauses, params = [], []
+        # Each type's range of the scope's (column, event_type, event_date, channel) index,
+        # read without the rows. A queue's, workflow's or worker's SID names one of the
+        # workspace's (the caller checked), so the workspace needs no clause of its own.
         if self.column is not None:
-            clauses.append(f"{self.column} = ?")
-            params.append(self.sid)
-        clauses += ["workspace_sid = ?", "event_date >= ?", "event_date <= ?"]
-        params += [self.workspace_sid, to_storage(window.start), to_storage(window.end)]
+            clauses, params = [f"{self.column} = ?"], [self.sid]
+        else:
+            clauses, params = ["workspace_sid = ?"], [self.workspace_sid]
+        clauses += ["event_date >= ?", "event_date <= ?"]
+        params += [to_storage(window.start), to_storage(window.end)]
         if self.workers is not None:
             clauses.append(f"worker_sid IN ({self.workers.select})")
             params += self.workers.params
@@ -190,61 +193,72 @@ def durations(values: list[int]) -> dict[str, int]:
     return {"avg": total // len(values), "min": min(values), "max": max(values), "total": total}
 
 
-def _waits(op: Operation, scope: _Scope, window: Window, *, in_queue: bool) -> dict[str, Any]:
-    """Acceptance and cancellation waits, and split_by_wait_time when asked for."""
-    where, params = scope.where(window, (_ACCEPTED, _CANCELED))
-    accepted: list[int] = []
-    accepted_in_queue: list[int] = []
-    canceled: list[int] = []
-    for row in op.tx.all(_WAITS + where, params):
-        if row["event_type"] == _ACCEPTED:
-            accepted.append(max(0, row["wait"]))
-            if row["in_queue"] is not None:
-                accepted_in_queue.append(max(0, row["in_queue"]))
-        else:
-            canceled.append(max(0, row["wait"]))
-    figures: dict[str, Any] = {
-        "avg_task_acceptance_time": durations(accepted)["avg"],
-        "wait_duration_until_accepted": durations(accepted),
-        "wait_duration_until_canceled": durations(canceled),
-        "split_by_wait_time": _split(window.thresholds, accepted, canceled),
-    }
-    if in_queue:
-        figures["wait_duration_in_queue_until_accepted"] = durations(accepted_in_queue)
-    return figures
-
-
-def _split(
-    thresholds: tuple[int, ...] | None, accepted: list[int], canceled: list[int]
-) -> dict[str, Any] | None:
-    """Per threshold: tasks canceled and reservations accepted after waiting up to it
-    (below) or longer (above)."""
-    if thresholds is None:
-        return None
-
-    def side(keep: Any) -> dict[str, int]:
-        return {
-            "tasks_canceled": sum(1 for wait in canceled if keep(wait)),
-            "reservations_accepted": sum(1 for wait in accepted if keep(wait)),
-        }
-
-    return {
-        str(limit): {
-            "above": side(lambda wait, limit=limit: wait > limit),
-            "below": side(lambda wait, limit=limit: wait <= limit),
-        }
-        for limit in thresholds
-    }
-
-
 def _task_figures(
     op: Operation, scope: _Scope, window: Window, task_fields: tuple[str, ...], *, in_queue: bool
 ) -> dict[str, Any]:
-    wanted = {field: _TASK_COUNTS.get(field) or _ENTERED[scope.column] for field in task_fields}
-    return {
+    """Counts, waits and splits in one pass over the window's events of the scope: SQLite
+    sums them, so no event row reaches Python."""
+    wanted = {
+        **{field: _TASK_COUNTS.get(field) or _ENTERED[scope.column] for field in task_fields},
+        **_RESERVATION_COUNTS,
+    }
+    where, params = scope.where(window, tuple({*wanted.values(), _ACCEPTED, _CANCELED}))
+    thresholds = window.thresholds or ()
+    splits = "".join(f", sum(wait <= ?) AS below_{index}" for index in range(len(thresholds)))
+    rows = op.tx.all(
+        "SELECT event_type, count(*) AS n, count(wait) AS waits, sum(wait) AS total,"
+        " min(wait) AS low, max(wait) AS high, count(in_queue) AS queued,"
+        " sum(in_queue) AS queued_total, min(in_queue) AS queued_low,"
+        f" max(in_queue) AS queued_high{splits}"
+        f" FROM (SELECT event_type, {_WAIT} AS wait, {_WAIT_IN_QUEUE} AS in_queue"
+        f" FROM events{where}) GROUP BY event_type",
+        [*thresholds, *params],
+    )
+    found = {row["event_type"]: row for row in rows}
+    empty: dict[str, Any] = {"n": 0, "waits": 0, "queued": 0}
+    accepted, canceled = found.get(_ACCEPTED, empty), found.get(_CANCELED, empty)
+    figures: dict[str, Any] = {
         **window.rendered(),
-        **_counts(op, scope, window, {**wanted, **_RESERVATION_COUNTS}),
-        **_waits(op, scope, window, in_queue=in_queue),
+        **{field: found.get(event_type, empty)["n"] for field, event_type in wanted.items()},
+        "avg_task_acceptance_time": _durations(accepted, "waits", "total", "low", "high")["avg"],
+        "wait_duration_until_accepted": _durations(accepted, "waits", "total", "low", "high"),
+        "wait_duration_until_canceled": _durations(canceled, "waits", "total", "low", "high"),
+        "split_by_wait_time": None,
+    }
+    if window.thresholds is not None:
+        figures["split_by_wait_time"] = {
+            str(limit): _split(accepted, canceled, f"below_{index}")
+            for index, limit in enumerate(window.thresholds)
+        }
+    if in_queue:
+        figures["wait_duration_in_queue_until_accepted"] = _durations(
+            accepted, "queued", "queued_total", "queued_low", "queued_high"
+        )
+    return figures
+
+
+def _durations(row: dict[str, Any], count: str, total: str, low: str, high: str) -> dict:
+    """Twilio's {avg, min, max, total} from a row's aggregates (avg rounded down)."""
+    if not row[count]:
+        return durations([])
+    return {
+        "avg": row[total] // row[count],
+        "min": row[low],
+        "max": row[high],
+        "total": row[total],
+    }
+
+
+def _split(accepted: dict[str, Any], canceled: dict[str, Any], below: str) -> dict[str, Any]:
+    """One threshold: tasks canceled and reservations accepted after waiting up to it
+    (below) or longer (above)."""
+    accepted_below, canceled_below = accepted.get(below) or 0, canceled.get(below) or 0
+    return {
+        "above": {
+            "tasks_canceled": canceled["waits"] - canceled_below,
+            "reservations_accepted": accepted["waits"] - accepted_below,
+        },
+        "below": {"tasks_canceled": canceled_below, "reservations_accepted": accepted_below},
     }
 
 
