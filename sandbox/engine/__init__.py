@@ -1,7 +1,8 @@
 """The engine: every TaskRouter operation on the sandbox, one module per resource.
 
 workspaces, activities, channels, workers, worker_channels, queues, workflows, tasks,
-reservations, events and alerts hold the REST operations; timers.py fires the deadlines;
+reservations, events and alerts hold the REST operations, realtime_statistics the figures
+of the RealTimeStatistics resources; timers.py fires the deadlines;
 operations.py runs each operation in one transaction and publishes its effects after commit.
 `Engine` is a thin facade that binds them to one store and clock under today's method
 names. Imports routing, state, store and domain below it; nothing here imports the HTTP face.

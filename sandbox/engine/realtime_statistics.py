@@ -36,6 +36,11 @@ WAITING_TASK_STATUSES = ("pending", "reserved")
 # Twilio's bulk endpoint: "less than 1 or exceeds 50" TaskQueue SIDs is a 400.
 MAX_BULK_QUEUES = 50
 
+# When a task started, as its `age` counts (the Task resource), and when it entered its queue;
+# written as store/schema.py's tasks_waiting_since and tasks_in_queue_since index them.
+TASK_STARTED = "coalesce(t.virtual_start_time, t.date_created)"
+ENTERED_QUEUE = "t.task_queue_entered_date"
+
 _ACTIVE = reads.quoted(ACTIVE_TASK_STATUSES)
 _WAITING = reads.quoted(WAITING_TASK_STATUSES)
 
@@ -207,7 +212,7 @@ def _queue_figures(
         "JOIN worker_queues m ON m.worker_sid = k.sid AND m.task_queue_sid = ?", queue_sid
     )
     activity_statistics, eligible, available = _worker_figures(op, workspace_sid, scope)
-    relative = _longest_waiting(op, scope, "coalesce(t.task_queue_entered_date, t.date_created)")
+    relative = _longest_waiting(op, scope, ENTERED_QUEUE)
     return {
         "activity_statistics": activity_statistics,
         **_task_figures(op, scope),
@@ -249,7 +254,7 @@ def _task_figures(op: Operation, scope: _Scope) -> dict[str, Any]:
     ):
         by_status[row["status"]] += row["tasks"]
         by_priority[str(row["priority"])] = by_priority.get(str(row["priority"]), 0) + row["tasks"]
-    age, sid = _longest_waiting(op, scope, "coalesce(t.virtual_start_time, t.date_created)")
+    age, sid = _longest_waiting(op, scope, TASK_STARTED)
     return {
         "longest_task_waiting_age": age,
         "longest_task_waiting_sid": sid,
@@ -262,16 +267,23 @@ def _task_figures(op: Operation, scope: _Scope) -> dict[str, Any]:
 
 def _longest_waiting(op: Operation, scope: _Scope, started: str) -> tuple[int, str | None]:
     """(age in whole seconds, SID) of the waiting task in scope that started first by
-    `started`; (0, None) when none waits."""
-    row = op.tx.one(
-        f"SELECT t.sid AS sid, {started} AS started FROM tasks t"
-        f" WHERE {' AND '.join(scope.task_where)} AND t.assignment_status IN ({_WAITING})"
-        " ORDER BY started, t.seq LIMIT 1",
-        scope.task_params,
-    )
-    if row is None:
+    `started`; (0, None) when none waits. One look per waiting status, so that in a queue
+    each reads the first entry of an index in that order (tasks_waiting_since,
+    tasks_in_queue_since) rather than sorting every waiting task."""
+    firsts = []
+    for status in WAITING_TASK_STATUSES:
+        row = op.tx.one(
+            f"SELECT t.sid AS sid, {started} AS started, t.seq AS seq FROM tasks t"
+            f" WHERE {' AND '.join(scope.task_where)} AND t.assignment_status = ?"
+            f" ORDER BY {started}, t.seq LIMIT 1",
+            (*scope.task_params, status),
+        )
+        if row is not None:
+            firsts.append(row)
+    if not firsts:
         return 0, None
-    return max(0, int((op.now() - from_storage(row["started"])).total_seconds())), row["sid"]
+    first = min(firsts, key=lambda row: (row["started"], row["seq"]))
+    return max(0, int((op.now() - from_storage(first["started"])).total_seconds())), first["sid"]
 
 
 def _worker_figures(

@@ -339,6 +339,15 @@ _ROUTING_INDEXES = (
         ON tasks (task_queue_sid, assignment_status, date_created, seq)""",
     """CREATE INDEX IF NOT EXISTS tasks_target_timeout
         ON tasks (assignment_status, target_timeout_at)""",
+    # A queue's waiting tasks in the order their age counts from (the Task resource's age:
+    # virtual start, else creation) and in the order they entered the queue: its real-time
+    # statistics read the first of each without sorting the queue (an index on an expression
+    # serves a query that writes the expression the same way, with the table's own name).
+    """CREATE INDEX IF NOT EXISTS tasks_waiting_since
+        ON tasks (task_queue_sid, assignment_status, coalesce(virtual_start_time, date_created),
+            seq)""",
+    """CREATE INDEX IF NOT EXISTS tasks_in_queue_since
+        ON tasks (task_queue_sid, assignment_status, task_queue_entered_date, seq)""",
     # The free members of a queue in idle order: routing stops at the first that fits, so
     # a new task costs the same with 10 or 10,000 busy members.
     """CREATE INDEX IF NOT EXISTS worker_queues_free

@@ -287,3 +287,46 @@ def test_cumulative_statistics_through_twilio_node(node: NodeClient, live: Live)
             ws, ["taskQueues", queue["sid"]], ["cumulativeStatistics"], ["fetch", {"minutes": 0}]
         )
     assert (refused.value.status, refused.value.code) == (400, 20001)
+
+
+def test_twilio_node_reads_a_queues_real_time_statistics(node: NodeClient, live: Live) -> None:
+    """TaskQueue RealTime Statistics and its bulk retrieval through twilio-node: a waiting
+    task's age moves with the clock, and the bulk body twilio-node sends as JSON is read."""
+    workspace = _workspace(node)
+    ws = ["workspaces", workspace["sid"]]
+    queue = node.call(ws, "taskQueues", ["create", {"friendlyName": "Everyone"}])
+    configuration = {"task_routing": {"filters": [], "default_filter": {"queue": queue["sid"]}}}
+    node.call(
+        ws,
+        "workflows",
+        ["create", {"friendlyName": "F", "configuration": json.dumps(configuration)}],
+    )
+    node.call(ws, "workers", ["create", {"friendlyName": "Ann"}])
+    task = node.call(ws, "tasks", ["create", {"attributes": "{}", "priority": 2}])
+    live.clock.advance(40)
+    statistics = node.call(
+        ws,
+        ["taskQueues", queue["sid"]],
+        ["realTimeStatistics"],
+        ["fetch", {"taskChannel": "default"}],
+    )
+    assert statistics["taskQueueSid"] == queue["sid"]
+    assert statistics["tasksByStatus"] == {
+        "pending": 1,
+        "reserved": 0,
+        "assigned": 0,
+        "wrapping": 0,
+    }
+    assert statistics["tasksByPriority"] == {"2": 1}
+    assert (statistics["longestTaskWaitingSid"], statistics["longestTaskWaitingAge"]) == (
+        task["sid"],
+        40,
+    )
+    assert statistics["longestRelativeTaskAgeInQueue"] == 40
+    # Ann is eligible (the queue takes everyone) but Offline.
+    assert (statistics["totalEligibleWorkers"], statistics["totalAvailableWorkers"]) == (1, 0)
+    bulk = node.call(
+        ws, "taskQueues", "bulkRealTimeStatistics", ["create", {"QueueSids": [queue["sid"]]}]
+    )
+    assert bulk["taskQueueResponseCount"] == 1
+    assert bulk["taskQueueData"][0]["longest_task_waiting_sid"] == task["sid"]
