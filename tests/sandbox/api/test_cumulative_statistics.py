@@ -489,3 +489,66 @@ def test_the_counts_read_only_their_index(column: str | None, index: str) -> Non
         params,
     ).fetchall()
     assert plan[0][3].startswith(f"SEARCH events USING COVERING INDEX {index} ")
+
+
+def test_moves_and_workflow_timeouts_are_counted(live: Live) -> None:
+    """Workflow Statistics: tasks_moved ("moved from one queue to another") and
+    tasks_timed_out_in_workflow ("timed out of their Workflows"). A task nobody takes enters
+    Q1 at 0 s, moves to Q2 at 30 s (Q1's timeout) and times out of the workflow at 60 s."""
+    context = live.v1.workspaces(live.new_workspace("Escalation").sid)
+    first = context.task_queues.create(friendly_name="Q1")
+    second = context.task_queues.create(friendly_name="Q2")
+    configuration = {
+        "task_routing": {
+            "filters": [
+                {
+                    "filter_friendly_name": "all",
+                    "expression": "1==1",
+                    "targets": [
+                        {"queue": first.sid, "timeout": 30},
+                        {"queue": second.sid, "timeout": 30},
+                    ],
+                }
+            ]
+        }
+    }
+    flow = context.workflows.create(friendly_name="Up", configuration=json.dumps(configuration))
+    context.tasks.create(workflow_sid=flow.sid, attributes="{}")
+    for _ in range(2):
+        live.clock.advance(30)
+        live.sandbox.engine.fire_due()
+
+    workflow = context.workflows(flow.sid).cumulative_statistics().fetch()
+    assert (workflow.tasks_entered, workflow.tasks_moved) == (1, 1)
+    assert (workflow.tasks_timed_out_in_workflow, workflow.tasks_canceled) == (1, 1)
+    assert workflow.wait_duration_until_canceled == {"avg": 60, "min": 60, "max": 60, "total": 60}
+    workspace = context.cumulative_statistics().fetch()
+    assert (workspace.tasks_moved, workspace.tasks_timed_out_in_workflow) == (1, 1)
+    one = context.task_queues(first.sid).cumulative_statistics().fetch()
+    two = context.task_queues(second.sid).cumulative_statistics().fetch()
+    assert (one.tasks_entered, one.tasks_moved, one.tasks_canceled) == (1, 0, 0)
+    assert (two.tasks_entered, two.tasks_moved, two.tasks_canceled) == (1, 1, 1)
+
+
+def test_a_reservation_rescinded_when_another_is_accepted(live: Live) -> None:
+    """TaskQueue resource, MaxReservedWorkers: a task offered to two workers at once; when
+    one accepts, the other's reservation is rescinded and counted so."""
+    context = live.v1.workspaces(live.new_workspace("Rescind", multi_task_enabled=False).sid)
+    (available,) = context.activities.list(friendly_name="Available")
+    queue = context.task_queues.create(friendly_name="Both", max_reserved_workers=2)
+    flow = context.workflows.create(
+        friendly_name="Both", configuration=routing(("1==1", queue.sid))
+    )
+    for name in ("Ann", "Bob"):
+        context.workers.create(friendly_name=name, activity_sid=available.sid)
+    task = context.tasks.create(workflow_sid=flow.sid, attributes="{}")
+    first, _second = context.tasks(task.sid).reservations.list()
+    live.clock.advance(12)
+    context.tasks(task.sid).reservations(first.sid).update(reservation_status="accepted")
+
+    statistics = context.task_queues(queue.sid).cumulative_statistics().fetch()
+    assert (statistics.reservations_created, statistics.reservations_accepted) == (2, 1)
+    assert statistics.reservations_rescinded == 1
+    assert statistics.wait_duration_until_accepted == {"avg": 12, "min": 12, "max": 12, "total": 12}
+    workers = context.workers.cumulative_statistics().fetch()
+    assert (workers.reservations_created, workers.reservations_rescinded) == (2, 1)
