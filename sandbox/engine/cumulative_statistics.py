@@ -4,8 +4,8 @@ Every figure is read from the events table (the events the Events list shows), s
 with what a client would count from /Events itself: tasks entered, completed, canceled,
 deleted and moved; reservations created, accepted, rejected, timed out, canceled and
 rescinded; how long tasks waited until accepted or canceled; how long workers stayed in each
-activity. Each query reads one index range (scope, event_date), so its cost grows with the
-window's events, not the whole history.
+activity. The counts read one index range per event type (scope, event_type, event_date), so
+their cost grows with the window's events of the scope, not the whole history.
 
 The window (Twilio's TaskQueue Statistics page): Minutes, or StartDate and/or EndDate, never
 both; without any, the last 15 minutes.
@@ -220,9 +220,9 @@ def _task_figures(
     figures: dict[str, Any] = {
         **window.rendered(),
         **{field: found.get(event_type, empty)["n"] for field, event_type in wanted.items()},
-        "avg_task_acceptance_time": _durations(accepted, "waits", "total", "low", "high")["avg"],
-        "wait_duration_until_accepted": _durations(accepted, "waits", "total", "low", "high"),
-        "wait_duration_until_canceled": _durations(canceled, "waits", "total", "low", "high"),
+        "avg_task_acceptance_time": _aggregated(accepted, "waits", "total", "low", "high")["avg"],
+        "wait_duration_until_accepted": _aggregated(accepted, "waits", "total", "low", "high"),
+        "wait_duration_until_canceled": _aggregated(canceled, "waits", "total", "low", "high"),
         "split_by_wait_time": None,
     }
     if window.thresholds is not None:
@@ -231,13 +231,13 @@ def _task_figures(
             for index, limit in enumerate(window.thresholds)
         }
     if in_queue:
-        figures["wait_duration_in_queue_until_accepted"] = _durations(
+        figures["wait_duration_in_queue_until_accepted"] = _aggregated(
             accepted, "queued", "queued_total", "queued_low", "queued_high"
         )
     return figures
 
 
-def _durations(row: dict[str, Any], count: str, total: str, low: str, high: str) -> dict:
+def _aggregated(row: dict[str, Any], count: str, total: str, low: str, high: str) -> dict:
     """Twilio's {avg, min, max, total} from a row's aggregates (avg rounded down)."""
     if not row[count]:
         return durations([])
