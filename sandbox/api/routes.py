@@ -15,9 +15,11 @@ from flask import Response, request
 from sandbox.api import (
     activities,
     alerts,
+    cumulative_statistics,
     events,
     realtime_statistics,
     reservations,
+    statistics,
     task_channels,
     task_queues,
     tasks,
@@ -160,6 +162,27 @@ ROUTES = (
     # -- events
     Route(f"{WORKSPACE}/Events", GET=events.list_events),
     Route(f"{WORKSPACE}/Events/<sid>", GET=events.fetch_event),
+    # -- cumulative statistics (what happened over a window, from the event log)
+    Route(
+        f"{WORKSPACE}/CumulativeStatistics",
+        GET=cumulative_statistics.fetch_workspace_cumulative,
+    ),
+    Route(
+        f"{WORKSPACE}/TaskQueues/<task_queue_sid>/CumulativeStatistics",
+        GET=cumulative_statistics.fetch_task_queue_cumulative,
+    ),
+    Route(
+        f"{WORKSPACE}/Workflows/<workflow_sid>/CumulativeStatistics",
+        GET=cumulative_statistics.fetch_workflow_cumulative,
+    ),
+    Route(
+        f"{WORKSPACE}/Workers/CumulativeStatistics",
+        GET=cumulative_statistics.fetch_workers_cumulative,
+    ),
+    Route(
+        f"{WORKSPACE}/Workers/<worker_sid>/Statistics",
+        GET=cumulative_statistics.fetch_worker_statistics,
+    ),
     # -- real-time statistics: the workspace, a task queue (and up to 50 in bulk), a workflow,
     # the workers. Static segments win over <sid>, so these never read as a SID.
     Route(f"{WORKSPACE}/RealTimeStatistics", GET=realtime_statistics.fetch_workspace_statistics),
@@ -179,6 +202,19 @@ ROUTES = (
         f"{WORKSPACE}/Workers/RealTimeStatistics",
         GET=realtime_statistics.fetch_workers_statistics,
     ),
+    # -- the combined statistics (cumulative over the window, realtime of now). Static
+    # segments win over <sid>, so TaskQueues/Statistics never reads as a SID.
+    Route(f"{WORKSPACE}/Statistics", GET=statistics.fetch_workspace_statistics),
+    Route(f"{WORKSPACE}/TaskQueues/Statistics", GET=statistics.list_task_queues_statistics),
+    Route(
+        f"{WORKSPACE}/TaskQueues/<task_queue_sid>/Statistics",
+        GET=statistics.fetch_task_queue_statistics,
+    ),
+    Route(
+        f"{WORKSPACE}/Workflows/<workflow_sid>/Statistics",
+        GET=statistics.fetch_workflow_statistics,
+    ),
+    Route(f"{WORKSPACE}/Workers/Statistics", GET=statistics.fetch_workers_statistics),
     # -- alerts (the shape of Twilio's Monitor API, for client.monitor.v1.alerts)
     Route("/v1/Alerts", GET=alerts.list_alerts),
     Route("/v1/Alerts/<sid>", GET=alerts.fetch_alert),

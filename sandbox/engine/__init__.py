@@ -20,6 +20,7 @@ from sandbox.engine import (
     activities,
     alerts,
     channels,
+    cumulative_statistics,
     events,
     queues,
     realtime_statistics,
@@ -153,6 +154,14 @@ class Engine:
 
     get_event = _bound(events.get_event)
     list_events = _bound(events.list_events)
+
+    # cumulative statistics (sandbox/engine/cumulative_statistics.py)
+    workspace_cumulative_statistics = _bound(cumulative_statistics.workspace)
+    task_queue_cumulative_statistics = _bound(cumulative_statistics.task_queue)
+    task_queues_cumulative_statistics = _bound(cumulative_statistics.task_queues)
+    workflow_cumulative_statistics = _bound(cumulative_statistics.workflow)
+    workers_cumulative_statistics = _bound(cumulative_statistics.workers)
+    worker_cumulative_statistics = _bound(cumulative_statistics.worker)
 
     record_alert = _bound(alerts.record_alert)
     list_alerts = _bound(alerts.list_alerts)

@@ -281,6 +281,50 @@ def test_a_lifo_queue_hands_twilio_node_the_newest_task(node: NodeClient, live: 
     assert urgent["sid"] != newest["sid"]
 
 
+def test_cumulative_statistics_through_twilio_node(node: NodeClient, live: Live) -> None:
+    """TaskQueue Statistics, CumulativeStatistics as twilio-node reads it (camelCase, its own
+    date parsing): a task reserved at once and accepted 30 s later."""
+    workspace = _workspace(node, multiTaskEnabled=False)
+    ws = ["workspaces", workspace["sid"]]
+    available = _activity(node, workspace["sid"], "Available")
+    worker = node.call(ws, "workers", ["create", {"friendlyName": "Alice"}])
+    node.call(ws, ["workers", worker["sid"]], ["update", {"activitySid": available}])
+    queue = node.call(ws, "taskQueues", ["create", {"friendlyName": "All"}])
+    configuration = {"task_routing": {"filters": [], "default_filter": {"queue": queue["sid"]}}}
+    workflow = node.call(
+        ws,
+        "workflows",
+        ["create", {"friendlyName": "Default", "configuration": json.dumps(configuration)}],
+    )
+    task = node.call(ws, "tasks", ["create", {"attributes": "{}", "workflowSid": workflow["sid"]}])
+    (reservation,) = node.call(ws, ["tasks", task["sid"]], "reservations", ["list"])
+    live.clock.advance(30)
+    node.call(
+        ws,
+        ["tasks", task["sid"]],
+        ["reservations", reservation["sid"]],
+        ["update", {"reservationStatus": "accepted"}],
+    )
+    statistics = node.call(
+        ws,
+        ["taskQueues", queue["sid"]],
+        ["cumulativeStatistics"],
+        ["fetch", {"minutes": 5, "splitByWaitTime": "10"}],
+    )
+    assert statistics["taskQueueSid"] == queue["sid"]
+    assert (statistics["tasksEntered"], statistics["reservationsCreated"]) == (1, 1)
+    assert (statistics["reservationsAccepted"], statistics["avgTaskAcceptanceTime"]) == (1, 30)
+    assert statistics["waitDurationUntilAccepted"] == {"avg": 30, "min": 30, "max": 30, "total": 30}
+    assert statistics["splitByWaitTime"]["10"]["above"]["reservations_accepted"] == 1
+    now = live.clock.now()
+    assert statistics["endTime"] == now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    with pytest.raises(NodeError) as refused:
+        node.call(
+            ws, ["taskQueues", queue["sid"]], ["cumulativeStatistics"], ["fetch", {"minutes": 0}]
+        )
+    assert (refused.value.status, refused.value.code) == (400, 20001)
+
+
 def test_twilio_node_reads_a_queues_real_time_statistics(node: NodeClient, live: Live) -> None:
     """TaskQueue RealTime Statistics and its bulk retrieval through twilio-node: a waiting
     task's age moves with the clock, and the bulk body twilio-node sends as JSON is read."""

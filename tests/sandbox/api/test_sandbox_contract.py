@@ -156,6 +156,67 @@ OPERATIONS = [
         "get",
         "200",
     ),
+    # -- cumulative statistics and the combined Statistics
+    (
+        "FetchWorkspaceCumulativeStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/CumulativeStatistics",
+        "get",
+        "200",
+    ),
+    (
+        "FetchTaskQueueCumulativeStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/TaskQueues/{TaskQueueSid}/CumulativeStatistics",
+        "get",
+        "200",
+    ),
+    (
+        "FetchWorkflowCumulativeStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/Workflows/{WorkflowSid}/CumulativeStatistics",
+        "get",
+        "200",
+    ),
+    (
+        "FetchWorkersCumulativeStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/Workers/CumulativeStatistics",
+        "get",
+        "200",
+    ),
+    (
+        "FetchWorkerInstanceStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/Workers/{WorkerSid}/Statistics",
+        "get",
+        "200",
+    ),
+    (
+        "FetchWorkspaceStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/Statistics",
+        "get",
+        "200",
+    ),
+    (
+        "FetchTaskQueueStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/TaskQueues/{TaskQueueSid}/Statistics",
+        "get",
+        "200",
+    ),
+    (
+        "ListTaskQueuesStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/TaskQueues/Statistics",
+        "get",
+        "200",
+    ),
+    (
+        "FetchWorkflowStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/Workflows/{WorkflowSid}/Statistics",
+        "get",
+        "200",
+    ),
+    (
+        "FetchWorkerStatistics",
+        "/v1/Workspaces/{WorkspaceSid}/Workers/Statistics",
+        "get",
+        "200",
+    ),
 ]
 DELETES = [
     ("DeleteWorkspace", "/v1/Workspaces/{Sid}"),
@@ -417,6 +478,29 @@ def exchanges(live: Live) -> dict[str, tuple[int, Any]]:
         f"{ws}/Workflows/{workflow['sid']}/RealTimeStatistics",
     )
     call("FetchWorkersRealTimeStatistics", "GET", f"{ws}/Workers/RealTimeStatistics")
+
+    # -- cumulative statistics and the combined Statistics (with every optional part shown)
+    split = {"SplitByWaitTime": "5,30"}
+    call("FetchWorkspaceCumulativeStatistics", "GET", f"{ws}/CumulativeStatistics", params=split)
+    call(
+        "FetchTaskQueueCumulativeStatistics",
+        "GET",
+        f"{ws}/TaskQueues/{queue['sid']}/CumulativeStatistics",
+        params=split,
+    )
+    call(
+        "FetchWorkflowCumulativeStatistics",
+        "GET",
+        f"{ws}/Workflows/{workflow['sid']}/CumulativeStatistics",
+        params=split,
+    )
+    call("FetchWorkersCumulativeStatistics", "GET", f"{ws}/Workers/CumulativeStatistics")
+    call("FetchWorkerInstanceStatistics", "GET", f"{ws}/Workers/{worker['sid']}/Statistics")
+    call("FetchWorkspaceStatistics", "GET", f"{ws}/Statistics", params=split)
+    call("FetchTaskQueueStatistics", "GET", f"{ws}/TaskQueues/{queue['sid']}/Statistics")
+    call("ListTaskQueuesStatistics", "GET", f"{ws}/TaskQueues/Statistics")
+    call("FetchWorkflowStatistics", "GET", f"{ws}/Workflows/{workflow['sid']}/Statistics")
+    call("FetchWorkerStatistics", "GET", f"{ws}/Workers/Statistics")
 
     spare_task = live.http("POST", f"{ws}/Tasks", data={"Attributes": "{}"}).json()
     call("DeleteTask", "DELETE", f"{ws}/Tasks/{spare_task['sid']}")

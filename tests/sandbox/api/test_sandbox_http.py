@@ -51,7 +51,7 @@ def test_unknown_paths_under_the_prefix_are_json_404(live: Live) -> None:
         "/v2/Workspaces",
         "/v1",
         f"/v1/Workspaces/{workspace_sid}/Nonsense",
-        f"/v1/Workspaces/{workspace_sid}/Workers/Statistics",
+        f"/v1/Workspaces/{workspace_sid}/Workers/Statistics/Nonsense",
         f"/v1/Workspaces/{workspace_sid}/Tasks/WT{'9' * 32}/Reservations",
     ):
         response = live.http("GET", path)
