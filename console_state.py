@@ -31,6 +31,28 @@ ALERTS_SHOWN = 10
 # Alerts come for every workspace of the account: read more to still show ten of this one's.
 ALERTS_READ = 50
 CALLBACKS_SHOWN = 20
+# One real-time statistics call per queue: the quickstart has two, a busy workspace many.
+QUEUES_SHOWN = 20
+# The workspace's cumulative figures cover the last hour (TaskRouter's default is 15 minutes).
+CUMULATIVE_MINUTES = 60
+# The statuses of a task that waits for a worker: not yet accepted by one.
+WAITING_STATUSES = ("pending", "reserved")
+CUMULATIVE_COUNTS = (
+    "tasks_created",
+    "tasks_completed",
+    "tasks_canceled",
+    "tasks_deleted",
+    "tasks_moved",
+    "tasks_timed_out_in_workflow",
+    "reservations_created",
+    "reservations_accepted",
+    "reservations_rejected",
+    "reservations_timed_out",
+    "reservations_canceled",
+    "reservations_rescinded",
+    "avg_task_acceptance_time",
+)
+WAIT_FIGURES = ("avg", "min", "max", "total")
 
 RESERVATION_OUTCOMES = {
     "reservation.accepted": "accepted",
@@ -231,6 +253,77 @@ def _callbacks(
     return callbacks, None
 
 
+# -- the statistics: each queue's live figures and the workspace's last hour ---------------
+
+
+def _count(value: object) -> int:
+    # TaskRouter's examples write counts as strings ({"pending": "1"}); the sandbox as numbers.
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _queue_statistics(workspace) -> list[dict[str, object]]:
+    """Each queue's live figures, from its RealTimeStatistics resource."""
+    queues = []
+    for queue in workspace.task_queues.list(limit=QUEUES_SHOWN):
+        realtime = workspace.task_queues(queue.sid).real_time_statistics().fetch()
+        by_status = realtime.tasks_by_status or {}
+        queues.append(
+            {
+                "sid": queue.sid,
+                "friendly_name": queue.friendly_name,
+                "waiting": sum(_count(by_status.get(status)) for status in WAITING_STATUSES),
+                **{status: _count(by_status.get(status)) for status in WAITING_STATUSES},
+                "longest_waiting_age": realtime.longest_task_waiting_age or 0,
+                "longest_waiting_sid": realtime.longest_task_waiting_sid,
+                "available_workers": realtime.total_available_workers or 0,
+                "eligible_workers": realtime.total_eligible_workers or 0,
+            }
+        )
+    return queues
+
+
+def _wait(figures: object) -> dict[str, int]:
+    figures = figures if isinstance(figures, dict) else {}
+    return {name: _count(figures.get(name)) for name in WAIT_FIGURES}
+
+
+def _cumulative_statistics(workspace) -> dict[str, object]:
+    """The workspace's figures over the last CUMULATIVE_MINUTES, from CumulativeStatistics."""
+    cumulative = workspace.cumulative_statistics().fetch(minutes=CUMULATIVE_MINUTES)
+    return {
+        "minutes": CUMULATIVE_MINUTES,
+        "start_time": iso(cumulative.start_time),
+        "end_time": iso(cumulative.end_time),
+        **{name: getattr(cumulative, name) or 0 for name in CUMULATIVE_COUNTS},
+        "wait_duration_until_accepted": _wait(cumulative.wait_duration_until_accepted),
+        "wait_duration_until_canceled": _wait(cumulative.wait_duration_until_canceled),
+    }
+
+
+def _statistics(taskrouter: TaskRouter) -> dict[str, object]:
+    """The queues' live figures and the last hour's, or the error that kept them away.
+
+    A failure here (a rate limit, statistics an account cannot read) leaves the lists
+    standing: the page says why the figures are missing instead of going blank.
+    """
+    try:
+        with taskrouter.upstream("read the workspace's statistics"):
+            return {
+                "queue_statistics": _queue_statistics(taskrouter.workspace),
+                "cumulative_statistics": _cumulative_statistics(taskrouter.workspace),
+                "statistics_error": None,
+            }
+    except TaskRouterError as exc:
+        return {
+            "queue_statistics": [],
+            "cumulative_statistics": None,
+            "statistics_error": exc.message,
+        }
+
+
 # -- the guide: where the newest task stands in the quickstart, and the one next action ----
 
 
@@ -258,6 +351,7 @@ def build_state(
         taskrouter.workspace_sid,
         taskrouter.workflow_sid,
     )
+    statistics = _statistics(taskrouter)
     return {
         "mode": mode,
         "backend": backend,
@@ -274,6 +368,7 @@ def build_state(
         "callbacks": callbacks,
         "callbacks_error": callbacks_error,
         "workflow": workflow,
+        **statistics,
         "guide": derive_guide(
             mode=mode,
             backend=backend,

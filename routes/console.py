@@ -138,7 +138,7 @@ def index():
 @bp.get("/console/state")
 @control_required(read_only=True)
 def state():
-    """Workers, tasks, reservations, events, alerts and callbacks, for the page's live lists."""
+    """Workers, tasks, reservations, events, alerts, callbacks and statistics, for the page."""
     app = current_app._get_current_object()
     settings = app.config
     log = app.extensions[callback_log.EXTENSION_KEY]

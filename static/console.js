@@ -245,7 +245,54 @@
     );
   }
 
+  function queueStatisticsRows(state) {
+    if (state.statistics_error) return [emptyRow(4, "Not available.")];
+    if (!state.queue_statistics.length) return [emptyRow(4, "No queues in this workspace.")];
+    return state.queue_statistics.map((queue) =>
+      el(
+        "tr",
+        { "data-sid": queue.sid, "data-queue-name": queue.friendly_name },
+        el("td", {}, queue.friendly_name, el("br"), code(queue.sid)),
+        el("td", { class: "queue-waiting", title: `${queue.pending} pending, ${queue.reserved} reserved` },
+          queue.waiting),
+        el("td", { class: "queue-longest-wait" },
+          queue.waiting ? age(queue.longest_waiting_age) : "-"),
+        el("td", { class: "queue-workers" },
+          `${queue.available_workers} / ${queue.eligible_workers}`),
+      ),
+    );
+  }
+
+  // The workspace's cumulative figures, in the order a person reads a shift's story.
+  const CUMULATIVE_FIGURES = [
+    ["tasks_created", "Tasks created"],
+    ["tasks_completed", "Tasks completed"],
+    ["tasks_canceled", "Tasks canceled"],
+    ["reservations_created", "Reservations created"],
+    ["reservations_accepted", "Reservations accepted"],
+    ["reservations_rejected", "Reservations rejected"],
+    ["reservations_timed_out", "Reservations timed out"],
+    ["avg_task_acceptance_time", "Average time to accept", age],
+  ];
+
+  function cumulativeRows(state) {
+    const figures = state.cumulative_statistics;
+    if (!figures) return [emptyRow(2, "Not available.")];
+    const until = figures.wait_duration_until_accepted;
+    const rows = CUMULATIVE_FIGURES.map(([name, label, format]) => [
+      name, label, format ? format(figures[name]) : figures[name],
+    ]);
+    rows.push(["longest_wait_until_accepted", "Longest wait until accepted", age(until.max)]);
+    return rows.map(([name, label, value]) =>
+      el("tr", { "data-figure": name }, el("th", { scope: "row" }, label),
+        el("td", { class: "figure-value" }, value)),
+    );
+  }
+
   const sections = [
+    ["queue-statistics", (state) => [state.queue_statistics, state.statistics_error],
+      queueStatisticsRows],
+    ["cumulative-statistics", (state) => state.cumulative_statistics, cumulativeRows],
     ["workers", (state) => [state.workers, state.activities], workerRows],
     ["tasks", (state) => state.tasks, taskRows],
     ["pending-reservations", (state) => state.pending_reservations, pendingRows],
@@ -352,6 +399,10 @@
     const hasCallbacks = state.callbacks.length > 0;
     document.getElementById("callbacks").hidden = !hasCallbacks;
     document.getElementById("no-callbacks").hidden = hasCallbacks || !!state.callbacks_error;
+    const statisticsProblem = document.getElementById("statistics-problem");
+    statisticsProblem.hidden = !state.statistics_error;
+    statisticsProblem.textContent = state.statistics_error
+      ? `The statistics could not be read: ${state.statistics_error}` : "";
     const problem = document.getElementById("callbacks-problem");
     problem.hidden = !state.callbacks_error;
     problem.textContent = state.callbacks_error || "";

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -208,6 +209,60 @@ def test_the_quickstart_clicked_through_on_the_page(live_app, tab):
     assert browser_tab.problems == []
 
 
+def queue_row(page, name: str):
+    return page.locator(f'#queue-statistics tr[data-queue-name="{name}"]')
+
+
+def figure(page, name: str):
+    return page.locator(f'#cumulative-statistics tr[data-figure="{name}"] .figure-value')
+
+
+def test_the_queues_live_figures_and_the_last_hour_follow_the_quickstart(live_app, tab):
+    """REST API: TaskQueue Statistics and REST API: Workspace Statistics on the page: the
+    Spanish queue's waiting task, its longest wait growing, its workers available and
+    eligible, then the last hour's counts once the reservation is accepted; no reload."""
+    server = live_app()
+    browser_tab = tab("statistics")
+    page = browser_tab.page
+    page.goto(f"{server.url}/")
+    spanish = queue_row(page, SPANISH_QUEUE)
+    expect(spanish.locator(".queue-waiting")).to_have_text("0")
+    # Alice speaks Spanish; Bob does not. Both start Offline.
+    expect(spanish.locator(".queue-workers")).to_have_text("0 / 1")
+    expect(
+        queue_row(page, "Customer Care Requests - English").locator(".queue-workers")
+    ).to_have_text("0 / 2")
+    expect(figure(page, "tasks_created")).to_have_text("0")
+    browser_tab.screenshot("no-tasks")
+
+    task_sid = create_spanish_task(page)
+    expect(spanish.locator(".queue-waiting")).to_have_text("1")
+    # The longest wait grows as the task waits, poll after poll.
+    longest = spanish.locator(".queue-longest-wait")
+    expect(longest).to_have_text(re.compile(r"^\d+ s$"))
+    shown = longest.inner_text()
+    expect(longest).not_to_have_text(shown)
+    expect(figure(page, "tasks_created")).to_have_text("1")
+    browser_tab.screenshot("task-waiting")
+
+    set_activity(page, "Alice", "Idle", shown="Reserved")
+    pending = page.locator(f'#pending-reservations tr[data-task-sid="{task_sid}"]')
+    # Reserved is still waiting: nobody has accepted it, and Alice is no longer available.
+    expect(spanish.locator(".queue-waiting")).to_have_text("1")
+    expect(spanish.locator(".queue-workers")).to_have_text("0 / 1")
+    expect(figure(page, "reservations_created")).to_have_text("1")
+
+    pending.get_by_role("button", name="Accept").click()
+    expect(page.locator(f'#tasks tr[data-sid="{task_sid}"] .task-status')).to_have_text("assigned")
+    expect(spanish.locator(".queue-waiting")).to_have_text("0")
+    expect(spanish.locator(".queue-longest-wait")).to_have_text("-")
+    expect(figure(page, "reservations_accepted")).to_have_text("1")
+    expect(figure(page, "avg_task_acceptance_time")).to_have_text(re.compile(r"^\d+ s$"))
+    expect(page.locator("#statistics-problem")).to_be_hidden()
+    browser_tab.screenshot("task-accepted")
+    assert browser_tab.problems == []
+
+
 def test_narrow_screen_has_no_horizontal_overflow(live_app, tab):
     server = live_app()
     server.workspace.tasks.create(
@@ -223,7 +278,7 @@ def test_narrow_screen_has_no_horizontal_overflow(live_app, tab):
     expect(page.locator("#pending-reservations tbody tr[data-sid]")).to_have_count(1)
     expect(worker_row(page, "Bob")).to_be_visible()
     browser_tab.screenshot("375px")
-    for section in ("workers", "tasks", "pending-reservations", "events"):
+    for section in ("queue-statistics", "workers", "tasks", "pending-reservations", "events"):
         page.locator(f"#{section}").scroll_into_view_if_needed()
         browser_tab.screenshot(f"375px-{section}", full_page=False)
 

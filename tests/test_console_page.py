@@ -271,8 +271,9 @@ IDLE = "WA" + "1" * 32
 OFFLINE = "WA" + "0" * 32
 ALICE_RESERVATION = "WR" + "a" * 32
 # The GETs one state build makes here: activities, workers, tasks, each worker's pending
-# reservations, events and the workflow (its queue's members only while a task is pending).
-STATE_READS = 7
+# reservations, events and the workflow (its queue's members only while a task is pending),
+# then the task queues, each queue's real-time statistics and the workspace's last hour.
+STATE_READS = 10
 
 
 def page_of(key: str, records: list[dict]) -> dict:
@@ -362,7 +363,105 @@ def workflow_json(sids, callback_url: str | None = "https://example.com/assignme
     }
 
 
-def mock_workspace(sids, upstream, task_json, reservation_json, worker_status="pending"):
+def task_queue_json(sids, name: str = "Customer Care Requests - Spanish") -> dict:
+    return {
+        "account_sid": sids.account,
+        "workspace_sid": sids.workspace,
+        "sid": sids.task_queue,
+        "friendly_name": name,
+        "target_workers": 'languages HAS "es"',
+        "assignment_activity_sid": "WA" + "b" * 32,
+        "assignment_activity_name": "Busy",
+        "reservation_activity_sid": "WA" + "c" * 32,
+        "reservation_activity_name": "Reserved",
+        "max_reserved_workers": 1,
+        "task_order": "FIFO",
+        "date_created": "2024-05-14T14:00:00Z",
+        "date_updated": "2024-05-14T14:00:00Z",
+        "url": f"{workspace_url(sids)}/TaskQueues/{sids.task_queue}",
+        "links": {},
+    }
+
+
+def queue_real_time_json(sids, **fields) -> dict:
+    """A TaskQueue's RealTimeStatistics as Twilio answers it: counts by status as strings,
+    as the field's description shows them."""
+    statistics = {
+        "account_sid": sids.account,
+        "workspace_sid": sids.workspace,
+        "task_queue_sid": sids.task_queue,
+        "activity_statistics": [
+            {"friendly_name": "Offline", "sid": OFFLINE, "workers": 1},
+            {"friendly_name": "Idle", "sid": IDLE, "workers": 1},
+        ],
+        "longest_task_waiting_age": 42,
+        "longest_task_waiting_sid": sids.task,
+        "longest_relative_task_age_in_queue": 42,
+        "longest_relative_task_sid_in_queue": sids.task,
+        "tasks_by_priority": {"0": "1"},
+        "tasks_by_status": {"pending": "0", "reserved": "1", "assigned": "0", "wrapping": "0"},
+        "total_available_workers": 1,
+        "total_eligible_workers": 1,
+        "total_tasks": 1,
+        "url": f"{workspace_url(sids)}/TaskQueues/{sids.task_queue}/RealTimeStatistics",
+    }
+    statistics.update(fields)
+    return statistics
+
+
+def workspace_cumulative_json(sids, **fields) -> dict:
+    """The Workspace's CumulativeStatistics over the last hour, with every schema field."""
+    waits = {"avg": 0, "min": 0, "max": 0, "total": 0}
+    statistics = {
+        "account_sid": sids.account,
+        "workspace_sid": sids.workspace,
+        "start_time": "2024-05-14T13:27:01Z",
+        "end_time": "2024-05-14T14:27:01Z",
+        "avg_task_acceptance_time": 0,
+        "reservations_created": 2,
+        "reservations_accepted": 0,
+        "reservations_rejected": 1,
+        "reservations_timed_out": 0,
+        "reservations_canceled": 0,
+        "reservations_rescinded": 0,
+        "split_by_wait_time": None,
+        "wait_duration_until_accepted": waits,
+        "wait_duration_until_canceled": waits,
+        "tasks_canceled": 0,
+        "tasks_completed": 0,
+        "tasks_created": 1,
+        "tasks_deleted": 0,
+        "tasks_moved": 0,
+        "tasks_timed_out_in_workflow": 0,
+        "url": f"{workspace_url(sids)}/CumulativeStatistics",
+    }
+    statistics.update(fields)
+    return statistics
+
+
+def mock_statistics(sids, upstream, realtime=None, cumulative=None):
+    """The statistics the state reads: the queues, each one's real-time figures, the hour."""
+    query = matchers.query_param_matcher
+    upstream.get(
+        f"{workspace_url(sids)}/TaskQueues",
+        match=[query({"PageSize": "20"})],
+        json=page_of("task_queues", [task_queue_json(sids)]),
+    )
+    upstream.get(
+        f"{workspace_url(sids)}/TaskQueues/{sids.task_queue}/RealTimeStatistics",
+        match=[query({})],
+        json=realtime or queue_real_time_json(sids),
+    )
+    upstream.get(
+        f"{workspace_url(sids)}/CumulativeStatistics",
+        match=[query({"Minutes": "60"})],
+        json=cumulative or workspace_cumulative_json(sids),
+    )
+
+
+def mock_workspace(
+    sids, upstream, task_json, reservation_json, worker_status="pending", statistics=True
+):
     """The REST answers the state is built from, each matched on its exact query."""
     query = matchers.query_param_matcher
     upstream.get(f"{workspace_url(sids)}/Workflows/{sids.workflow}", json=workflow_json(sids))
@@ -425,6 +524,8 @@ def mock_workspace(sids, upstream, task_json, reservation_json, worker_status="p
             ],
         ),
     )
+    if statistics:
+        mock_statistics(sids, upstream)
 
 
 def test_state_reads_the_workspace_through_the_twilio_client(
