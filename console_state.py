@@ -304,24 +304,23 @@ def _cumulative_statistics(workspace) -> dict[str, object]:
 
 
 def _statistics(taskrouter: TaskRouter) -> dict[str, object]:
-    """The queues' live figures and the last hour's, or the error that kept them away.
+    """The queues' live figures and the last hour's, each beside the error that kept it away.
 
-    A failure here (a rate limit, statistics an account cannot read) leaves the lists
-    standing: the page says why the figures are missing instead of going blank.
+    A failure here (a rate limit, statistics an account cannot read) leaves the lists and
+    the other part standing: the page says why the figures are missing instead of going blank.
     """
-    try:
-        with taskrouter.upstream("read the workspace's statistics"):
-            return {
-                "queue_statistics": _queue_statistics(taskrouter.workspace),
-                "cumulative_statistics": _cumulative_statistics(taskrouter.workspace),
-                "statistics_error": None,
-            }
-    except TaskRouterError as exc:
-        return {
-            "queue_statistics": [],
-            "cumulative_statistics": None,
-            "statistics_error": exc.message,
-        }
+    statistics: dict[str, object] = {}
+    for key, read, action in (
+        ("queue_statistics", _queue_statistics, "read the queues' real-time statistics"),
+        ("cumulative_statistics", _cumulative_statistics, "read the workspace's last hour"),
+    ):
+        statistics[key], statistics[f"{key}_error"] = None, None
+        try:
+            with taskrouter.upstream(action):
+                statistics[key] = read(taskrouter.workspace)
+        except TaskRouterError as exc:
+            statistics[f"{key}_error"] = exc.message
+    return statistics
 
 
 # -- the guide: where the newest task stands in the quickstart, and the one next action ----

@@ -246,7 +246,7 @@
   }
 
   function queueStatisticsRows(state) {
-    if (state.statistics_error) return [emptyRow(4, "Not available.")];
+    if (!state.queue_statistics) return [emptyRow(4, "Not available.")];
     if (!state.queue_statistics.length) return [emptyRow(4, "No queues in this workspace.")];
     return state.queue_statistics.map((queue) =>
       el(
@@ -290,8 +290,7 @@
   }
 
   const sections = [
-    ["queue-statistics", (state) => [state.queue_statistics, state.statistics_error],
-      queueStatisticsRows],
+    ["queue-statistics", (state) => state.queue_statistics, queueStatisticsRows],
     ["cumulative-statistics", (state) => state.cumulative_statistics, cumulativeRows],
     ["workers", (state) => [state.workers, state.activities], workerRows],
     ["tasks", (state) => state.tasks, taskRows],
@@ -399,10 +398,12 @@
     const hasCallbacks = state.callbacks.length > 0;
     document.getElementById("callbacks").hidden = !hasCallbacks;
     document.getElementById("no-callbacks").hidden = hasCallbacks || !!state.callbacks_error;
-    const statisticsProblem = document.getElementById("statistics-problem");
-    statisticsProblem.hidden = !state.statistics_error;
-    statisticsProblem.textContent = state.statistics_error
-      ? `The statistics could not be read: ${state.statistics_error}` : "";
+    for (const key of ["queue_statistics", "cumulative_statistics"]) {
+      const text = state[`${key}_error`];
+      const line = document.getElementById(`${key.replaceAll("_", "-")}-problem`);
+      line.hidden = !text;
+      line.textContent = text ? `Not shown: ${text}` : "";
+    }
     const problem = document.getElementById("callbacks-problem");
     problem.hidden = !state.callbacks_error;
     problem.textContent = state.callbacks_error || "";

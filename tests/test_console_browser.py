@@ -258,8 +258,36 @@ def test_the_queues_live_figures_and_the_last_hour_follow_the_quickstart(live_ap
     expect(spanish.locator(".queue-longest-wait")).to_have_text("-")
     expect(figure(page, "reservations_accepted")).to_have_text("1")
     expect(figure(page, "avg_task_acceptance_time")).to_have_text(re.compile(r"^\d+ s$"))
-    expect(page.locator("#statistics-problem")).to_be_hidden()
+    expect(page.locator("#queue-statistics-problem")).to_be_hidden()
+    expect(page.locator("#cumulative-statistics-problem")).to_be_hidden()
     browser_tab.screenshot("task-accepted")
+    assert browser_tab.problems == []
+
+
+def test_figures_that_could_not_be_read_say_why_and_the_lists_stay(live_app, tab):
+    """The state as it comes when TaskRouter refuses the statistics calls (a rate limit):
+    each part says so where its figures would be, and the workers are still listed."""
+    server = live_app()
+    browser_tab = tab("statistics-refused")
+    page = browser_tab.page
+    refused = "Unable to fetch record: Too Many Requests"
+
+    def without_statistics(route):
+        state = route.fetch().json()
+        for key in ("queue_statistics", "cumulative_statistics"):
+            state[key], state[f"{key}_error"] = None, refused
+        route.fulfill(json=state)
+
+    page.route("**/console/state", without_statistics)
+    page.goto(f"{server.url}/")
+    expect(worker_row(page, "Alice")).to_be_visible()
+    for part in ("queue-statistics", "cumulative-statistics"):
+        expect(page.locator(f"#{part}-problem")).to_have_text(f"Not shown: {refused}")
+        expect(page.locator(f"#{part} tr.empty")).to_have_text("Not available.")
+    expect(page.locator("#live-status")).to_contain_text("Live")
+    browser_tab.screenshot("refused")
+    # A poll may be in flight through the route: let it go before the tab closes.
+    page.unroute_all(behavior="ignoreErrors")
     assert browser_tab.problems == []
 
 

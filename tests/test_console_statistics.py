@@ -38,7 +38,7 @@ def test_state_shows_each_queues_live_figures_and_the_last_hour(
 
     state = client.get("/console/state").get_json()
 
-    assert state["statistics_error"] is None
+    assert (state["queue_statistics_error"], state["cumulative_statistics_error"]) == (None, None)
     # Waiting is not yet accepted: the one reserved task counts (its counts came as strings).
     assert state["queue_statistics"] == [
         {
@@ -122,11 +122,14 @@ def test_the_mocked_statistics_and_their_queries_are_the_contracts(
     assert read == 3
 
 
-def test_a_statistics_failure_leaves_the_lists_and_says_why(
+TOO_MANY_REQUESTS = {"code": 20429, "message": "Too Many Requests", "more_info": "", "status": 429}
+
+
+def test_a_refused_queue_statistics_call_leaves_the_lists_and_the_last_hour(
     client, sids, upstream, task_json, reservation_json
 ):
     """A statistics call refused (here Twilio's 429, error 20429 Too Many Requests): the page
-    keeps its lists and names the failure where the figures would be."""
+    keeps its lists and the other figures, and names the failure where the figures would be."""
     mock_workspace(sids, upstream, task_json, reservation_json, statistics=False)
     upstream.get(
         f"{workspace_url(sids)}/TaskQueues", json=page_of("task_queues", [task_queue_json(sids)])
@@ -134,7 +137,10 @@ def test_a_statistics_failure_leaves_the_lists_and_says_why(
     upstream.get(
         f"{workspace_url(sids)}/TaskQueues/{sids.task_queue}/RealTimeStatistics",
         status=429,
-        json={"code": 20429, "message": "Too Many Requests", "more_info": "", "status": 429},
+        json=TOO_MANY_REQUESTS,
+    )
+    upstream.get(
+        f"{workspace_url(sids)}/CumulativeStatistics", json=workspace_cumulative_json(sids)
     )
 
     response = client.get("/console/state")
@@ -142,10 +148,49 @@ def test_a_statistics_failure_leaves_the_lists_and_says_why(
     assert response.status_code == 200
     state = response.get_json()
     assert [worker["friendly_name"] for worker in state["workers"]] == ["Alice", "Bob"]
-    assert state["queue_statistics"] == []
+    assert state["queue_statistics"] is None
+    assert state["queue_statistics_error"] == "Unable to fetch record: Too Many Requests"
+    assert state["cumulative_statistics"]["tasks_created"] == 1
+    assert state["cumulative_statistics_error"] is None
+    assert len(upstream.calls) == STATE_READS
+
+
+def test_a_refused_last_hour_leaves_the_queues(client, sids, upstream, task_json, reservation_json):
+    mock_workspace(sids, upstream, task_json, reservation_json, statistics=False)
+    upstream.get(
+        f"{workspace_url(sids)}/TaskQueues", json=page_of("task_queues", [task_queue_json(sids)])
+    )
+    upstream.get(
+        f"{workspace_url(sids)}/TaskQueues/{sids.task_queue}/RealTimeStatistics",
+        json=queue_real_time_json(sids),
+    )
+    upstream.get(f"{workspace_url(sids)}/CumulativeStatistics", status=429, json=TOO_MANY_REQUESTS)
+
+    state = client.get("/console/state").get_json()
+
+    assert [queue["waiting"] for queue in state["queue_statistics"]] == [1]
+    assert state["queue_statistics_error"] is None
     assert state["cumulative_statistics"] is None
-    assert state["statistics_error"] == "Unable to fetch record: Too Many Requests"
-    assert len(upstream.calls) == STATE_READS - 1
+    assert state["cumulative_statistics_error"] == "Unable to fetch record: Too Many Requests"
+
+
+def test_an_unreachable_statistics_call_is_named_too(
+    client, sids, upstream, task_json, reservation_json
+):
+    """Nothing answers the statistics calls (none registered): each part names the failure."""
+    mock_workspace(sids, upstream, task_json, reservation_json, statistics=False)
+
+    state = client.get("/console/state").get_json()
+
+    assert state["queue_statistics"] is None
+    assert state["queue_statistics_error"].startswith(
+        "Could not reach TaskRouter at https://taskrouter.twilio.com to read the queues' "
+        "real-time statistics"
+    )
+    assert state["cumulative_statistics_error"].startswith(
+        "Could not reach TaskRouter at https://taskrouter.twilio.com to read the workspace's "
+        "last hour"
+    )
 
 
 def test_tasks_by_status_missing_or_unreadable_count_as_none_waiting(
@@ -205,7 +250,7 @@ def test_sandbox_figures_follow_a_task_to_the_second(live_app):
     clock.advance(30)
 
     state = read_state(server)
-    assert state["statistics_error"] is None
+    assert (state["queue_statistics_error"], state["cumulative_statistics_error"]) == (None, None)
     queues = queues_by_name(state)
     assert set(queues) == {SPANISH_QUEUE, ENGLISH_QUEUE}
     spanish = queues[SPANISH_QUEUE]
