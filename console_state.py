@@ -259,7 +259,7 @@ def _callbacks(
 def _count(value: object) -> int:
     # TaskRouter's examples write counts as strings ({"pending": "1"}); the sandbox as numbers.
     try:
-        return int(value)  # type: ignore[call-overload]
+        return int(value)
     except (TypeError, ValueError):
         return 0
 

@@ -117,6 +117,7 @@ def index():
             callback_url_is_local=is_loopback_host(callback_host),
             create_task_url=url_for("tasks.create_task"),
             guide_steps=console_guide.GUIDE_STEPS,
+            cumulative_minutes=console_state.CUMULATIVE_MINUTES,
             urls={
                 "create_task": url_for("tasks.create_task"),
                 "state": url_for("console.state"),

@@ -253,8 +253,11 @@
         "tr",
         { "data-sid": queue.sid, "data-queue-name": queue.friendly_name },
         el("td", {}, queue.friendly_name, el("br"), code(queue.sid)),
-        el("td", { class: "queue-waiting", title: `${queue.pending} pending, ${queue.reserved} reserved` },
-          queue.waiting),
+        el(
+          "td",
+          { class: "queue-waiting", title: `${queue.pending} pending, ${queue.reserved} reserved` },
+          queue.waiting,
+        ),
         el("td", { class: "queue-longest-wait" },
           queue.waiting ? age(queue.longest_waiting_age) : "-"),
         el("td", { class: "queue-workers" },

@@ -305,3 +305,14 @@ def test_sandbox_figures_follow_a_task_to_the_second(live_app):
     }
     assert hour["wait_duration_until_accepted"] == {"avg": 40, "min": 40, "max": 40, "total": 40}
     assert hour["wait_duration_until_canceled"] == NO_WAITS
+
+
+def test_the_page_has_a_place_for_each_part_and_names_the_window(client, upstream):
+    """The page itself, before any poll: the two tables the script fills and the window the
+    last hour's figures cover, with no REST call made to draw it."""
+    page = client.get("/").get_data(as_text=True)
+    for part in ("queue-statistics", "cumulative-statistics"):
+        assert f'<table id="{part}"' in page
+        assert f'<p id="{part}-problem" class="problem" hidden></p>' in page
+    assert "over the workspace's last 60 minutes" in page
+    assert len(upstream.calls) == 0
