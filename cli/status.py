@@ -1,8 +1,16 @@
-"""`status`: where the workflow sends its assignment callbacks, the workers, the tasks and the
-pending reservations, so every SID the quickstart's next step needs can be read off it."""
+"""`status`: where the workflow sends its assignment callbacks, each queue's live figures, the
+workers, the tasks and the pending reservations, so every SID the quickstart's next step needs
+can be read off it.
+
+The queue figures come from TaskRouter's TaskQueue RealTimeStatistics resource, one fetch per
+queue, so they read the same on a Twilio account as on the sandbox. (The bulk retrieval of up
+to 50 queues would save requests, but Twilio announces it for Flex; every TaskRouter workspace
+has the single-queue resource.)
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -21,6 +29,11 @@ from cli.common import (
 )
 from taskrouter import current_taskrouter
 
+QUEUE_HEADERS = ("QUEUE", "WAITING", "LONGEST WAIT", "AVAILABLE WORKERS", "ELIGIBLE WORKERS")
+# Tasks no worker has accepted yet: Flex's real-time queues view calls them waiting (accepted
+# ones are active), and TaskRouter's longest waiting task is the oldest of them.
+WAITING_TASK_STATUSES = ("pending", "reserved")
+
 
 def _callback_lines(workflow: Any) -> list[str]:
     # Read from the workflow itself: TaskRouter calls this URL, whatever the settings say.
@@ -37,11 +50,54 @@ def _callback_lines(workflow: Any) -> list[str]:
     return lines
 
 
+def _count(value: object) -> int:
+    # Twilio's description quotes the counts ({"pending": "1"}); its examples give numbers.
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"a task count {value!r} is not a number")
+    return int(value)
+
+
+def queue_figures(statistics: Any) -> tuple[int, str, int, int]:
+    """Waiting tasks, the longest wait, available and eligible workers: what a supervisor
+    reads first off a queue's RealTimeStatistics."""
+    by_status = statistics.tasks_by_status or {}
+    if not isinstance(by_status, Mapping):
+        raise ValueError(f"tasks_by_status {by_status!r} is not an object")
+    waiting = sum(_count(by_status.get(status, 0)) for status in WAITING_TASK_STATUSES)
+    # No task waiting: TaskRouter answers age 0 with no SID, which is no wait at all.
+    longest = (
+        "-"
+        if statistics.longest_task_waiting_sid is None
+        else age(statistics.longest_task_waiting_age)
+    )
+    return (
+        waiting,
+        longest,
+        statistics.total_available_workers or 0,
+        statistics.total_eligible_workers or 0,
+    )
+
+
+def queue_rows(workspace: Any) -> list[tuple[object, ...]]:
+    """One row per queue of the workspace, in TaskRouter's order."""
+    rows: list[tuple[object, ...]] = []
+    for queue in list_all("list task queues", workspace.task_queues):
+        statistics = workspace.task_queues(queue.sid).real_time_statistics()
+        # Read inside the call, so an answer that is not TaskRouter's is one line too.
+        figures = call(
+            f"fetch the real-time statistics of task queue {queue.sid} ({queue.friendly_name})",
+            lambda statistics=statistics: queue_figures(statistics.fetch()),
+        )
+        rows.append((queue.friendly_name, *figures))
+    return rows
+
+
 @taskrouter_cli.command("status")
 @click.option("--all", "all_tasks", is_flag=True, help="Also list completed and canceled tasks.")
 def status_command(all_tasks: bool) -> None:
-    """The workflow's Assignment Callback URL, then workers with their activity, tasks and
-    pending reservations (with their tasks' SIDs) as tables."""
+    """The workflow's Assignment Callback URL, then each queue's waiting tasks, longest wait
+    and available/eligible workers, workers with their activity, tasks and pending
+    reservations (with their tasks' SIDs) as tables."""
     taskrouter = current_taskrouter()
     workspace = taskrouter.workspace
     workers = list_all("list workers", workspace.workers)
@@ -49,9 +105,12 @@ def status_command(all_tasks: bool) -> None:
     tasks = list_all("list tasks", workspace.tasks, **statuses)
     reservations = pending_reservations(workspace, tasks)
     workflow = call(f"fetch workflow {taskrouter.workflow_sid}", taskrouter.workflow.fetch)
+    queues = queue_rows(workspace)
 
     lines = [f"Workspace {taskrouter.workspace_sid} at {taskrouter.base_url}"]
     lines += _callback_lines(workflow)
+    lines += ["", "Queues (real-time statistics)"]
+    lines += table(QUEUE_HEADERS, queues)
     lines += ["", "Workers"]
     lines += table(
         ("NAME", "ACTIVITY", "AVAILABLE"),

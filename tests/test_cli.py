@@ -137,6 +137,31 @@ class Account:
         url = f"{self.workspace_url}/TaskQueues"
         return self._base(url, self.task_queue_sids[name], fields, changes)
 
+    def queue_statistics(self, name: str, **changes: object) -> dict[str, object]:
+        """A TaskQueue's RealTimeStatistics, as the description's example answers them."""
+        queue_sid = self.task_queue_sids[name]
+        statistics = {
+            "account_sid": self.account_sid,
+            "workspace_sid": self.workspace_sid,
+            "task_queue_sid": queue_sid,
+            "longest_task_waiting_age": 0,
+            "longest_task_waiting_sid": None,
+            "longest_relative_task_age_in_queue": 0,
+            "longest_relative_task_sid_in_queue": None,
+            "tasks_by_status": {"reserved": 0, "pending": 0, "assigned": 0, "wrapping": 0},
+            "tasks_by_priority": {},
+            "total_tasks": 0,
+            "total_available_workers": 0,
+            "total_eligible_workers": 0,
+            "activity_statistics": [
+                {"friendly_name": activity, "workers": 0, "sid": activity_sid}
+                for activity, activity_sid in self.activity_sids.items()
+            ],
+            "url": f"{self.workspace_url}/TaskQueues/{queue_sid}/RealTimeStatistics",
+        }
+        statistics.update(changes)
+        return statistics
+
     def configuration(self) -> str:
         return quickstart_configuration(
             self.task_queue_sids[SPANISH_QUEUE], self.task_queue_sids[ENGLISH_QUEUE]
@@ -196,6 +221,21 @@ def invoke(app, *args: str):
 
 def list_answer(upstream, key: str, url: str, records) -> None:
     upstream.get(url, json=page(key, url, records))
+
+
+def answer_queue_figures(upstream, account: Account, **figures: dict) -> list[tuple]:
+    """The queue list and each queue's RealTimeStatistics (figures by queue name); returns
+    the requests `status` makes for them."""
+    ws = account.workspace_url
+    names = (SPANISH_QUEUE, ENGLISH_QUEUE)
+    queues = [account.task_queue(name) for name in names]
+    list_answer(upstream, "task_queues", f"{ws}/TaskQueues", queues)
+    made = [("GET", f"{ws}/TaskQueues?PageSize=1000", {})]
+    for name in names:
+        url = f"{ws}/TaskQueues/{account.task_queue_sids[name]}/RealTimeStatistics"
+        upstream.get(url, json=account.queue_statistics(name, **figures.get(name, {})))
+        made.append(("GET", url, {}))
+    return made
 
 
 def answer_existing_quickstart(upstream, account: Account, **changes) -> None:
@@ -482,6 +522,27 @@ def test_status_prints_aligned_tables(app, upstream, account, sent, task_json, r
     list_answer(upstream, "reservations", reservations_url, [reservation])
     workflow_url = f"{ws}/Workflows/{account.workflow_sid}"
     upstream.get(workflow_url, json=account.workflow(assignment_callback_url=CALLBACK_URL))
+    queue_requests = answer_queue_figures(
+        upstream,
+        account,
+        **{
+            SPANISH_QUEUE: {
+                "tasks_by_status": {"reserved": 1, "pending": 0, "assigned": 0, "wrapping": 0},
+                "longest_task_waiting_age": 75,
+                "longest_task_waiting_sid": reserved_sid,
+                "total_tasks": 1,
+                "total_eligible_workers": 1,
+            },
+            ENGLISH_QUEUE: {
+                "tasks_by_status": {"reserved": 0, "pending": 1, "assigned": 0, "wrapping": 0},
+                "longest_task_waiting_age": 4000,
+                "longest_task_waiting_sid": pending_sid,
+                "total_tasks": 1,
+                "total_available_workers": 1,
+                "total_eligible_workers": 2,
+            },
+        },
+    )
 
     result = invoke(app, "status")
 
@@ -492,6 +553,7 @@ def test_status_prints_aligned_tables(app, upstream, account, sent, task_json, r
         ("GET", f"{ws}/Tasks?{statuses}&AssignmentStatus=wrapping&PageSize=1000", {}),
         ("GET", f"{reservations_url}?ReservationStatus=pending&PageSize=1000", {}),
         ("GET", workflow_url, {}),
+        *queue_requests,
     ]
     lines = result.stdout.splitlines()
     assert lines[:2] == [
@@ -500,7 +562,15 @@ def test_status_prints_aligned_tables(app, upstream, account, sent, task_json, r
     ]
     # The URL the workflow calls, as TaskRouter answers it, not this server's setting.
     assert lines[2] == f"  Assignment Callback URL  {CALLBACK_URL}"
-    del lines[1:3]
+    assert lines[3:8] == [
+        "",
+        "Queues (real-time statistics)",
+        "  QUEUE                             WAITING  LONGEST WAIT  AVAILABLE WORKERS  "
+        "ELIGIBLE WORKERS",
+        f"  {SPANISH_QUEUE}  1        1m 15s        0                  1",
+        f"  {ENGLISH_QUEUE}  1        1h 06m        1                  2",
+    ]
+    del lines[1:8]
     assert lines[:12] == [
         f"Workspace {account.workspace_sid} at https://taskrouter.twilio.com",
         "",
@@ -526,12 +596,13 @@ def test_status_all_lists_every_task_and_says_none(app, upstream, account, sent)
     list_answer(upstream, "workers", f"{ws}/Workers", [])
     list_answer(upstream, "tasks", f"{ws}/Tasks", [])
     upstream.get(f"{ws}/Workflows/{account.workflow_sid}", json=account.workflow())
+    list_answer(upstream, "task_queues", f"{ws}/TaskQueues", [])
 
     result = invoke(app, "status", "--all")
 
     assert result.exit_code == 0, result.output
     assert sent()[1] == ("GET", f"{ws}/Tasks?PageSize=1000", {})
-    assert result.stdout.count("  (none)") == 3
+    assert result.stdout.count("  (none)") == 4
     assert "Tasks (all)" in result.stdout
     assert (
         "  Assignment Callback URL  none: reservations stay pending until accepted over REST; "
@@ -742,6 +813,10 @@ def test_mocked_resources_have_the_contract_fields(contract, sids):
         ("taskrouter.v1.workspace.worker", account.worker("Alice")),
         ("taskrouter.v1.workspace.task_queue", account.task_queue(SPANISH_QUEUE)),
         ("taskrouter.v1.workspace.workflow", account.workflow()),
+        (
+            "taskrouter.v1.workspace.task_queue.task_queue_real_time_statistics",
+            account.queue_statistics(SPANISH_QUEUE),
+        ),
     ]:
         assert set(resource) == set(schemas[name]["properties"]), name
 
