@@ -15,7 +15,7 @@ from flask import Flask
 
 import callback_log
 from console_guide import derive_guide
-from taskrouter import TaskRouter, TaskRouterError
+from taskrouter import WAITING_TASK_STATUSES, TaskRouter, TaskRouterError
 
 EXTENSION_KEY = "console_state"
 # Pages poll every half second (POLL_MS in static/console.js); a state half that old at most
@@ -35,8 +35,6 @@ CALLBACKS_SHOWN = 20
 QUEUES_SHOWN = 20
 # The workspace's cumulative figures cover the last hour (TaskRouter's default is 15 minutes).
 CUMULATIVE_MINUTES = 60
-# The statuses of a task that waits for a worker: not yet accepted by one.
-WAITING_STATUSES = ("pending", "reserved")
 CUMULATIVE_COUNTS = (
     "tasks_created",
     "tasks_completed",
@@ -258,6 +256,7 @@ def _callbacks(
 
 def _count(value: object) -> int:
     # TaskRouter's examples write counts as strings ({"pending": "1"}); the sandbox as numbers.
+    # Unlike `flask taskrouter status`, the page reads an odd count as 0 and stays up.
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -274,8 +273,8 @@ def _queue_statistics(workspace) -> list[dict[str, object]]:
             {
                 "sid": queue.sid,
                 "friendly_name": queue.friendly_name,
-                "waiting": sum(_count(by_status.get(status)) for status in WAITING_STATUSES),
-                **{status: _count(by_status.get(status)) for status in WAITING_STATUSES},
+                "waiting": sum(_count(by_status.get(status)) for status in WAITING_TASK_STATUSES),
+                **{status: _count(by_status.get(status)) for status in WAITING_TASK_STATUSES},
                 "longest_waiting_age": realtime.longest_task_waiting_age or 0,
                 "longest_waiting_sid": realtime.longest_task_waiting_sid,
                 "available_workers": realtime.total_available_workers or 0,

@@ -24,6 +24,27 @@ from twilio.rest import Client
 
 EXTENSION_KEY = "taskrouter"
 
+# Tasks no worker has accepted yet: Flex's real-time queues view calls them waiting (accepted
+# ones are active), and TaskRouter's longest waiting task is the oldest of them. The page and
+# `flask taskrouter status` count a queue's waiting tasks alike.
+WAITING_TASK_STATUSES = ("pending", "reserved")
+
+
+def waiting_tasks(tasks_by_status: object) -> int:
+    """The waiting tasks in a RealTimeStatistics answer's tasks_by_status (a missing status
+    is 0); ValueError when it is not an object of counts. Twilio's description quotes the
+    counts ({"pending": "1"}), its examples give numbers: both are read."""
+    if not isinstance(tasks_by_status, Mapping):
+        raise ValueError(f"tasks_by_status {tasks_by_status!r} is not an object")
+    total = 0
+    for status in WAITING_TASK_STATUSES:
+        value = tasks_by_status.get(status, 0)
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"a task count {value!r} is not a number")
+        total += int(value)
+    return total
+
+
 RESERVATION_NOT_PENDING_HINT = (
     "The reservation is no longer pending: it may have timed out or been answered already. "
     "Set the worker available again (Alice to Idle) and create another task, "

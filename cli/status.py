@@ -10,7 +10,6 @@ has the single-queue resource.)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -27,12 +26,9 @@ from cli.common import (
     table,
     taskrouter_cli,
 )
-from taskrouter import current_taskrouter
+from taskrouter import current_taskrouter, waiting_tasks
 
 QUEUE_HEADERS = ("QUEUE", "WAITING", "LONGEST WAIT", "AVAILABLE WORKERS", "ELIGIBLE WORKERS")
-# Tasks no worker has accepted yet: Flex's real-time queues view calls them waiting (accepted
-# ones are active), and TaskRouter's longest waiting task is the oldest of them.
-WAITING_TASK_STATUSES = ("pending", "reserved")
 
 
 def _callback_lines(workflow: Any) -> list[str]:
@@ -50,20 +46,10 @@ def _callback_lines(workflow: Any) -> list[str]:
     return lines
 
 
-def _count(value: object) -> int:
-    # Twilio's description quotes the counts ({"pending": "1"}); its examples give numbers.
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"a task count {value!r} is not a number")
-    return int(value)
-
-
 def queue_figures(statistics: Any) -> tuple[int, str, int, int]:
     """Waiting tasks, the longest wait, available and eligible workers: what a supervisor
     reads first off a queue's RealTimeStatistics."""
-    by_status = statistics.tasks_by_status or {}
-    if not isinstance(by_status, Mapping):
-        raise ValueError(f"tasks_by_status {by_status!r} is not an object")
-    waiting = sum(_count(by_status.get(status, 0)) for status in WAITING_TASK_STATUSES)
+    waiting = waiting_tasks(statistics.tasks_by_status or {})
     # No task waiting: TaskRouter answers age 0 with no SID, which is no wait at all.
     longest = (
         "-"
