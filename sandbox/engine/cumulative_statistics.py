@@ -196,30 +196,43 @@ def durations(values: list[int]) -> dict[str, int]:
 def _task_figures(
     op: Operation, scope: _Scope, window: Window, task_fields: tuple[str, ...], *, in_queue: bool
 ) -> dict[str, Any]:
-    """Counts, waits and splits in one pass over the window's events of the scope: SQLite
-    sums them, so no event row reaches Python."""
+    """Counts, waits and splits, summed by SQLite so no event row reaches Python.
+
+    Two reads of one snapshot: the counts from the scope's index alone (no event row read),
+    then the waits from the rows of the only events that carry one (accepted reservations and
+    canceled tasks), whose JSON gives the task's dates. One query doing both would read the
+    row of every event in the window, since its wait expression names the row's columns.
+    """
     wanted = {
         **{field: _TASK_COUNTS.get(field) or _ENTERED[scope.column] for field in task_fields},
         **_RESERVATION_COUNTS,
     }
-    where, params = scope.where(window, tuple({*wanted.values(), _ACCEPTED, _CANCELED}))
+    where, params = scope.where(window, tuple(wanted.values()))
+    counted = {
+        row["event_type"]: row["n"]
+        for row in op.tx.all(
+            f"SELECT event_type, count(*) AS n FROM events{where} GROUP BY event_type", params
+        )
+    }
+    where, params = scope.where(window, (_ACCEPTED, _CANCELED))
     thresholds = window.thresholds or ()
     splits = "".join(f", sum(wait <= ?) AS below_{index}" for index in range(len(thresholds)))
     rows = op.tx.all(
-        "SELECT event_type, count(*) AS n, count(wait) AS waits, sum(wait) AS total,"
+        "SELECT event_type, count(wait) AS waits, sum(wait) AS total,"
         " min(wait) AS low, max(wait) AS high, count(in_queue) AS queued,"
         " sum(in_queue) AS queued_total, min(in_queue) AS queued_low,"
         f" max(in_queue) AS queued_high{splits}"
-        f" FROM (SELECT event_type, {_WAIT} AS wait, {_WAIT_IN_QUEUE} AS in_queue"
+        f" FROM (SELECT event_type, {_WAIT} AS wait,"
+        f" {_WAIT_IN_QUEUE if in_queue else 'NULL'} AS in_queue"
         f" FROM events{where}) GROUP BY event_type",
         [*thresholds, *params],
     )
     found = {row["event_type"]: row for row in rows}
-    empty: dict[str, Any] = {"n": 0, "waits": 0, "queued": 0}
+    empty: dict[str, Any] = {"waits": 0, "queued": 0}
     accepted, canceled = found.get(_ACCEPTED, empty), found.get(_CANCELED, empty)
     figures: dict[str, Any] = {
         **window.rendered(),
-        **{field: found.get(event_type, empty)["n"] for field, event_type in wanted.items()},
+        **{field: counted.get(event_type, 0) for field, event_type in wanted.items()},
         "avg_task_acceptance_time": _aggregated(accepted, "waits", "total", "low", "high")["avg"],
         "wait_duration_until_accepted": _aggregated(accepted, "waits", "total", "low", "high"),
         "wait_duration_until_canceled": _aggregated(canceled, "waits", "total", "low", "high"),
