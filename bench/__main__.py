@@ -1,5 +1,5 @@
 """`python -m bench`: run the benchmarks at full size, print each report and the machine, and
-append them to bench/RESULTS.md (refreshing its headline table after a run of all four).
+append them to bench/RESULTS.md (refreshing its headline table after a run of all five).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import callback, lifecycle, scale, suite
+from bench import callback, lifecycle, scale, statistics_endpoints, suite
 from bench.common import (
     README_PATH,
     RESULTS_PATH,
@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], Report]] = {
     "lifecycle": lambda args: lifecycle.run(),
     "scale": lambda args: scale.run(),
     "suite": lambda args: suite.run(),
+    "statistics": lambda args: statistics_endpoints.run(),
 }
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bench import callback, lifecycle, scale, suite
+from bench import callback, lifecycle, scale, statistics_endpoints, suite
 from bench.__main__ import main as bench_main
 from bench.common import (
     HEADLINE_END,
@@ -39,7 +39,7 @@ def rows_of(report: Report) -> dict[str, Row]:
     return {row.label: row for row in report.rows}
 
 
-# -- the four benchmarks, tiny ------------------------------------------------------------------
+# -- the five benchmarks, tiny ------------------------------------------------------------------
 
 
 def test_callback_benchmark_runs_both_servers_without_errors():
@@ -74,6 +74,23 @@ def test_scale_benchmark_routes_every_task_in_the_engine_and_end_to_end():
     assert rows["end to end: server CPU per reservation"].value > 0
     assert rows["end to end: harness CPU per reservation"].value > 0
     assert report.subject == "200 tasks / 20 workers"
+
+
+def test_statistics_benchmark_times_both_calls_on_what_it_played():
+    # run() itself checks that the calls count the played window and pending tasks.
+    size = statistics_endpoints.SMOKE
+    report = statistics_endpoints.run(size)
+    rows = rows_of(report)
+    for label in ("cumulative: workspace, last 60 min, p50", "real-time: queue, p50"):
+        assert rows[label].value > 0 and rows[label].peer > 0
+        assert rows[label].headline and rows[label].met is None  # targets hold at full size
+    assert (
+        rows["cumulative: slowest call"].value
+        >= rows["cumulative: workspace, last 60 min, p50"].value
+    )
+    assert rows["real-time: slowest call"].value >= rows["real-time: queue, p50"].value
+    assert report.subject.endswith(f"{size.pending_tasks} pending tasks / {size.workers} workers")
+    assert any("3 days before it" in note for note in report.notes)
 
 
 def test_suite_benchmark_runs_make_tests_commands():

@@ -54,6 +54,15 @@ class Urls:
         return "/".join((self.workspace(workspace_sid), *parts))
 
 
+def statistics_links(url: str) -> dict[str, str]:
+    """The three statistics resources under a Workspace, TaskQueue or Workflow at url."""
+    return {
+        "statistics": f"{url}/Statistics",
+        "real_time_statistics": f"{url}/RealTimeStatistics",
+        "cumulative_statistics": f"{url}/CumulativeStatistics",
+    }
+
+
 # -- rendering ----------------------------------------------------------------------------
 
 
@@ -98,6 +107,7 @@ class Renderer:
                 "workflows": f"{url}/Workflows",
                 "task_channels": f"{url}/TaskChannels",
                 "events": f"{url}/Events",
+                **statistics_links(url),
             },
         }
 
@@ -133,6 +143,7 @@ class Renderer:
     def worker(self, row: dict[str, Any], *, listed: bool = False) -> dict[str, Any]:
         workspace_sid = row["workspace_sid"]
         url = self.urls.child(workspace_sid, "Workers", row["sid"])
+        workers = self.urls.child(workspace_sid, "Workers")
         return {
             "account_sid": self.account_sid,
             "activity_name": row["activity_name"],
@@ -154,6 +165,10 @@ class Renderer:
                 # The OpenAPI example names the one list twice.
                 "channels": f"{url}/Channels",
                 "worker_channels": f"{url}/Channels",
+                # The OpenAPI example links a worker to the statistics of all workers, and to
+                # its own under worker_statistics.
+                **statistics_links(workers),
+                "worker_statistics": f"{url}/Statistics",
             },
         }
 
@@ -179,10 +194,15 @@ class Renderer:
 
     def task_queue(self, row: dict[str, Any]) -> dict[str, Any]:
         workspace_sid = row["workspace_sid"]
+        url = self.urls.child(workspace_sid, "TaskQueues", row["sid"])
+        queues = self.urls.child(workspace_sid, "TaskQueues")
         links = {"workspace": self.urls.workspace(workspace_sid)}
         for kind in ("assignment_activity", "reservation_activity"):
             if row[f"{kind}_sid"]:
                 links[kind] = self.urls.child(workspace_sid, "Activities", row[f"{kind}_sid"])
+        links.update(statistics_links(url))
+        links["list_statistics"] = f"{queues}/Statistics"
+        links["bulk_real_time_statistics"] = f"{queues}/RealTimeStatistics"
         return {
             "account_sid": self.account_sid,
             "assignment_activity_sid": row["assignment_activity_sid"],
@@ -196,13 +216,14 @@ class Renderer:
             "sid": row["sid"],
             "target_workers": row["target_workers"],
             "task_order": row["task_order"],
-            "url": self.urls.child(workspace_sid, "TaskQueues", row["sid"]),
+            "url": url,
             "workspace_sid": workspace_sid,
             "links": links,
         }
 
     def workflow(self, row: dict[str, Any]) -> dict[str, Any]:
         workspace_sid = row["workspace_sid"]
+        url = self.urls.child(workspace_sid, "Workflows", row["sid"])
         return {
             "account_sid": self.account_sid,
             "assignment_callback_url": row["assignment_callback_url"],
@@ -215,8 +236,10 @@ class Renderer:
             "sid": row["sid"],
             "task_reservation_timeout": row["task_reservation_timeout"],
             "workspace_sid": workspace_sid,
-            "url": self.urls.child(workspace_sid, "Workflows", row["sid"]),
-            "links": {"workspace": self.urls.workspace(workspace_sid)},
+            "url": url,
+            # The OpenAPI example shows only the statistics; workspace is kept as every
+            # other resource of the workspace has it.
+            "links": {"workspace": self.urls.workspace(workspace_sid), **statistics_links(url)},
         }
 
     def task(self, row: dict[str, Any], *, listed: bool = False) -> dict[str, Any]:

@@ -4,8 +4,9 @@ Every figure is read from the events table (the events the Events list shows), s
 with what a client would count from /Events itself: tasks entered, completed, canceled,
 deleted and moved; reservations created, accepted, rejected, timed out, canceled and
 rescinded; how long tasks waited until accepted or canceled; how long workers stayed in each
-activity. The counts read one index range per event type (scope, event_type, event_date), so
-their cost grows with the window's events of the scope, not the whole history.
+activity. The counts and waits read one index range per event type (scope, event_type,
+event_date, then the waits each event carries: store/schema.py's _EVENT_WAIT_INDEXES) and no
+event row, so their cost grows with the window's events of the scope, not the whole history.
 
 The window (Twilio's TaskQueue Statistics page): Minutes, or StartDate and/or EndDate, never
 both; without any, the last 15 minutes.
@@ -43,16 +44,6 @@ _RESERVATION_COUNTS = {
 }
 _ACCEPTED, _CANCELED = "reservation.accepted", "task.canceled"
 _WORKER_HISTORY = ("worker.activity.update", "worker.created", "worker.deleted")
-# A task's wait, in whole seconds as the events carry their dates (event_date_ms / 1000 is the
-# event's Timestamp field): read from the JSON only for the events whose wait counts.
-_WAIT = (
-    f"CASE WHEN event_type IN ('{_ACCEPTED}', '{_CANCELED}') THEN max(0, event_date_ms / 1000"
-    " - CAST(json_extract(event_data, '$.TaskDateCreated') AS INTEGER)) END"
-)
-_WAIT_IN_QUEUE = (
-    f"CASE WHEN event_type = '{_ACCEPTED}' THEN max(0, event_date_ms / 1000"
-    " - CAST(json_extract(event_data, '$.TaskQueueEnteredDate') AS INTEGER)) END"
-)
 MAX_THRESHOLDS = 100
 
 
@@ -83,8 +74,8 @@ class _Scope:
     workers: _Workers | None = None
 
     def where(self, window: Window, event_types: tuple[str, ...]) -> tuple[str, list[Any]]:
-        # Each type's range of the scope's (column, event_type, event_date, channel) index,
-        # read without the rows. A queue's, workflow's or worker's SID names one of the
+        # Each type's range of the scope's (column, event_type, event_date, channel, waits)
+        # index, read without the rows. A queue's, workflow's or worker's SID names one of the
         # workspace's (the caller checked), so the workspace needs no clause of its own.
         if self.column is not None:
             clauses, params = [f"{self.column} = ?"], [self.sid]
@@ -196,22 +187,25 @@ def durations(values: list[int]) -> dict[str, int]:
 def _task_figures(
     op: Operation, scope: _Scope, window: Window, task_fields: tuple[str, ...], *, in_queue: bool
 ) -> dict[str, Any]:
-    """Counts, waits and splits in one pass over the window's events of the scope: SQLite
-    sums them, so no event row reaches Python."""
+    """Counts, waits and splits in one covering search of the scope's index: each event
+    carries its task's wait (wait_seconds, queue_wait_seconds, written with it), so SQLite
+    sums them without reading an event row."""
     wanted = {
         **{field: _TASK_COUNTS.get(field) or _ENTERED[scope.column] for field in task_fields},
         **_RESERVATION_COUNTS,
     }
     where, params = scope.where(window, tuple({*wanted.values(), _ACCEPTED, _CANCELED}))
     thresholds = window.thresholds or ()
-    splits = "".join(f", sum(wait <= ?) AS below_{index}" for index in range(len(thresholds)))
+    splits = "".join(
+        f", sum(wait_seconds <= ?) AS below_{index}" for index in range(len(thresholds))
+    )
     rows = op.tx.all(
-        "SELECT event_type, count(*) AS n, count(wait) AS waits, sum(wait) AS total,"
-        " min(wait) AS low, max(wait) AS high, count(in_queue) AS queued,"
-        " sum(in_queue) AS queued_total, min(in_queue) AS queued_low,"
-        f" max(in_queue) AS queued_high{splits}"
-        f" FROM (SELECT event_type, {_WAIT} AS wait, {_WAIT_IN_QUEUE} AS in_queue"
-        f" FROM events{where}) GROUP BY event_type",
+        "SELECT event_type, count(*) AS n, count(wait_seconds) AS waits,"
+        " sum(wait_seconds) AS total, min(wait_seconds) AS low, max(wait_seconds) AS high,"
+        " count(queue_wait_seconds) AS queued, sum(queue_wait_seconds) AS queued_total,"
+        " min(queue_wait_seconds) AS queued_low,"
+        f" max(queue_wait_seconds) AS queued_high{splits}"
+        f" FROM events{where} GROUP BY event_type",
         [*thresholds, *params],
     )
     found = {row["event_type"]: row for row in rows}

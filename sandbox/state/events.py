@@ -17,8 +17,12 @@ _EVENT_INSERT = (
     "INSERT INTO events (sid, workspace_sid, event_type, event_date, event_date_ms,"
     " resource_type, resource_sid, actor_type, actor_sid, description, event_data, task_sid,"
     " worker_sid, reservation_sid, task_queue_sid, workflow_sid, task_channel_unique_name,"
-    " source, source_ip_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " source, source_ip_address, wait_seconds, queue_wait_seconds)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# The events after which a task's wait is counted (the cumulative statistics' waits until
+# accepted and until canceled); their wait columns are NULL on every other event.
+_ACCEPTED, _CANCELED = "reservation.accepted", "task.canceled"
 
 
 def record(
@@ -51,6 +55,11 @@ def record(
         if value is None:
             continue
         data[name] = value if isinstance(value, str) else json.dumps(value)
+    wait = queue_wait = None
+    if event_type in (_ACCEPTED, _CANCELED):
+        wait = _seconds_since(moment, data.get("TaskDateCreated"))
+        if event_type == _ACCEPTED:
+            queue_wait = _seconds_since(moment, data.get("TaskQueueEnteredDate"))
     # Written together when the operation ends (flush): one prepared statement for the eight
     # or so events of a routed reservation.
     op.events.append(
@@ -74,12 +83,22 @@ def record(
             data.get("TaskChannelUniqueName"),
             "sandbox",
             None,
+            wait,
+            queue_wait,
         )
     )
     callback = _event_callback(op, workspace_sid)
     if callback is not None and (not callback[1] or event_type in callback[1]):
         op.publish(EventCallback(callback[0], dict(data)))
     return event_sid
+
+
+def _seconds_since(moment: Any, timestamp: str | None) -> int | None:
+    """Whole seconds from an event field's Unix timestamp to the event's own (its Timestamp
+    field), never below 0; None without the field."""
+    if timestamp is None:
+        return None
+    return max(0, epoch_ms(moment) // 1000 - int(timestamp))
 
 
 def flush(op: Operation) -> None:

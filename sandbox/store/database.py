@@ -26,6 +26,7 @@ from sandbox.store.schema import (
     _FREE_TRIGGERS,
     _ROUTING_INDEXES,
     _SCHEMA,
+    EVENT_WAITS_BACKFILL,
     FREE_VALUE,
     RESOURCE_TABLES,
     SCHEMA_VERSION,
@@ -400,6 +401,8 @@ class Store:
             if upgrading:
                 for trigger in _FREE_TRIGGERS:
                     tx.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+                # Before the indexes over the waits are built.
+                tx.execute(EVENT_WAITS_BACKFILL)
             for statement in _ROUTING_INDEXES:
                 tx.execute(statement)
             if recompute_free:

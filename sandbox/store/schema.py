@@ -7,7 +7,7 @@ SCHEMA_VERSION moves on.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Children before parents: the order in which a wipe empties the tables.
 RESOURCE_TABLES = (
@@ -196,17 +196,16 @@ _SCHEMA = (
     # cumulative statistics, which count each type without reading the event rows). It
     # replaced events_type (workspace_sid, event_type), its prefix.
     "DROP INDEX IF EXISTS events_type",
-    """CREATE INDEX IF NOT EXISTS events_type_date
-        ON events (workspace_sid, event_type, event_date, task_channel_unique_name)""",
+    # Version 5 replaced events_type_date, events_queue_type_date and events_workflow_type_date
+    # with the same columns and the waits after them (_EVENT_WAIT_INDEXES).
+    "DROP INDEX IF EXISTS events_type_date",
     "CREATE INDEX IF NOT EXISTS events_task ON events (task_sid)",
     "CREATE INDEX IF NOT EXISTS events_worker ON events (worker_sid)",
     "CREATE INDEX IF NOT EXISTS events_reservation ON events (reservation_sid)",
     # Cumulative statistics read one queue's, workflow's or worker's events of some types over
     # a window (sandbox/engine/cumulative_statistics.py). An added index needs no version.
-    """CREATE INDEX IF NOT EXISTS events_queue_type_date
-        ON events (task_queue_sid, event_type, event_date, task_channel_unique_name)""",
-    """CREATE INDEX IF NOT EXISTS events_workflow_type_date
-        ON events (workflow_sid, event_type, event_date, task_channel_unique_name)""",
+    "DROP INDEX IF EXISTS events_queue_type_date",
+    "DROP INDEX IF EXISTS events_workflow_type_date",
     """CREATE INDEX IF NOT EXISTS events_worker_type_date
         ON events (worker_sid, event_type, event_date, task_channel_unique_name)""",
     # Which workers a queue's target_workers selects, kept current on every worker attribute
@@ -281,7 +280,23 @@ _COLUMNS = (
     ("tasks", "version", "INTEGER NOT NULL DEFAULT 0"),
     ("workers", "version", "INTEGER NOT NULL DEFAULT 0"),
     ("reservations", "version", "INTEGER NOT NULL DEFAULT 0"),
+    # Version 5: how long the task had waited, in whole seconds, when its reservation was
+    # accepted or it was canceled (wait_seconds, from its creation) and when accepted
+    # (queue_wait_seconds, from entering the queue); NULL on every other event. Written with
+    # the event (sandbox/state/events.py), so the cumulative statistics read them from an
+    # index instead of parsing each event's JSON.
+    ("events", "wait_seconds", "INTEGER"),
+    ("events", "queue_wait_seconds", "INTEGER"),
 )
+
+# Version 5's waits for the events an older file holds, from the same JSON fields.
+EVENT_WAITS_BACKFILL = """UPDATE events SET
+    wait_seconds = max(0, event_date_ms / 1000
+        - CAST(json_extract(event_data, '$.TaskDateCreated') AS INTEGER)),
+    queue_wait_seconds = CASE WHEN event_type = 'reservation.accepted' THEN max(0,
+        event_date_ms / 1000 - CAST(json_extract(event_data, '$.TaskQueueEnteredDate') AS INTEGER))
+        END
+    WHERE event_type IN ('reservation.accepted', 'task.canceled') AND wait_seconds IS NULL"""
 
 # Tables whose rows carry a version that moves on every UPDATE of the row, whatever code
 # path writes it (routing's status moves included): an AFTER UPDATE trigger adds one unless
@@ -326,8 +341,22 @@ _FREE_TRIGGERS = (
 
 # Indexes over the added columns and the triggers keeping them, created once they exist.
 # A new trigger or index needs no schema version: IF NOT EXISTS adds it to an older file.
+# The events of a scope (the workspace, a queue, a workflow) by type over a window: the
+# Events list's EventType filter, and the cumulative statistics, whose counts and waits are
+# read from these entries alone, never from the event rows.
+_EVENT_WAIT_INDEXES = tuple(
+    f"""CREATE INDEX IF NOT EXISTS {name} ON events ({column}, event_type, event_date,
+        task_channel_unique_name, wait_seconds, queue_wait_seconds)"""
+    for name, column in (
+        ("events_type_waits", "workspace_sid"),
+        ("events_queue_type_waits", "task_queue_sid"),
+        ("events_workflow_type_waits", "workflow_sid"),
+    )
+)
+
 _ROUTING_INDEXES = (
     *_VERSION_TRIGGERS,
+    *_EVENT_WAIT_INDEXES,
     # The next task for a worker: highest priority, then oldest (FIFO, read forwards)...
     """CREATE INDEX IF NOT EXISTS tasks_fifo
         ON tasks (task_queue_sid, assignment_status, priority DESC, date_created, seq)""",

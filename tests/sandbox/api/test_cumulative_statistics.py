@@ -16,14 +16,13 @@ shape {"5": {"above": {...}, "below": {...}}}).
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from sandbox.engine.cumulative_statistics import Window, _Scope
-from sandbox.store.schema import _SCHEMA
+from sandbox.store import Store
 from tests.sandbox.conftest import Live, assert_error_body, routing, twilio_error
 
 NO_WAIT = {"avg": 0, "min": 0, "max": 0, "total": 0}
@@ -468,27 +467,28 @@ def test_the_workers_statistics(played: Scenario) -> None:
 @pytest.mark.parametrize(
     "column, index",
     [
-        (None, "events_type_date"),
-        ("task_queue_sid", "events_queue_type_date"),
-        ("workflow_sid", "events_workflow_type_date"),
+        (None, "events_type_waits"),
+        ("task_queue_sid", "events_queue_type_waits"),
+        ("workflow_sid", "events_workflow_type_waits"),
         ("worker_sid", "events_worker_type_date"),
     ],
 )
 def test_the_counts_read_only_their_index(column: str | None, index: str) -> None:
     """The issue's cost rule: a cumulative call grows with the window's events of the scope,
     not the history; each scope's counts are a covering search of its index."""
-    database = sqlite3.connect(":memory:")
-    for statement in _SCHEMA:
-        database.execute(statement)
+    store = Store(":memory:")
     moment = datetime(2024, 1, 1, tzinfo=UTC)
     span = Window(moment, moment + timedelta(minutes=15), "voice", None)
     scope = _Scope("WS" + "0" * 32, column, None if column is None else "XX" + "0" * 32)
     where, params = scope.where(span, ("task.created", "reservation.accepted"))
-    plan = database.execute(
-        f"EXPLAIN QUERY PLAN SELECT event_type, count(*) FROM events{where} GROUP BY event_type",
-        params,
-    ).fetchall()
-    assert plan[0][3].startswith(f"SEARCH events USING COVERING INDEX {index} ")
+    with store.read() as tx:
+        plan = tx.all(
+            "EXPLAIN QUERY PLAN SELECT event_type, count(*) FROM events"
+            f"{where} GROUP BY event_type",
+            params,
+        )
+    store.close()
+    assert plan[0]["detail"].startswith(f"SEARCH events USING COVERING INDEX {index} ")
 
 
 def test_moves_and_workflow_timeouts_are_counted(live: Live) -> None:
