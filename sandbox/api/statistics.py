@@ -51,8 +51,20 @@ def list_task_queues_statistics(workspace_sid: str) -> Response:
         workspace_sid, paging, friendly_name=params.text("FriendlyName")
     )
     account_sid = current_sandbox().account_sid
+    # The cumulative parts of the whole page in one snapshot, so they share one window.
+    cumulative = engine().task_queues_cumulative_statistics(
+        workspace_sid, [row["sid"] for row in result.rows], **window
+    )
     records = [
-        {"account_sid": account_sid, **_queue_statistics(workspace_sid, row["sid"], window)}
+        {
+            "account_sid": account_sid,
+            "cumulative": cumulative[row["sid"]],
+            "realtime": engine().task_queue_realtime_statistics(
+                workspace_sid, row["sid"], task_channel=window["task_channel"]
+            ),
+            "task_queue_sid": row["sid"],
+            "workspace_sid": workspace_sid,
+        }
         for row in result.rows
     ]
     return fetched(list_body("task_queues_statistics", result, paging, records, list_url()))

@@ -123,7 +123,15 @@ def window(
     if start_date and end_date and start_date > end_date:
         raise EngineError("StartDate must not be later than EndDate")
     end = end_date or op.now()
-    start = start_date or end - timedelta(minutes=minutes or DEFAULT_EVENT_MINUTES)
+    try:
+        start = start_date or end - timedelta(minutes=minutes or DEFAULT_EVENT_MINUTES)
+    except OverflowError:
+        span = minutes or DEFAULT_EVENT_MINUTES
+        raise EngineError(
+            f"EndDate {to_twilio(to_storage(end))} leaves no {span}-minute window before it"
+        ) from None
+    if start > end:
+        raise EngineError(f"StartDate {to_twilio(to_storage(start))} is later than now")
     return Window(
         start,
         end,
@@ -148,6 +156,10 @@ def _channel_name(op: Operation, workspace_sid: str, task_channel: str | None) -
     return name
 
 
+MAX_THRESHOLD = MAX_EVENT_MINUTES * 60
+_THRESHOLD_DIGITS = len(str(MAX_THRESHOLD))
+
+
 def _thresholds(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
@@ -155,6 +167,12 @@ def _thresholds(text: str | None) -> tuple[int, ...] | None:
     if not all(item.isascii() and item.isdigit() for item in items) or not items:
         raise EngineError(
             f"SplitByWaitTime must be comma-separated whole seconds such as 5,30, got {text!r}"
+        )
+    # A threshold longer than the longest window (43200 minutes) splits nothing, and a bound
+    # keeps int() and SQLite's 64-bit parameters within reach.
+    if any(len(item) > _THRESHOLD_DIGITS or int(item) > MAX_THRESHOLD for item in items):
+        raise EngineError(
+            f"SplitByWaitTime thresholds must be at most {MAX_THRESHOLD} seconds, got {text!r}"
         )
     values = sorted({int(item) for item in items})
     if len(values) > MAX_THRESHOLDS:

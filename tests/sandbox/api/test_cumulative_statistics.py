@@ -343,6 +343,11 @@ def test_one_workers_statistics(played: Scenario) -> None:
         ("TaskChannel=TC00000000000000000000000000000000", "TaskChannel"),
         ("SplitByWaitTime=5,soon", "SplitByWaitTime"),
         ("SplitByWaitTime=-5", "SplitByWaitTime"),
+        ("SplitByWaitTime=9223372036854775808", "SplitByWaitTime"),
+        ("SplitByWaitTime=" + "9" * 5000, "SplitByWaitTime"),
+        ("SplitByWaitTime=2592001", "SplitByWaitTime"),
+        ("EndDate=0001-01-01T00:00:00Z", "EndDate"),
+        ("StartDate=2999-01-01T00:00:00Z", "StartDate"),
         ("SplitByWaitTime=", "SplitByWaitTime"),
     ],
 )
