@@ -35,25 +35,25 @@ def by_sid_or_name(op: Operation, workspace_sid: str, sid_or_name: str) -> dict[
     return row
 
 
-def resolve(op: Operation, workspace_sid: str, value: str | None) -> str:
-    """The SID of the channel a task names by SID or unique name (default: "default")."""
-    name = value or "default"
-    if is_sid(name, "TC"):
-        row = op.tx.one(
-            "SELECT sid FROM task_channels WHERE sid = ? AND workspace_sid = ?",
-            (name, workspace_sid),
-        )
-    else:
-        row = op.tx.one(
-            "SELECT sid FROM task_channels WHERE unique_name = ? AND workspace_sid = ?",
-            (name, workspace_sid),
-        )
+def named(op: Operation, workspace_sid: str, value: str) -> dict:
+    """The sid and unique_name of the workspace's TaskChannel that value names by SID or
+    unique name (a task's TaskChannel, the statistics' TaskChannel filter); 400 if none."""
+    column = "sid" if is_sid(value, "TC") else "unique_name"
+    row = op.tx.one(
+        f"SELECT sid, unique_name FROM task_channels WHERE {column} = ? AND workspace_sid = ?",
+        (value, workspace_sid),
+    )
     if row is None:
         raise EngineError(
-            f"TaskChannel {name!r} is not a TaskChannel (SID or unique name) of workspace "
+            f"TaskChannel {value!r} is not a TaskChannel (SID or unique name) of workspace "
             f"{workspace_sid}"
         )
-    return row["sid"]
+    return row
+
+
+def resolve(op: Operation, workspace_sid: str, value: str | None) -> str:
+    """The SID of the channel a task names by SID or unique name (default: "default")."""
+    return named(op, workspace_sid, value or "default")["sid"]
 
 
 def list_task_channels(ops: Operations, workspace_sid: str, paging: Paging) -> Page:

@@ -20,7 +20,8 @@ from typing import Any
 
 from sandbox.clock import epoch_ms, to_storage, to_twilio
 from sandbox.domain.errors import EngineError
-from sandbox.domain.validation import DEFAULT_EVENT_MINUTES, MAX_EVENT_MINUTES, is_sid
+from sandbox.domain.validation import DEFAULT_EVENT_MINUTES, MAX_EVENT_MINUTES
+from sandbox.engine import channels
 from sandbox.engine.operations import Operations
 from sandbox.state import reads
 from sandbox.state.operation import Operation
@@ -144,16 +145,7 @@ def _channel_name(op: Operation, workspace_sid: str, task_channel: str | None) -
     """A TaskChannel SID or unique name as the unique name the events carry."""
     if task_channel is None:
         return None
-    column = "sid" if is_sid(task_channel, "TC") else "unique_name"
-    name = op.tx.scalar(
-        f"SELECT unique_name FROM task_channels WHERE workspace_sid = ? AND {column} = ?",
-        (workspace_sid, task_channel),
-    )
-    if name is None:
-        raise EngineError(
-            f"TaskChannel {task_channel!r} is not a TaskChannel of workspace {workspace_sid}"
-        )
-    return name
+    return channels.named(op, workspace_sid, task_channel)["unique_name"]
 
 
 MAX_THRESHOLD = MAX_EVENT_MINUTES * 60

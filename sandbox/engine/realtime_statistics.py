@@ -27,6 +27,7 @@ from sandbox.clock import from_storage
 from sandbox.domain.errors import EngineError
 from sandbox.domain.lifecycle import ACTIVE_TASK_STATUSES
 from sandbox.domain.validation import is_sid
+from sandbox.engine import channels
 from sandbox.engine.operations import Operations
 from sandbox.state import reads
 from sandbox.state.operation import Operation
@@ -327,19 +328,7 @@ def _activities(op: Operation, workspace_sid: str) -> list[dict[str, Any]]:
 
 def _channel(op: Operation, workspace_sid: str, value: str | None) -> str | None:
     """The SID of the TaskChannel named by SID or unique name; None for no TaskChannel."""
-    if value is None:
-        return None
-    column = "sid" if is_sid(value, "TC") else "unique_name"
-    sid = op.tx.scalar(
-        f"SELECT sid FROM task_channels WHERE workspace_sid = ? AND {column} = ?",
-        (workspace_sid, value),
-    )
-    if sid is None:
-        raise EngineError(
-            f"TaskChannel {value!r} is not a TaskChannel (SID or unique name) of workspace "
-            f"{workspace_sid}"
-        )
-    return sid
+    return None if value is None else channels.named(op, workspace_sid, value)["sid"]
 
 
 def _queue_sid(op: Operation, workspace_sid: str, sid: str | None, name: str | None) -> str:
