@@ -35,6 +35,23 @@ UPDATABLE = frozenset(
 )
 
 
+def named(op: Operation, workspace_sid: str, *, sid: str | None, name: str | None) -> dict:
+    """The sid and target_workers of the workspace's TaskQueue a filter names by TaskQueueSid
+    or TaskQueueName (the Workers list and the Workers statistics); 400 if none."""
+    if sid is not None:
+        check.sid(sid, "WQ", "TaskQueueSid")
+        column, value, label = "sid", sid, f"TaskQueueSid {sid}"
+    else:
+        column, value, label = "friendly_name", name, f"TaskQueueName {name!r}"
+    row = op.tx.one(
+        f"SELECT sid, target_workers FROM task_queues WHERE {column} = ? AND workspace_sid = ?",
+        (value, workspace_sid),
+    )
+    if row is None:
+        raise EngineError(f"{label} is not a TaskQueue of workspace {workspace_sid}")
+    return row
+
+
 def get_task_queue(ops: Operations, workspace_sid: str, sid: str) -> dict[str, Any]:
     with ops.read() as op:
         return reads.task_queue(op, workspace_sid, sid)

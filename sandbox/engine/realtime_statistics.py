@@ -27,7 +27,7 @@ from sandbox.clock import from_storage
 from sandbox.domain.errors import EngineError
 from sandbox.domain.lifecycle import ACTIVE_TASK_STATUSES
 from sandbox.domain.validation import is_sid
-from sandbox.engine import channels
+from sandbox.engine import channels, queues
 from sandbox.engine.operations import Operations
 from sandbox.state import reads
 from sandbox.state.operation import Operation
@@ -181,7 +181,9 @@ def workers(
         reads.workspace(op, workspace_sid)
         scope = _Scope(workspace_sid).on_channel(_channel(op, workspace_sid, task_channel))
         if task_queue_sid is not None or task_queue_name is not None:
-            queue_sid = _queue_sid(op, workspace_sid, task_queue_sid, task_queue_name)
+            queue_sid = queues.named(op, workspace_sid, sid=task_queue_sid, name=task_queue_name)[
+                "sid"
+            ]
             scope.workers_joined(
                 "JOIN worker_queues m ON m.worker_sid = k.sid AND m.task_queue_sid = ?", queue_sid
             )
@@ -329,25 +331,6 @@ def _activities(op: Operation, workspace_sid: str) -> list[dict[str, Any]]:
 def _channel(op: Operation, workspace_sid: str, value: str | None) -> str | None:
     """The SID of the TaskChannel named by SID or unique name; None for no TaskChannel."""
     return None if value is None else channels.named(op, workspace_sid, value)["sid"]
-
-
-def _queue_sid(op: Operation, workspace_sid: str, sid: str | None, name: str | None) -> str:
-    if sid is not None:
-        if not is_sid(sid, "WQ"):
-            raise EngineError(f"TaskQueueSid {sid!r} is not a valid SID (expected WQ + 32 hex)")
-        found = op.tx.scalar(
-            "SELECT sid FROM task_queues WHERE sid = ? AND workspace_sid = ?", (sid, workspace_sid)
-        )
-        label = f"TaskQueueSid {sid}"
-    else:
-        found = op.tx.scalar(
-            "SELECT sid FROM task_queues WHERE friendly_name = ? AND workspace_sid = ?",
-            (name, workspace_sid),
-        )
-        label = f"TaskQueueName {name!r}"
-    if found is None:
-        raise EngineError(f"{label} is not a TaskQueue of workspace {workspace_sid}")
-    return found
 
 
 def _bulk_sids(values: Iterable[Any]) -> list[str]:

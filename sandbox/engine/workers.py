@@ -12,6 +12,7 @@ from sandbox.domain.validation import attributes as parse_attributes
 from sandbox.domain.validation import new_sid
 from sandbox.domain.values import Paging
 from sandbox.domain.versions import check_if_match
+from sandbox.engine import queues
 from sandbox.engine.listing import paged, parse_ordering
 from sandbox.engine.operations import Operations
 from sandbox.engine.worker_channels import add_for_worker
@@ -28,27 +29,6 @@ ORDER_COLUMNS = {
 def get_worker(ops: Operations, workspace_sid: str, sid: str) -> dict[str, Any]:
     with ops.read() as op:
         return reads.worker(op, workspace_sid, sid)
-
-
-def _queue_expression(
-    op: Operation, workspace_sid: str, *, sid: str | None, name: str | None
-) -> expressions.Expression:
-    if sid is not None:
-        check.sid(sid, "WQ", "TaskQueueSid")
-        row = op.tx.one(
-            "SELECT target_workers FROM task_queues WHERE sid = ? AND workspace_sid = ?",
-            (sid, workspace_sid),
-        )
-        label = f"TaskQueueSid {sid}"
-    else:
-        row = op.tx.one(
-            "SELECT target_workers FROM task_queues WHERE friendly_name = ? AND workspace_sid = ?",
-            (name, workspace_sid),
-        )
-        label = f"TaskQueueName {name!r}"
-    if row is None:
-        raise EngineError(f"{label} is not a TaskQueue of workspace {workspace_sid}")
-    return expressions.parse(row["target_workers"])
 
 
 def list_workers(
@@ -73,7 +53,11 @@ def list_workers(
         reads.workspace(op, workspace_sid)
         if task_queue_sid is not None or task_queue_name is not None:
             matchers.append(
-                _queue_expression(op, workspace_sid, sid=task_queue_sid, name=task_queue_name)
+                expressions.parse(
+                    queues.named(op, workspace_sid, sid=task_queue_sid, name=task_queue_name)[
+                        "target_workers"
+                    ]
+                )
             )
         where, params = ["k.workspace_sid = ?"], [workspace_sid]
         if activity_name is not None:
