@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from routes.assignment import ANSWERS
+from taskrouter_quickstart.routes.assignment import ANSWERS
 
 
 def create_app() -> Flask:

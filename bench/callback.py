@@ -22,7 +22,6 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-import config
 from bench.common import (
     BenchError,
     Report,
@@ -36,7 +35,8 @@ from bench.common import (
     wait_all_ready,
 )
 from bench.loadgen import LoadResult, choose_generator, run_load
-from routes.assignment import ANSWERS, CALLBACK_LOG_LINE, LOGGED_SIDS
+from taskrouter_quickstart import config
+from taskrouter_quickstart.routes.assignment import ANSWERS, CALLBACK_LOG_LINE, LOGGED_SIDS
 
 PATH = "/assignment_callback"
 TARGET_RATIO = 0.9

@@ -21,7 +21,7 @@ from bench.receiver import ASSIGNED_EVENT, ASSIGNMENT_PATH, EVENTS_PATH
 
 LANGUAGES = ("en", "es", "fr", "de")
 PRIORITIES = (0, 0, 0, 5, 10)
-SANDBOX_APP = "sandbox:create_app()"
+SANDBOX_APP = "taskrouter_sandbox:create_app()"
 HTTP_TIMEOUT = 30.0
 
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 from twilio.request_validator import RequestValidator
 
 from bench.common import LOOPBACK, BenchError
-from routes.assignment import ANSWERS
+from taskrouter_quickstart.routes.assignment import ANSWERS
 
 ASSIGNMENT_PATH = "/assignment"
 EVENTS_PATH = "/events"

@@ -40,7 +40,7 @@ from bench.live import (
 from bench.receiver import CallbackReceiver
 
 if TYPE_CHECKING:
-    from sandbox.store import Store
+    from taskrouter_sandbox.store import Store
 
 TARGET_ENGINE_RATE = 5000.0
 TARGET_END_TO_END_SECONDS = 30.0
@@ -108,10 +108,10 @@ def engine_run(tasks: int, workers: int, seed: int = 11) -> dict[str, float]:
     """Create `tasks` tasks with `workers` workers available; accept each offer as an
     assignment callback answering accept would, complete the task to free the worker, until
     every task has been assigned. Returns the timings."""
-    from sandbox.clock import SystemClock
-    from sandbox.domain.values import AssignmentCallback, AssignmentOutcome, Paging
-    from sandbox.engine import Engine
-    from sandbox.store import Store
+    from taskrouter_sandbox.clock import SystemClock
+    from taskrouter_sandbox.domain.values import AssignmentCallback, AssignmentOutcome, Paging
+    from taskrouter_sandbox.engine import Engine
+    from taskrouter_sandbox.store import Store
 
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as scratch:

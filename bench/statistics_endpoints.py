@@ -71,10 +71,10 @@ class Played:
 
 
 def play(path: Path, size: Size, now: datetime, seed: int = 5) -> Played:
-    from sandbox.clock import ManualClock
-    from sandbox.domain.values import AssignmentCallback, Paging
-    from sandbox.engine import Engine
-    from sandbox.store import Store
+    from taskrouter_sandbox.clock import ManualClock
+    from taskrouter_sandbox.domain.values import AssignmentCallback, Paging
+    from taskrouter_sandbox.engine import Engine
+    from taskrouter_sandbox.store import Store
 
     started = time.perf_counter()
     rng = random.Random(seed)
@@ -105,7 +105,7 @@ def play(path: Path, size: Size, now: datetime, seed: int = 5) -> Played:
             return queue, workflow
 
         def events_of(workspace_sid: str, since: datetime | None = None) -> int:
-            from sandbox.clock import to_storage
+            from taskrouter_sandbox.clock import to_storage
 
             with store.read() as tx:
                 return tx.scalar(

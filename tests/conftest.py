@@ -18,8 +18,8 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from werkzeug.serving import make_server
 
-import serving
-from app import create_app
+from taskrouter_quickstart import serving
+from taskrouter_quickstart.app import create_app
 
 TASKROUTER = "https://taskrouter.twilio.com"
 

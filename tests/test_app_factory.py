@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import config
-from app import create_app
+from taskrouter_quickstart import config
+from taskrouter_quickstart.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 FLASK = Path(sys.executable).with_name("flask")

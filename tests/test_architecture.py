@@ -8,7 +8,8 @@
 - No import cycle anywhere in the project, module by module.
 - No product file over 600 lines and no class over 400 (tests/ excepted), but for the few
   allowed below, each with its reason (which its docstring also states).
-- Every write of a task's, reservation's or worker's status is in sandbox/state/transitions.py.
+- Every write of a task's, reservation's or worker's status is in
+  taskrouter_sandbox/state/transitions.py.
 
 Imports under `if TYPE_CHECKING:` never run, so none of these rules counts them.
 """
@@ -77,7 +78,7 @@ SANDBOX_MODULES = {"runtime", "clock", "expressions", "jsonlimits", "scheduler",
 
 def test_sandbox_has_the_planned_layout() -> None:
     """The contracts name these; a module that fits none of them needs a place in the design."""
-    sandbox = ROOT / "sandbox"
+    sandbox = ROOT / "taskrouter_sandbox"
     packages = {p.parent.name for p in sandbox.glob("*/__init__.py")}
     modules = {p.stem for p in sandbox.glob("*.py")} - {"__init__"}
     problems = [
@@ -311,8 +312,8 @@ MAX_CLASS_LINES = 400
 # Product files allowed over MAX_FILE_LINES, each with its reason; the file's docstring must say
 # "600 lines" and why, too. Keep this short: the list is for code that reads best whole.
 LONG_FILES_ALLOWED = {
-    "sandbox/expressions.py": "one grammar: its tokenizer, parser and evaluator read best "
-    "together, and nothing else imports their parts",
+    "taskrouter_sandbox/expressions.py": "one grammar: its tokenizer, parser and evaluator read "
+    "best together, and nothing else imports their parts",
 }
 # Classes ("path::Class" or "path::Outer.Inner") allowed over MAX_CLASS_LINES, with reasons; the
 # class's docstring must say "400 lines" and why.
@@ -394,7 +395,7 @@ def test_files_and_classes_stay_small() -> None:
 
 # --- Status writes in one place ---------------------------------------------------------------
 
-TRANSITIONS = "sandbox/state/transitions.py"
+TRANSITIONS = "taskrouter_sandbox/state/transitions.py"
 # table -> the columns that are its status.
 STATUS_COLUMNS = {
     "tasks": {"assignment_status"},
@@ -569,13 +570,15 @@ def _freeze(write: tuple[int, str, set[str]]) -> tuple[int, str, frozenset[str]]
 
 def _is_schema(relative: str) -> bool:
     """The store's schema (tables, triggers, migrations) names the columns but writes no status."""
-    return relative == "sandbox/store.py" or relative.startswith("sandbox/store/")
+    return relative == "taskrouter_sandbox/store.py" or relative.startswith(
+        "taskrouter_sandbox/store/"
+    )
 
 
 def test_status_writes_only_in_transitions() -> None:
     outside = []
     inside: list[tuple[int, str, frozenset[str]]] = []
-    for path in sorted((ROOT / "sandbox").rglob("*.py")):
+    for path in sorted((ROOT / "taskrouter_sandbox").rglob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
         if _is_schema(relative) or "__pycache__" in path.parts:
             continue
@@ -609,6 +612,7 @@ def test_status_writes_only_in_transitions() -> None:
             f" activity_sid/available change only in {TRANSITIONS}: one place checks every move"
             " against the lifecycles (sandbox.domain) and does what follows from it. Call its"
             " functions instead of writing the column (tx.update, tx.insert or SQL UPDATE ..."
-            " SET). The store's schema (sandbox/store/) is not a write and is not searched.",
+            " SET). The store's schema (taskrouter_sandbox/store/) is not a write and is not"
+            " searched.",
             pytrace=False,
         )

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-import callback_log
+from taskrouter_quickstart import callback_log
 
 CALLBACK = "/assignment_callback"
 LOCAL_URL = "http://localhost/assignment_callback"
@@ -40,7 +40,7 @@ def test_answer_by_mode(make_app, sign, callback_params, upstream, mode, body):
 
 
 def test_one_log_line_per_callback(client, sign, callback_params, sids, auth_token, caplog):
-    caplog.set_level(logging.INFO, logger="app")
+    caplog.set_level(logging.INFO, logger="taskrouter_quickstart.app")
     signature = sign(LOCAL_URL, callback_params)
     client.post(CALLBACK, data=callback_params, headers={"X-Twilio-Signature": signature})
 
@@ -104,7 +104,7 @@ def test_malformed_body_still_gets_the_answer(app, client, sign, params, caplog)
 
 
 def test_log_line_stays_one_line_for_hostile_values(client, sign, caplog):
-    caplog.set_level(logging.INFO, logger="app")
+    caplog.set_level(logging.INFO, logger="taskrouter_quickstart.app")
     post_signed(client, sign, {"ReservationSid": "WR1\nFAKE LOG LINE"})
     lines = [
         record.getMessage()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-import config
-from config import ConfigError, load_settings
+from taskrouter_quickstart import config
+from taskrouter_quickstart.config import ConfigError, load_settings
 
 
 def _sandbox(app):

@@ -13,7 +13,7 @@ import pytest
 from flask import request
 from werkzeug.datastructures import MultiDict
 
-from routes.assignment import CallbackFastPath
+from taskrouter_quickstart.routes.assignment import CallbackFastPath
 
 CALLBACK = "/assignment_callback"
 LOCAL_URL = "http://localhost/assignment_callback"
@@ -79,7 +79,7 @@ def _answer_through(app, sign, callback_params, caplog):
 def test_the_fast_path_answers_logs_and_records_as_the_view_does(
     make_app, sign, callback_params, caplog, monkeypatch, tmp_path, mode, change
 ):
-    caplog.set_level(logging.INFO, logger="app")
+    caplog.set_level(logging.INFO, logger="taskrouter_quickstart.app")
     params = MultiDict(callback_params)
     for name, value in change.items():
         params.setlist(name, value if isinstance(value, list) else [value])
@@ -190,7 +190,7 @@ def test_a_declined_request_reaches_the_view_with_its_whole_body(app):
 def test_a_failed_record_still_gets_the_answer_once(
     make_app, sign, callback_params, monkeypatch, caplog
 ):
-    caplog.set_level(logging.INFO, logger="app")
+    caplog.set_level(logging.INFO, logger="taskrouter_quickstart.app")
     app = make_app()
     entered = views_entered(app)
     calls = []
@@ -215,14 +215,14 @@ def test_a_failed_record_still_gets_the_answer_once(
 def test_a_failure_while_checking_is_left_to_the_view(
     make_app, sign, callback_params, monkeypatch, caplog
 ):
-    caplog.set_level(logging.INFO, logger="app")
+    caplog.set_level(logging.INFO, logger="taskrouter_quickstart.app")
     app = make_app()
     entered = views_entered(app)
 
     def broken(*args):
         raise RuntimeError("validator broke")
 
-    monkeypatch.setattr("routes.assignment.signature_matches", broken)
+    monkeypatch.setattr("taskrouter_quickstart.routes.assignment.signature_matches", broken)
     response = post(app.test_client(), callback_params, sign(LOCAL_URL, callback_params))
     assert (response.status_code, response.data) == (200, b"{}")
     assert entered == [CALLBACK]

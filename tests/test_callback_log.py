@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-import callback_log
-from callback_log import CallbackLog
+from taskrouter_quickstart import callback_log
+from taskrouter_quickstart.callback_log import CallbackLog
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ def test_records_from_other_processes_are_shared(tmp_path):
         f"""
         import sys
         sys.path.insert(0, {str(ROOT)!r})
-        from callback_log import CallbackLog
+        from taskrouter_quickstart.callback_log import CallbackLog
         log = CallbackLog({str(path)!r})
         for number in range(25):
             log.record({{"task_sid": f"WT{{number:032x}}", "answer": "{{}}"}})
@@ -315,7 +315,7 @@ def test_a_forked_child_writes_through_its_own_writer(tmp_path):
         f"""
         import json, os, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from callback_log import CallbackLog
+        from taskrouter_quickstart.callback_log import CallbackLog
         log = CallbackLog({str(path)!r})
         log.record({{"task_sid": "WT-parent-before-fork", "answer": "{{}}"}})
         assert log.flush(timeout=10)
@@ -348,7 +348,7 @@ def test_queued_rows_are_written_at_exit(tmp_path):
         f"""
         import sys
         sys.path.insert(0, {str(ROOT)!r})
-        from callback_log import CallbackLog
+        from taskrouter_quickstart.callback_log import CallbackLog
         log = CallbackLog({str(path)!r})
         for number in range(300):
             log.record({{"task_sid": f"WT{{number:032x}}", "answer": "{{}}"}})

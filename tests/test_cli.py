@@ -13,9 +13,9 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from app import create_app
-from sandbox.domain.values import Paging
-from sandbox.seed import ENGLISH_QUEUE, SPANISH_QUEUE, WORKFLOW_NAME, WORKSPACE_NAME
+from taskrouter_quickstart.app import create_app
+from taskrouter_sandbox.domain.values import Paging
+from taskrouter_sandbox.seed import ENGLISH_QUEUE, SPANISH_QUEUE, WORKFLOW_NAME, WORKSPACE_NAME
 from tests.contract import load_contract
 
 V1 = "https://taskrouter.twilio.com/v1"

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from sandbox.domain.values import Paging
+from taskrouter_sandbox.domain.values import Paging
 from tests.test_cli import Account, invoke, list_answer, sid, twilio_error
 
 ALICE, BOB = sid("WK", 1), sid("WK", 2)

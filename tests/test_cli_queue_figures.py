@@ -17,8 +17,8 @@ import json
 
 import pytest
 
-from sandbox.clock import ManualClock
-from sandbox.seed import ENGLISH_QUEUE, SPANISH_QUEUE
+from taskrouter_sandbox.clock import ManualClock
+from taskrouter_sandbox.seed import ENGLISH_QUEUE, SPANISH_QUEUE
 from tests.contract import load_contract
 from tests.test_cli import (
     Account,

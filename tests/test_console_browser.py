@@ -14,7 +14,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-from app import create_app
+from taskrouter_quickstart.app import create_app
 from tests.conftest import LiveApp
 
 pytestmark = pytest.mark.browser

@@ -12,8 +12,8 @@ from contextlib import closing
 import pytest
 import requests
 
-import callback_log
-from console_guide import derive_guide
+from taskrouter_quickstart import callback_log
+from taskrouter_quickstart.console_guide import derive_guide
 
 OFFLINE = "WA" + "0" * 32
 IDLE = "WA" + "1" * 32

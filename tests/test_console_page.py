@@ -15,8 +15,8 @@ import pytest
 import requests
 from responses import matchers
 
-import console_state
-from console_state import StateCache
+from taskrouter_quickstart import console_state
+from taskrouter_quickstart.console_state import StateCache
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_HOST = "abc123.ngrok.app"
@@ -637,7 +637,7 @@ def test_an_action_during_a_build_does_not_wait_and_the_build_is_not_reused():
 def test_a_change_reaches_the_page_within_a_second():
     # The page polls every POLL_MS and may be answered from a state CACHE_SECONDS old: a
     # change made anywhere (a worker set Idle over REST) shows within the sum.
-    script = (ROOT / "static" / "console.js").read_text()
+    script = (ROOT / "taskrouter_quickstart" / "static" / "console.js").read_text()
     poll_ms = int(re.search(r"const POLL_MS = (\d+);", script).group(1))
     assert poll_ms > console_state.CACHE_SECONDS * 1000
     assert poll_ms + console_state.CACHE_SECONDS * 1000 < 1000

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from console_state import StateCache
-from sandbox.clock import ManualClock
+from taskrouter_quickstart.console_state import StateCache
+from taskrouter_sandbox.clock import ManualClock
 from tests.contract import load_contract
 from tests.test_console_page import (
     STATE_READS,

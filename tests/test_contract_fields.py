@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from routes.tasks import MAX_TASK_TIMEOUT
+from taskrouter_quickstart.routes.tasks import MAX_TASK_TIMEOUT
 from tests.contract import load_contract
 
 TASKS = "/v1/Workspaces/{WorkspaceSid}/Tasks"

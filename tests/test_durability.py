@@ -1,6 +1,6 @@
 """kill -9 of the real server while assignment callbacks are in flight loses nothing: every task
 it answered 201 for is there after a restart, no task is accepted twice, and every callback it
-owed arrives after the restart (sandbox/outbox.py), long before the reservations' 1,200 s
+owed arrives after the restart (taskrouter_sandbox/outbox.py), long before the reservations' 1,200 s
 timeout would have freed them.
 """
 

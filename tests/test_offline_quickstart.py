@@ -12,7 +12,7 @@ import pytest
 import requests
 from twilio.rest import Client
 
-from sandbox.clock import ManualClock
+from taskrouter_sandbox.clock import ManualClock
 from tests.conftest import LiveApp
 from tests.servers import gunicorn_app
 

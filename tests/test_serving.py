@@ -18,8 +18,8 @@ import click
 import pytest
 import requests
 
-import serving
-from app import create_app
+from taskrouter_quickstart import serving
+from taskrouter_quickstart.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,7 +108,7 @@ def test_a_server_that_is_gone_hands_over_and_the_log_says_so(make_app, caplog):
     serving.start(first)
     first.extensions["sandbox"].close()  # its lock goes with it, as with a process that ends
     second = make_app({"PORT": "7000"})
-    with caplog.at_level(logging.WARNING, logger="app"):
+    with caplog.at_level(logging.WARNING, logger="taskrouter_quickstart.app"):
         serving.start(second)
     assert _workflow_url(second) == "http://127.0.0.1:7000/assignment_callback"
     assert (
@@ -152,7 +152,7 @@ def test_the_serving_process_prints_paste_ready_values_and_the_token(make_app, c
 def test_a_configured_sid_the_sandbox_lacks_is_named_in_one_line(make_app, caplog):
     missing = "WS" + "0" * 32
     app = make_app({"TASKROUTER_BACKEND": "sandbox", "TWILIO_WORKSPACE_SID": missing})
-    with caplog.at_level(logging.ERROR, logger="app"):
+    with caplog.at_level(logging.ERROR, logger="taskrouter_quickstart.app"):
         serving.start(app)
     lines = [record.getMessage() for record in caplog.records]
     assert len(lines) == 1
@@ -198,7 +198,7 @@ def test_gunicorn_bound_elsewhere_than_port_serves_where_it_is_bound(make_app, c
     with socket.socket() as bound:
         bound.bind(("127.0.0.1", 0))
         port = bound.getsockname()[1]
-        with caplog.at_level(logging.WARNING, logger="app"):
+        with caplog.at_level(logging.WARNING, logger="taskrouter_quickstart.app"):
             app.test_client().get("/healthz", environ_base={"gunicorn.socket": bound})
     assert f"gunicorn is bound to port {port} but PORT is 5000" in caplog.text
     assert f"set PORT={port}" in caplog.text
@@ -288,6 +288,6 @@ def test_gunicorn_for_a_twilio_account_has_no_port_to_follow(make_app, caplog, u
     serving.start_on_first_request(app)
     with socket.socket() as bound:
         bound.bind(("127.0.0.1", 0))
-        with caplog.at_level(logging.WARNING, logger="app"):
+        with caplog.at_level(logging.WARNING, logger="taskrouter_quickstart.app"):
             app.test_client().get("/healthz", environ_base={"gunicorn.socket": bound})
     assert "gunicorn is bound" not in caplog.text

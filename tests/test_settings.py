@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-import config
-from config import ConfigError, load_settings
-from taskrouter import TaskRouter, current_taskrouter
+from taskrouter_quickstart import config
+from taskrouter_quickstart.config import ConfigError, load_settings
+from taskrouter_quickstart.taskrouter import TaskRouter, current_taskrouter
 
 WORKSPACE_MESSAGE = (
     "TWILIO_WORKSPACE_SID must be WS followed by 32 hex characters "

@@ -13,7 +13,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from taskrouter import RESERVATION_NOT_PENDING_HINT
+from taskrouter_quickstart.taskrouter import RESERVATION_NOT_PENDING_HINT
 
 TASK_PARAMS = {"TaskSid": "WT" + "3" * 32, "ReservationSid": "WR" + "4" * 32}
 

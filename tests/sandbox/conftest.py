@@ -20,8 +20,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from werkzeug.serving import make_server
 
-from sandbox import Sandbox, init_app
-from sandbox.clock import ManualClock
+from taskrouter_sandbox import Sandbox, init_app
+from taskrouter_sandbox.clock import ManualClock
 from tests.node_client import NodeClient
 
 PREFIX = "/sandbox"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import Sandbox
+from taskrouter_sandbox import Sandbox
 from tests.sandbox.conftest import Live, live_sandbox, routing
 
 THREADS = 6

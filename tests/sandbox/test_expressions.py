@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox import expressions
-from sandbox.expressions import (
+from taskrouter_sandbox import expressions
+from taskrouter_sandbox.expressions import (
     MAX_NESTING_DEPTH,
     MAX_SOURCE_LENGTH,
     Expression,

@@ -13,10 +13,10 @@ import click
 import pytest
 from flask import Flask
 
-from sandbox import Sandbox, create_app, init_app
-from sandbox.api import create_blueprint
-from sandbox.clock import ManualClock
-from sandbox.seed import Seeded
+from taskrouter_sandbox import Sandbox, create_app, init_app
+from taskrouter_sandbox.api import create_blueprint
+from taskrouter_sandbox.clock import ManualClock
+from taskrouter_sandbox.seed import Seeded
 from tests.sandbox.conftest import Live, list_error, live_sandbox, make_client, serve, twilio_error
 
 
@@ -190,7 +190,8 @@ def test_default_database_lives_in_the_instance_folder(tmp_path: Path) -> None:
 
 
 def test_standalone_app_serves_at_the_root(capsys: pytest.CaptureFixture[str]) -> None:
-    # As `flask --app sandbox run --port 5001` builds it: the serving process prints the banner.
+    # As `flask --app taskrouter_sandbox run --port 5001` builds it: the serving process prints
+    # the banner.
     run = click.Context(click.Command("run"), info_name="run")
     run.params = {"host": "127.0.0.1", "port": 5001}
     with run:

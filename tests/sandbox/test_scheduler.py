@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.scheduler import Scheduler
+from taskrouter_sandbox.scheduler import Scheduler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LONG_POLL = 30.0  # far longer than any test: only wake() or a due deadline can cause a tick
@@ -187,7 +187,7 @@ def test_an_exception_in_tick_is_logged_and_the_thread_carries_on(schedulers, ca
         return None
 
     scheduler = schedulers(tick, poll_interval=0.01)
-    with caplog.at_level(logging.ERROR, logger="sandbox.scheduler"):
+    with caplog.at_level(logging.ERROR, logger="taskrouter_sandbox.scheduler"):
         scheduler.start()
         assert done.wait(3.0)
     failures = [r for r in caplog.records if r.getMessage() == "scheduler tick failed; carrying on"]
@@ -268,7 +268,7 @@ def test_only_the_lock_holder_ticks_and_another_takes_over_when_it_stops(schedul
 LEADER_SCRIPT = """
 import sys
 from pathlib import Path
-from sandbox.scheduler import Scheduler
+from taskrouter_sandbox.scheduler import Scheduler
 
 ticks = Path(sys.argv[2])
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-import sandbox
-from sandbox.jsonlimits import MAX_DEPTH
+import taskrouter_sandbox
+from taskrouter_sandbox.jsonlimits import MAX_DEPTH
 
 # What broke the sandbox: about 1,000 levels make json.loads raise RecursionError.
 BREAKING = 1000
@@ -36,7 +36,7 @@ class Sandbox:
     """The sandbox's own app, driven through Flask's test client with its credentials."""
 
     def __init__(self) -> None:
-        self.app = sandbox.create_app(
+        self.app = taskrouter_sandbox.create_app(
             {"TESTING": True, "SANDBOX_DATABASE": ":memory:", "SANDBOX_START_THREADS": False}
         )
         self.sandbox = self.app.extensions["sandbox"]

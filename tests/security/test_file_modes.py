@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sandbox.store import make_private_file
+from taskrouter_sandbox.store import make_private_file
 
 PERMISSIVE_UMASK = 0o022
 
@@ -42,7 +42,8 @@ def private(names: set[str]) -> dict[str, str]:
 
 
 def outbox_locks(found: dict[str, str]) -> set[str]:
-    """The lock files of the processes delivering callbacks (sandbox/outbox.py), one each."""
+    """The lock files of the processes delivering callbacks (taskrouter_sandbox/state/outbox.py),
+    one each."""
     return {name for name in found if name.startswith("sandbox.sqlite3.callbacks-")}
 
 

@@ -14,9 +14,8 @@ import socket
 
 import pytest
 
-import callback_log
-import request_limits
-from request_limits import MAX_HEADER_COUNT, MAX_HEADER_LENGTH, MAX_URL_LENGTH
+from taskrouter_quickstart import callback_log, request_limits
+from taskrouter_quickstart.request_limits import MAX_HEADER_COUNT, MAX_HEADER_LENGTH, MAX_URL_LENGTH
 from tests.servers import gunicorn_app
 
 ERROR_KEYS = {"status", "code", "message", "more_info"}

@@ -70,7 +70,7 @@ def test_a_wrong_token_is_refused_without_repeating_it(guarded):
 
 def test_a_refused_callback_never_echoes_a_token_in_its_url(make_app, caplog):
     app = make_app()
-    with caplog.at_level(logging.WARNING, logger="app"):
+    with caplog.at_level(logging.WARNING, logger="taskrouter_quickstart.app"):
         answer = app.test_client().post(
             f"/assignment_callback?token={TOKEN}", data={"TaskSid": "x"}
         )

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.engine.cumulative_statistics import Window, _Scope
-from sandbox.store import Store
+from taskrouter_sandbox.engine.cumulative_statistics import Window, _Scope
+from taskrouter_sandbox.store import Store
 from tests.sandbox.conftest import Live, assert_error_body, routing, twilio_error
 
 NO_WAIT = {"avg": 0, "min": 0, "max": 0, "total": 0}

@@ -214,7 +214,7 @@ def test_unexpected_failure_is_a_logged_twilio_shaped_500(
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(live.sandbox.engine, "get_workspace", broken)
-    with caplog.at_level(logging.ERROR, logger="sandbox.api"):
+    with caplog.at_level(logging.ERROR, logger="taskrouter_sandbox.api"):
         response = live.http("GET", f"/v1/Workspaces/{live.sandbox.seeded.workspace_sid}")
     assert_error_body(response, 500, 20500)
     assert "disk on fire" not in response.text and "Traceback" not in response.text

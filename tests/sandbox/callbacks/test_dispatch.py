@@ -26,7 +26,7 @@ from urllib3.util.ssl_ import resolve_cert_reqs
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from sandbox.callbacks import (
+from taskrouter_sandbox.callbacks import (
     MAX_ANSWER_BYTES,
     Dispatcher,
     form_params,
@@ -34,7 +34,7 @@ from sandbox.callbacks import (
     new_pool,
     redact_url,
 )
-from sandbox.domain.values import Alert, AssignmentOutcome
+from taskrouter_sandbox.domain.values import Alert, AssignmentOutcome
 
 AUTH_TOKEN = "sandbox-test-auth-token-0123456789"
 ACTIVITY_SID = "WA" + "0" * 31 + "1"
@@ -641,7 +641,7 @@ def test_a_failing_outcome_handler_does_not_kill_the_pool(server, make_dispatche
 
     dispatcher = make_dispatcher(max_workers=1, on_assignment_outcome=on_outcome)
     url = server.answer("/assignment", body=b'{"instruction": "accept"}')
-    with caplog.at_level(logging.ERROR, logger="sandbox.callbacks.delivery"):
+    with caplog.at_level(logging.ERROR, logger="taskrouter_sandbox.callbacks.delivery"):
         dispatcher.send_assignment(RESERVATION_SID, url, None, ASSIGNMENT_PARAMS)
         dispatcher.send_assignment("WR" + "cd" * 16, url, None, ASSIGNMENT_PARAMS)
         assert dispatcher.drain(5.0)
@@ -657,7 +657,7 @@ def test_close_without_wait_drops_what_is_queued(server, make_dispatcher, outcom
     for _ in range(3):
         dispatcher.send_assignment(RESERVATION_SID, url, None, ASSIGNMENT_PARAMS)
     server.wait_for_requests(1)
-    with caplog.at_level(logging.WARNING, logger="sandbox.callbacks.delivery"):
+    with caplog.at_level(logging.WARNING, logger="taskrouter_sandbox.callbacks.delivery"):
         dispatcher.close(wait=False)
     assert "2 queued callbacks dropped" in caplog.text
     release.set()
@@ -738,7 +738,7 @@ def test_a_failing_alert_handler_is_logged(server, make_dispatcher, caplog):
 
     dispatcher = make_dispatcher(on_alert=on_alert)
     url = server.answer("/events", status=500, body=b"down")
-    with caplog.at_level(logging.ERROR, logger="sandbox.callbacks.delivery"):
+    with caplog.at_level(logging.ERROR, logger="taskrouter_sandbox.callbacks.delivery"):
         dispatcher.send_event(url, EVENT_PARAMS)
         assert dispatcher.drain(5.0)
     assert "on_alert failed" in caplog.text
@@ -758,10 +758,12 @@ def test_log_line_names_url_without_query_or_credentials_and_no_secrets(
     server.answer("/assignment", body=b'{"instruction": "accept"}')
     url = f"http://user:app-password@127.0.0.1:{server.url('').rsplit(':', 1)[1]}"
     url += "/assignment?key=query-secret"
-    with caplog.at_level(logging.INFO, logger="sandbox.callbacks.delivery"):
+    with caplog.at_level(logging.INFO, logger="taskrouter_sandbox.callbacks.delivery"):
         deliver(dispatcher, outcomes, url)
     (request,) = server.received
-    lines = [r.getMessage() for r in caplog.records if r.name == "sandbox.callbacks.delivery"]
+    lines = [
+        r.getMessage() for r in caplog.records if r.name == "taskrouter_sandbox.callbacks.delivery"
+    ]
     assert lines == [
         f"assignment callback {RESERVATION_SID} POST {server.url('/assignment')} -> 200 in "
         + lines[0].split(" in ", 1)[1]
@@ -787,7 +789,7 @@ def test_credentials_in_the_url_are_sent_as_basic_auth(server, dispatcher, outco
 
 def test_alerts_are_logged_at_their_level(server, dispatcher, outcomes, caplog):
     url = server.answer("/assignment", body=b'{"note": 1}')
-    with caplog.at_level(logging.INFO, logger="sandbox.callbacks.delivery"):
+    with caplog.at_level(logging.INFO, logger="taskrouter_sandbox.callbacks.delivery"):
         deliver(dispatcher, outcomes, url)
     (record,) = [r for r in caplog.records if "alert" in r.getMessage()]
     assert record.levelno == logging.WARNING

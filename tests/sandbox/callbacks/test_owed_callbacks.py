@@ -1,6 +1,7 @@
-"""The outbox of assignment callbacks (sandbox/outbox.py): a callback owed by a reservation is
-written with it, forgotten once answered, and sent by the next start when a crash (or a stop)
-left it unanswered, once, by one process, and only while its reservation is still pending."""
+"""The outbox of assignment callbacks (taskrouter_sandbox/state/outbox.py): a callback owed by a
+reservation is written with it, forgotten once answered, and sent by the next start when a crash
+(or a stop) left it unanswered, once, by one process, and only while its reservation is still
+pending."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import Sandbox, scheduler
-from sandbox.callbacks import assignment_idempotency_token
-from sandbox.clock import ManualClock
-from sandbox.state.outbox import Outbox
+from taskrouter_sandbox import Sandbox, scheduler
+from taskrouter_sandbox.callbacks import assignment_idempotency_token
+from taskrouter_sandbox.clock import ManualClock
+from taskrouter_sandbox.state.outbox import Outbox
 from tests.callback_receiver import CallbackReceiver
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -273,7 +274,7 @@ def test_a_callback_that_failed_for_good_is_not_owed(tmp_path):
 _STARTER = textwrap.dedent(
     """
     import sys
-    from sandbox import Sandbox
+    from taskrouter_sandbox import Sandbox
     box = Sandbox(sys.argv[1])
     box.start()
     print("started", flush=True)

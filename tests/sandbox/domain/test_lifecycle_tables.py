@@ -1,17 +1,17 @@
-"""The lifecycle tables (sandbox/domain/lifecycle.py) are whole, and the one writer of statuses
-(sandbox/state/transitions.py) refuses a move they do not list."""
+"""The lifecycle tables (taskrouter_sandbox/domain/lifecycle.py) are whole, and the one writer of
+statuses (taskrouter_sandbox/state/transitions.py) refuses a move they do not list."""
 
 from __future__ import annotations
 
 import pytest
 
-from sandbox.clock import ManualClock
-from sandbox.domain import lifecycle
-from sandbox.domain.errors import EngineError, InvalidTransition
-from sandbox.engine import Engine
-from sandbox.state import transitions
-from sandbox.state.operation import Operation
-from sandbox.store import Store
+from taskrouter_sandbox.clock import ManualClock
+from taskrouter_sandbox.domain import lifecycle
+from taskrouter_sandbox.domain.errors import EngineError, InvalidTransition
+from taskrouter_sandbox.engine import Engine
+from taskrouter_sandbox.state import transitions
+from taskrouter_sandbox.state.operation import Operation
+from taskrouter_sandbox.store import Store
 
 
 @pytest.mark.parametrize(

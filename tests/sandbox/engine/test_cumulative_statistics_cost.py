@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from sandbox.clock import ManualClock
-from sandbox.engine import Engine
-from sandbox.store import Store
-from sandbox.store.database import Transaction
+from taskrouter_sandbox.clock import ManualClock
+from taskrouter_sandbox.engine import Engine
+from taskrouter_sandbox.store import Store
+from taskrouter_sandbox.store.database import Transaction
 
 WAIT_EVENTS = {"reservation.accepted", "task.canceled"}
 EVENT_TYPE = re.compile(r"[a-z-]+\.[a-z-]+")

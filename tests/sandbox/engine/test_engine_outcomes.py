@@ -11,19 +11,19 @@ from typing import Any
 
 import pytest
 
-from sandbox.callbacks import interpret_assignment_answer
-from sandbox.clock import ManualClock
-from sandbox.domain.errors import EngineError
-from sandbox.domain.values import (
+from taskrouter_sandbox.callbacks import interpret_assignment_answer
+from taskrouter_sandbox.clock import ManualClock
+from taskrouter_sandbox.domain.errors import EngineError
+from taskrouter_sandbox.domain.values import (
     ALERT_INVALID_JSON,
     ALERT_NO_INSTRUCTION,
     Alert,
     AssignmentOutcome,
     Paging,
 )
-from sandbox.engine import Engine
-from sandbox.seed import Seeded, ensure_seeded
-from sandbox.store import SCHEMA_VERSION, Store
+from taskrouter_sandbox.engine import Engine
+from taskrouter_sandbox.seed import Seeded, ensure_seeded
+from taskrouter_sandbox.store import SCHEMA_VERSION, Store
 
 ACCOUNT_SID = "AC" + "b" * 32
 URL = "https://example.com/assignment_callback"

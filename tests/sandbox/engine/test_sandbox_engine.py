@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from sandbox.clock import ManualClock
-from sandbox.domain.errors import EngineError, NotFound
-from sandbox.domain.values import EventCallback, Paging
-from sandbox.engine import Engine
-from sandbox.seed import ensure_seeded
-from sandbox.state.operation import Operation, RoutingHint
-from sandbox.store import Store
+from taskrouter_sandbox.clock import ManualClock
+from taskrouter_sandbox.domain.errors import EngineError, NotFound
+from taskrouter_sandbox.domain.values import EventCallback, Paging
+from taskrouter_sandbox.engine import Engine
+from taskrouter_sandbox.seed import ensure_seeded
+from taskrouter_sandbox.state.operation import Operation, RoutingHint
+from taskrouter_sandbox.store import Store
 
 ACCOUNT_SID = "AC" + "c" * 32
 

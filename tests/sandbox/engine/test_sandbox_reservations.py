@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.domain.errors import EngineError
-from sandbox.domain.values import AssignmentCallback, EventCallback
+from taskrouter_sandbox.domain.errors import EngineError
+from taskrouter_sandbox.domain.values import AssignmentCallback, EventCallback
 from tests.sandbox.conftest import Live, assert_error_body, routing, twilio_error
 
 

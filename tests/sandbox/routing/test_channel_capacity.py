@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.domain.errors import EngineError
+from taskrouter_sandbox.domain.errors import EngineError
 from tests.sandbox.conftest import Live, routing
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.domain.lifecycle import SKIPPED_REASON, TARGET_TIMEOUT_REASON
+from taskrouter_sandbox.domain.lifecycle import SKIPPED_REASON, TARGET_TIMEOUT_REASON
 from tests.sandbox.conftest import Live, live_sandbox
 
 

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from sandbox.clock import ManualClock
-from sandbox.domain.errors import EngineError
-from sandbox.domain.lifecycle import TARGET_TIMEOUT_REASON, TTL_REASON
-from sandbox.domain.values import AssignmentCallback, Paging
-from sandbox.domain.workflow import parse_order_by
-from sandbox.engine import Engine
-from sandbox.seed import ensure_seeded
-from sandbox.store import Store
+from taskrouter_sandbox.clock import ManualClock
+from taskrouter_sandbox.domain.errors import EngineError
+from taskrouter_sandbox.domain.lifecycle import TARGET_TIMEOUT_REASON, TTL_REASON
+from taskrouter_sandbox.domain.values import AssignmentCallback, Paging
+from taskrouter_sandbox.domain.workflow import parse_order_by
+from taskrouter_sandbox.engine import Engine
+from taskrouter_sandbox.seed import ensure_seeded
+from taskrouter_sandbox.store import Store
 
 ACCOUNT_SID = "AC" + "a" * 32
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from sandbox import store as store_module
-from sandbox.clock import ManualClock
-from sandbox.domain.values import Paging
-from sandbox.engine import Engine
-from sandbox.routing.matching import _SINGLE_TASK_CANDIDATES
-from sandbox.seed import ENGLISH_QUEUE, SPANISH_QUEUE, ensure_seeded
-from sandbox.store import Store
+from taskrouter_sandbox import store as store_module
+from taskrouter_sandbox.clock import ManualClock
+from taskrouter_sandbox.domain.values import Paging
+from taskrouter_sandbox.engine import Engine
+from taskrouter_sandbox.routing.matching import _SINGLE_TASK_CANDIDATES
+from taskrouter_sandbox.seed import ENGLISH_QUEUE, SPANISH_QUEUE, ensure_seeded
+from taskrouter_sandbox.store import Store
 
 ACCOUNT_SID = "AC" + "b" * 32
 

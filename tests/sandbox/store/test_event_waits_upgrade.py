@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sandbox import store as store_module
-from sandbox.clock import ManualClock
-from sandbox.domain.values import Paging
-from sandbox.engine import Engine
-from sandbox.store import Store
-from sandbox.store.schema import _EVENT_WAIT_INDEXES
+from taskrouter_sandbox import store as store_module
+from taskrouter_sandbox.clock import ManualClock
+from taskrouter_sandbox.domain.values import Paging
+from taskrouter_sandbox.engine import Engine
+from taskrouter_sandbox.store import Store
+from taskrouter_sandbox.store.schema import _EVENT_WAIT_INDEXES
 from tests.sandbox.conftest import routing
 
 ACCOUNT_SID = "AC" + "d" * 32

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sandbox.clock import from_storage, to_storage
-from sandbox.store import (
+from taskrouter_sandbox.clock import from_storage, to_storage
+from taskrouter_sandbox.store import (
     SCHEMA_VERSION,
     InvalidPageToken,
     Order,

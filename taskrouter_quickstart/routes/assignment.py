@@ -1,0 +1,200 @@
+"""The Workflow's Assignment Callback: TaskRouter asks what to do with a new Reservation.
+
+It answers at once by ASSIGNMENT_MODE, makes no REST call, and records the callback for the page.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import SecurityError
+from werkzeug.wsgi import get_host
+
+from taskrouter_quickstart import callback_log, taskrouter
+from taskrouter_quickstart.security import signature_matches, signature_required, url_twilio_signed
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+bp = Blueprint("assignment", __name__)
+CALLBACK_PATH = "/assignment_callback"
+
+# `{}` leaves the reservation pending for /accept_reservation; accept assigns the task at once.
+ANSWERS = {
+    "manual": "{}",
+    "accept": json.dumps({"instruction": "accept"}),
+}
+
+# The line logged for every callback: these SIDs, then the answer.
+CALLBACK_LOG_LINE = (
+    "Assignment callback ReservationSid=%s TaskSid=%s WorkerSid=%s TaskQueueSid=%s answer=%s"
+)
+LOGGED_SIDS = ("ReservationSid", "TaskSid", "WorkerSid", "TaskQueueSid")
+
+# Callback parameter -> (record field, SID prefix)
+SID_PARAMETERS = {
+    "ReservationSid": ("reservation_sid", "WR"),
+    "TaskSid": ("task_sid", "WT"),
+    "WorkerSid": ("worker_sid", "WK"),
+    "TaskQueueSid": ("task_queue_sid", "WQ"),
+    "WorkflowSid": ("workflow_sid", "WW"),
+    # Kept so that the page lists only the configured workspace's callbacks.
+    "WorkspaceSid": ("workspace_sid", "WS"),
+}
+_SID_PATTERNS = {
+    name: re.compile(rf"{prefix}[0-9a-fA-F]{{32}}") for name, (_, prefix) in SID_PARAMETERS.items()
+}
+_LOG_SAFE = re.compile(r"[A-Za-z0-9]{1,64}")
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,9}")
+ATTRIBUTE_PARAMETERS = {
+    "TaskAttributes": "task_attributes",
+    "WorkerAttributes": "worker_attributes",
+}
+
+
+def _problems(values) -> list[str]:
+    problems = []
+    for name, (_, prefix) in SID_PARAMETERS.items():
+        value = values.get(name)
+        if value is None:
+            problems.append(f"{name} missing")
+        elif not _SID_PATTERNS[name].fullmatch(value):
+            problems.append(f"{name} is not {prefix} + 32 hex")
+    for name in ATTRIBUTE_PARAMETERS:
+        value = values.get(name)
+        if value is None:
+            problems.append(f"{name} missing")
+            continue
+        if len(value) > callback_log.MAX_ATTRIBUTES_LENGTH:
+            problems.append(f"{name} too long")
+            continue
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):
+            parsed = None
+        if not isinstance(parsed, dict):
+            problems.append(f"{name} is not a JSON object")
+    return problems
+
+
+def _for_log(value: str | None) -> str:
+    # Values come from the request: keep the log one line per callback whatever they hold.
+    if value is None:
+        return "-"
+    if _LOG_SAFE.fullmatch(value):
+        return value
+    return repr(value[:64])
+
+
+def answer_callback(app: Flask, values: Mapping[str, str]) -> str:
+    """The answer for the mode; logs the callback on one line and records it for the page."""
+    answer = ANSWERS[app.config["ASSIGNMENT_MODE"]]
+    problems = _problems(values)
+    if problems:
+        app.logger.warning(
+            "Assignment callback is malformed (%s); answering %s anyway",
+            "; ".join(problems),
+            answer,
+        )
+    app.logger.info(
+        CALLBACK_LOG_LINE,
+        *(_for_log(values.get(name)) for name in LOGGED_SIDS),
+        answer,
+    )
+
+    record = {field: values.get(name) for name, (field, _) in SID_PARAMETERS.items()}
+    record.update({field: values.get(name) for name, field in ATTRIBUTE_PARAMETERS.items()})
+    record["answer"] = answer
+    log = app.extensions[callback_log.EXTENSION_KEY]
+    try:
+        log.record(record)
+    except Exception as exc:
+        # The answer matters more than the record: TaskRouter is waiting on it.
+        app.logger.warning("Could not record the callback in %s: %s", log.path, exc)
+    return answer
+
+
+@bp.route(CALLBACK_PATH, methods=("GET", "POST"))
+@signature_required
+def assignment_callback():
+    # A GET callback carries its parameters in the query string.
+    answer = answer_callback(current_app._get_current_object(), request.values)
+    return Response(answer, status=200, mimetype="application/json")
+
+
+class CallbackFastPath:
+    """WSGI middleware answering a correctly signed TaskRouter callback before Flask's request
+    machinery, which would cost it several times what the answer itself does.
+
+    It takes only the common shape (a form POST to the callback URL, no query string, with
+    signature checks on); everything else, a bad signature included, goes on to the Flask
+    view, which answers it the same way or with the error. Sits inside ProxyFix, so the
+    scheme and host are the ones the proxy forwarded.
+    """
+
+    def __init__(self, app: Flask, wsgi_app: WSGIApplication) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse):
+        if (
+            environ.get("PATH_INFO") != CALLBACK_PATH
+            or environ.get("REQUEST_METHOD") != "POST"
+            or environ.get("QUERY_STRING")
+            or environ.get("SCRIPT_NAME")
+            or not self.app.config["VALIDATE_SIGNATURES"]
+        ):
+            return self.wsgi_app(environ, start_response)
+        try:
+            values = self._signed_values(environ)
+        except Exception:
+            # The view checks the request again and answers whatever it is.
+            self.app.logger.exception("The callback's fast path failed; handing it to Flask")
+            values = None
+        if values is None:
+            return self.wsgi_app(environ, start_response)
+        body = answer_callback(self.app, values).encode()
+        start_response(
+            "200 OK",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    def _signed_values(self, environ: WSGIEnvironment) -> Mapping[str, str] | None:
+        """The form of a correctly signed callback; None to leave the request to Flask."""
+        signature = environ.get("HTTP_X_TWILIO_SIGNATURE")
+        auth_token = self.app.extensions[taskrouter.EXTENSION_KEY].auth_token
+        content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+        length = environ.get("CONTENT_LENGTH", "")
+        if (
+            not signature
+            or not auth_token
+            or content_type != "application/x-www-form-urlencoded"
+            or not _CONTENT_LENGTH.fullmatch(length)
+            or int(length) > self.app.config["MAX_CONTENT_LENGTH"]
+        ):
+            return None
+        raw = environ["wsgi.input"].read(int(length))
+        # Flask reads the body again if the request goes on there.
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            # Parsed exactly as Werkzeug parses a form, so both paths see the same values.
+            pairs = parse_qsl(raw.decode(), keep_blank_values=True, errors="werkzeug.url_quote")
+            host = get_host(environ, self.app.config.get("TRUSTED_HOSTS"))
+        except (ValueError, SecurityError):
+            return None
+        # A plain dict is cheaper to read and sign; a repeated name needs all its values.
+        values = dict(pairs)
+        if len(values) != len(pairs):
+            values = MultiDict(pairs)
+        url = url_twilio_signed(
+            self.app.config.get("PUBLIC_BASE_URL"), environ["wsgi.url_scheme"], host, CALLBACK_PATH
+        )
+        return values if signature_matches(auth_token, url, values, signature) else None

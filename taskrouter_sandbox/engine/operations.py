@@ -1,0 +1,72 @@
+"""Running engine operations: one operation is one transaction, effects published after commit.
+
+A write operation's hints are routed (routing.settle) and its events written before the
+commit; once the commit has succeeded its effects go to the subscribers (callback delivery)
+and its soonest deadline to the deadline listeners (the timer thread).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from taskrouter_sandbox import routing
+from taskrouter_sandbox.clock import Clock
+from taskrouter_sandbox.domain.values import Effect
+from taskrouter_sandbox.state import events
+from taskrouter_sandbox.state.operation import Operation
+from taskrouter_sandbox.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+class Operations:
+    """Opens operations on a store; keeps who hears of their effects and deadlines."""
+
+    def __init__(self, store: Store, clock: Clock, account_sid: str) -> None:
+        self.store = store
+        self.clock = clock
+        self.account_sid = account_sid
+        self.subscribers: list[Callable[[list[Effect]], None]] = []
+        self.deadline_listeners: list[Callable[[float], None]] = []
+        # The outbox owner (state.outbox.Outbox.owner) whose dispatcher sends this process's
+        # assignment callbacks; None while no delivery runs here.
+        self.callback_owner: str | None = None
+        # Where routing runs, once per write operation before its commit (a test seam).
+        self.settle: Callable[[Operation], None] = routing.settle
+
+    @contextmanager
+    def write(self) -> Iterator[Operation]:
+        """One write operation in its own transaction (or in the caller's open one)."""
+        with self.store.transaction() as tx:
+            op = Operation(tx, self.clock, self.account_sid, self.callback_owner)
+            yield op
+            self.settle(op)
+            events.flush(op)
+            tx.after_commit(lambda: self._publish(op.effects))
+            due_in = op.deadline_in
+            if due_in is not None:
+                tx.after_commit(lambda: self._wake(due_in))
+
+    @contextmanager
+    def read(self) -> Iterator[Operation]:
+        """A consistent snapshot to read from."""
+        with self.store.read() as tx:
+            yield Operation(tx, self.clock, self.account_sid)
+
+    def _publish(self, effects: list[Effect]) -> None:
+        if not effects:
+            return
+        for callback in list(self.subscribers):
+            try:
+                callback(list(effects))
+            except Exception:
+                logger.exception("an effects subscriber failed")
+
+    def _wake(self, due_in: float) -> None:
+        for callback in list(self.deadline_listeners):
+            try:
+                callback(due_in)
+            except Exception:
+                logger.exception("a deadline listener failed")

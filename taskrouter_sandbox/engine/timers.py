@@ -1,0 +1,76 @@
+"""When TaskRouter's deadlines fire: reservation timeouts, workflow target timeouts and task
+TTLs, each due item in its own operation. What each does is in state/transitions.py and
+routing/placement.py; the thread that calls fire_due is taskrouter_sandbox/scheduler.py."""
+
+from __future__ import annotations
+
+from taskrouter_sandbox.clock import from_storage, to_storage
+from taskrouter_sandbox.engine.operations import Operations
+from taskrouter_sandbox.routing import placement
+from taskrouter_sandbox.state import transitions
+
+# How many due items fire_due takes per read; each fires in its own transaction.
+DUE_BATCH = 200
+
+
+def fire_due(ops: Operations) -> float | None:
+    """Fire every reservation timeout, target timeout and task TTL due at clock.now(),
+    each in its own transaction; return the seconds until the next deadline (None: none).
+
+    The scheduler's tick: safe to call from any thread or process at any time.
+    """
+    stamp = to_storage(ops.clock.now())
+    while True:
+        with ops.read() as op:
+            tx = op.tx
+            reservations = tx.all(
+                "SELECT sid FROM reservations WHERE reservation_status = 'pending'"
+                " AND timeout_at <= ? ORDER BY timeout_at LIMIT ?",
+                (stamp, DUE_BATCH),
+            )
+            expired = [
+                row
+                for status in ("pending", "reserved")
+                for row in tx.all(
+                    "SELECT sid FROM tasks WHERE assignment_status = ? AND timeout_at <= ?"
+                    " ORDER BY timeout_at LIMIT ?",
+                    (status, stamp, DUE_BATCH),
+                )
+            ]
+            moved = tx.all(
+                "SELECT sid FROM tasks WHERE assignment_status = 'pending'"
+                " AND target_timeout_at <= ? ORDER BY target_timeout_at LIMIT ?",
+                (stamp, DUE_BATCH),
+            )
+        if not (reservations or expired or moved):
+            break
+        for row in reservations:
+            with ops.write() as op:
+                transitions.time_out_reservation(op, row["sid"], stamp)
+        for row in expired:
+            with ops.write() as op:
+                transitions.expire_task(op, row["sid"], stamp)
+        for row in moved:
+            with ops.write() as op:
+                placement.target_timed_out(op, row["sid"])
+    return next_deadline(ops)
+
+
+def next_deadline(ops: Operations) -> float | None:
+    """Seconds from clock.now() to the earliest pending deadline (0 if overdue)."""
+    with ops.read() as op:
+        tx = op.tx
+        candidates = [
+            tx.scalar(
+                "SELECT min(timeout_at) FROM reservations WHERE reservation_status = 'pending'"
+            ),
+            tx.scalar("SELECT min(timeout_at) FROM tasks WHERE assignment_status = 'pending'"),
+            tx.scalar("SELECT min(timeout_at) FROM tasks WHERE assignment_status = 'reserved'"),
+            tx.scalar(
+                "SELECT min(target_timeout_at) FROM tasks WHERE assignment_status = 'pending'"
+            ),
+        ]
+    due = [from_storage(value) for value in candidates if value]
+    if not due:
+        return None
+    return max(0.0, (min(due) - ops.clock.now()).total_seconds())

@@ -1,0 +1,203 @@
+"""Recording TaskRouter events: the row kept for the Events list and, when the workspace asks
+for it, the event callback published after commit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from taskrouter_sandbox.clock import epoch_ms, from_storage, to_storage
+from taskrouter_sandbox.domain.validation import new_sid
+from taskrouter_sandbox.domain.values import Actor, EventCallback
+from taskrouter_sandbox.state import reads
+from taskrouter_sandbox.state.operation import Operation
+
+_EVENT_INSERT = (
+    "INSERT INTO events (sid, workspace_sid, event_type, event_date, event_date_ms,"
+    " resource_type, resource_sid, actor_type, actor_sid, description, event_data, task_sid,"
+    " worker_sid, reservation_sid, task_queue_sid, workflow_sid, task_channel_unique_name,"
+    " source, source_ip_address, wait_seconds, queue_wait_seconds)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The events after which a task's wait is counted (the cumulative statistics' waits until
+# accepted and until canceled); their wait columns are NULL on every other event.
+_ACCEPTED, _CANCELED = "reservation.accepted", "task.canceled"
+
+
+def record(
+    op: Operation,
+    workspace_sid: str,
+    event_type: str,
+    resource_type: str,
+    resource_sid: str,
+    description: str,
+    fields: Mapping[str, Any],
+    actor: Actor | None = None,
+) -> str:
+    """Store one event (and queue its callback when the workspace asks for it)."""
+    moment = op.now()
+    actor = actor or Actor("account", op.account_sid)
+    event_sid = new_sid("EV")
+    data: dict[str, str] = {
+        "Sid": event_sid,
+        "EventType": event_type,
+        "AccountSid": op.account_sid,
+        "WorkspaceSid": workspace_sid,
+        "WorkspaceName": _workspace_name(op, workspace_sid),
+        "EventDescription": description,
+        "ResourceType": resource_type,
+        "ResourceSid": resource_sid,
+        "Timestamp": str(int(moment.timestamp())),
+        "TimestampMs": str(epoch_ms(moment)),
+    }
+    for name, value in fields.items():
+        if value is None:
+            continue
+        data[name] = value if isinstance(value, str) else json.dumps(value)
+    wait = queue_wait = None
+    if event_type in (_ACCEPTED, _CANCELED):
+        wait = _seconds_since(moment, data.get("TaskDateCreated"))
+        if event_type == _ACCEPTED:
+            queue_wait = _seconds_since(moment, data.get("TaskQueueEnteredDate"))
+    # Written together when the operation ends (flush): one prepared statement for the eight
+    # or so events of a routed reservation.
+    op.events.append(
+        (
+            event_sid,
+            workspace_sid,
+            event_type,
+            to_storage(moment),
+            epoch_ms(moment),
+            resource_type,
+            resource_sid,
+            actor.type,
+            actor.sid,
+            description,
+            json.dumps(data),
+            data.get("TaskSid"),
+            data.get("WorkerSid"),
+            data.get("ReservationSid"),
+            data.get("TaskQueueSid"),
+            data.get("WorkflowSid"),
+            data.get("TaskChannelUniqueName"),
+            "sandbox",
+            None,
+            wait,
+            queue_wait,
+        )
+    )
+    callback = _event_callback(op, workspace_sid)
+    if callback is not None and (not callback[1] or event_type in callback[1]):
+        op.publish(EventCallback(callback[0], dict(data)))
+    return event_sid
+
+
+def _seconds_since(moment: Any, timestamp: str | None) -> int | None:
+    """Whole seconds from an event field's Unix timestamp to the event's own (its Timestamp
+    field), never below 0; None without the field."""
+    if timestamp is None:
+        return None
+    return max(0, epoch_ms(moment) // 1000 - int(timestamp))
+
+
+def flush(op: Operation) -> None:
+    """Write the events the operation recorded so far, in the order it recorded them."""
+    if op.events:
+        op.tx.executemany(_EVENT_INSERT, op.events)
+        op.events.clear()
+
+
+def _workspace_name(op: Operation, workspace_sid: str) -> str | None:
+    names = op.workspace_names
+    if workspace_sid not in names:
+        workspace = reads.workspace_or_none(op, workspace_sid)
+        names[workspace_sid] = workspace["friendly_name"] if workspace else None
+    return names[workspace_sid]
+
+
+def _event_callback(op: Operation, workspace_sid: str) -> tuple[str, frozenset[str]] | None:
+    """The workspace's event callback URL and filter, read once per operation."""
+    callbacks = op.event_callbacks
+    if workspace_sid not in callbacks:
+        workspace = reads.workspace_or_none(op, workspace_sid)
+        wanted = {
+            name.strip()
+            for name in ((workspace or {}).get("events_filter") or "").split(",")
+            if name.strip()
+        }
+        callbacks[workspace_sid] = (
+            (workspace["event_callback_url"], frozenset(wanted))
+            if workspace and workspace["event_callback_url"]
+            else None
+        )
+    return callbacks[workspace_sid]
+
+
+def task_fields(op: Operation, task_sid: str) -> dict[str, Any]:
+    task = reads.with_age(op, reads.task_row(op, task_sid))
+    fields = {
+        "TaskSid": task["sid"],
+        "TaskAttributes": task["attributes"],
+        "TaskAge": str(task["age"]),
+        "TaskPriority": str(task["priority"]),
+        "TaskAssignmentStatus": task["assignment_status"],
+        "TaskDateCreated": str(int(from_storage(task["date_created"]).timestamp())),
+        "TaskChannelSid": task["task_channel_sid"],
+        "TaskChannelUniqueName": task["task_channel_unique_name"],
+        "TaskQueueSid": task["task_queue_sid"],
+        "TaskQueueName": task["task_queue_friendly_name"],
+        "WorkflowSid": task["workflow_sid"],
+        "WorkflowName": task["workflow_friendly_name"],
+    }
+    if task["task_queue_entered_date"]:
+        entered = from_storage(task["task_queue_entered_date"])
+        fields["TaskQueueEnteredDate"] = str(int(entered.timestamp()))
+    return fields
+
+
+def worker_fields(op: Operation, worker_sid: str) -> dict[str, Any]:
+    worker = reads.worker_by_sid(op, worker_sid)
+    return worker_event_fields(
+        worker, worker["activity_sid"], worker["activity_name"], worker["available"]
+    )
+
+
+def worker_event_fields(
+    worker: Mapping[str, Any], activity_sid: str, activity_name: str, available: int
+) -> dict[str, Any]:
+    """A worker's event fields in the given activity (the one it is moving to, or its own)."""
+    return {
+        "WorkerSid": worker["sid"],
+        "WorkerName": worker["friendly_name"],
+        "WorkerAttributes": worker["attributes"],
+        "WorkerActivitySid": activity_sid,
+        "WorkerActivityName": activity_name,
+        "WorkerAvailable": "true" if available else "false",
+    }
+
+
+def record_reservation(
+    op: Operation,
+    reservation_sid: str,
+    event_type: str,
+    verb: str,
+    actor: Actor | None = None,
+) -> None:
+    reservation = reads.reservation_row(op, reservation_sid)
+    fields = {
+        **task_fields(op, reservation["task_sid"]),
+        **worker_fields(op, reservation["worker_sid"]),
+        "ReservationSid": reservation_sid,
+        "ReservationStatus": reservation["reservation_status"],
+    }
+    record(
+        op,
+        reservation["workspace_sid"],
+        event_type,
+        "reservation",
+        reservation_sid,
+        f"Reservation {reservation_sid} for Worker {reservation['worker_name']} {verb}",
+        fields,
+        actor,
+    )

@@ -1,0 +1,197 @@
+"""Row reads inside an operation: each resource by SID, scoped to its workspace (else NotFound),
+with the names its JSON shows joined in; tasks and reservations read once per transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskrouter_sandbox.clock import from_storage
+from taskrouter_sandbox.domain.errors import EngineError, NotFound
+from taskrouter_sandbox.domain.lifecycle import ACTIVE_TASK_STATUSES, OPEN_RESERVATION_STATUSES
+from taskrouter_sandbox.domain.validation import sid as check_sid
+from taskrouter_sandbox.state.operation import Operation
+
+WORKSPACE_SELECT = (
+    "SELECT w.*, da.friendly_name AS default_activity_name,"
+    " ta.friendly_name AS timeout_activity_name"
+    " FROM workspaces w"
+    " LEFT JOIN activities da ON da.sid = w.default_activity_sid"
+    " LEFT JOIN activities ta ON ta.sid = w.timeout_activity_sid"
+)
+ACTIVITY_SELECT = "SELECT a.* FROM activities a"
+TASK_CHANNEL_SELECT = "SELECT c.* FROM task_channels c"
+WORKER_SELECT = (
+    "SELECT k.*, a.friendly_name AS activity_name"
+    " FROM workers k JOIN activities a ON a.sid = k.activity_sid"
+)
+TASK_QUEUE_SELECT = (
+    "SELECT q.*, ra.friendly_name AS reservation_activity_name,"
+    " aa.friendly_name AS assignment_activity_name"
+    " FROM task_queues q"
+    " LEFT JOIN activities ra ON ra.sid = q.reservation_activity_sid"
+    " LEFT JOIN activities aa ON aa.sid = q.assignment_activity_sid"
+)
+WORKFLOW_SELECT = "SELECT f.* FROM workflows f"
+TASK_SELECT = (
+    "SELECT t.*, q.friendly_name AS task_queue_friendly_name,"
+    " f.friendly_name AS workflow_friendly_name, c.unique_name AS task_channel_unique_name"
+    " FROM tasks t"
+    " LEFT JOIN task_queues q ON q.sid = t.task_queue_sid"
+    " LEFT JOIN workflows f ON f.sid = t.workflow_sid"
+    " LEFT JOIN task_channels c ON c.sid = t.task_channel_sid"
+)
+RESERVATION_SELECT = (
+    "SELECT r.*, k.friendly_name AS worker_name"
+    " FROM reservations r JOIN workers k ON k.sid = r.worker_sid"
+)
+# The reservations that take up a worker's capacity on a task channel in a multitasking
+# workspace: offers waiting for an answer and accepted tasks (routing/__init__.py says why a
+# wrapping task does not). For worker_sid and task_channel_sid, through reservations_worker.
+CHANNEL_LOAD = (
+    "SELECT count(*) FROM reservations r JOIN tasks t ON t.sid = r.task_sid"
+    " WHERE r.worker_sid = {worker} AND r.reservation_status IN ('pending', 'accepted')"
+    " AND t.task_channel_sid = {channel}"
+)
+WORKER_CHANNEL_SELECT = (
+    "SELECT wc.*, c.unique_name AS task_channel_unique_name, ("
+    + CHANNEL_LOAD.format(worker="wc.worker_sid", channel="wc.task_channel_sid")
+    + ") AS assigned_tasks"
+    " FROM worker_channels wc JOIN task_channels c ON c.sid = wc.task_channel_sid"
+)
+EVENT_SELECT = "SELECT e.* FROM events e"
+# What the joined columns of TASK_SELECT and RESERVATION_SELECT come from (for tx.cached).
+_TASK_JOINS = frozenset({"task_queues", "workflows", "task_channels"})
+_TASK_JOIN_KEYS = frozenset({"task_queue_sid", "workflow_sid", "task_channel_sid"})
+_RESERVATION_JOINS = frozenset({"workers"})
+_RESERVATION_JOIN_KEYS = frozenset({"worker_sid"})
+
+
+def workspace(op: Operation, workspace_sid: str) -> dict[str, Any]:
+    # Read once per operation: routing looks a workspace up many times per reservation.
+    if workspace_sid in op.workspaces:
+        return dict(op.workspaces[workspace_sid])
+    row = op.tx.one(WORKSPACE_SELECT + " WHERE w.sid = ?", (workspace_sid,))
+    if row is None:
+        raise NotFound(f"Workspace {workspace_sid} not found")
+    op.workspaces[workspace_sid] = dict(row)
+    return row
+
+
+def workspace_or_none(op: Operation, workspace_sid: str) -> dict[str, Any] | None:
+    """The operation's cached workspace row (not a copy: callers only read it)."""
+    if workspace_sid not in op.workspaces:
+        try:
+            workspace(op, workspace_sid)
+        except NotFound:
+            return None
+    return op.workspaces[workspace_sid]
+
+
+def scoped(
+    op: Operation, select: str, alias: str, name: str, workspace_sid: str, sid: str
+) -> dict[str, Any]:
+    """A row of the workspace by SID, else NotFound naming the resource."""
+    workspace(op, workspace_sid)
+    row = op.tx.one(
+        f"{select} WHERE {alias}.sid = ? AND {alias}.workspace_sid = ?", (sid, workspace_sid)
+    )
+    if row is None:
+        raise NotFound(f"{name} {sid} not found in workspace {workspace_sid}")
+    return row
+
+
+def activity(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
+    return scoped(op, ACTIVITY_SELECT, "a", "Activity", workspace_sid, sid)
+
+
+def activity_by_sid(op: Operation, sid: str) -> dict[str, Any] | None:
+    return op.tx.one(ACTIVITY_SELECT + " WHERE a.sid = ?", (sid,))
+
+
+def worker(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
+    return scoped(op, WORKER_SELECT, "k", "Worker", workspace_sid, sid)
+
+
+def worker_by_sid(op: Operation, sid: str) -> dict[str, Any] | None:
+    return op.tx.one(WORKER_SELECT + " WHERE k.sid = ?", (sid,))
+
+
+def task_queue(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
+    return scoped(op, TASK_QUEUE_SELECT, "q", "TaskQueue", workspace_sid, sid)
+
+
+def workflow(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
+    return scoped(op, WORKFLOW_SELECT, "f", "Workflow", workspace_sid, sid)
+
+
+def task_channel(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
+    return scoped(op, TASK_CHANNEL_SELECT, "c", "TaskChannel", workspace_sid, sid)
+
+
+def task(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
+    workspace(op, workspace_sid)
+    row = task_row(op, sid)
+    if row is None or row["workspace_sid"] != workspace_sid:
+        raise NotFound(f"Task {sid} not found in workspace {workspace_sid}")
+    return with_age(op, row)
+
+
+def task_row(op: Operation, sid: str) -> dict[str, Any] | None:
+    """A task with its queue, workflow and channel names, read once per transaction."""
+    tx = op.tx
+    return tx.cached(
+        "tasks",
+        sid,
+        lambda: tx.one(TASK_SELECT + " WHERE t.sid = ?", (sid,)),
+        joins=_TASK_JOINS,
+        keys=_TASK_JOIN_KEYS,
+    )
+
+
+def reservation_row(op: Operation, sid: str) -> dict[str, Any] | None:
+    """A reservation with its worker's name, read once per transaction."""
+    tx = op.tx
+    return tx.cached(
+        "reservations",
+        sid,
+        lambda: tx.one(RESERVATION_SELECT + " WHERE r.sid = ?", (sid,)),
+        joins=_RESERVATION_JOINS,
+        keys=_RESERVATION_JOIN_KEYS,
+    )
+
+
+def reservation(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
+    workspace(op, workspace_sid)
+    row = reservation_row(op, sid)
+    if row is None or row["workspace_sid"] != workspace_sid:
+        raise NotFound(f"Reservation {sid} not found in workspace {workspace_sid}")
+    return row
+
+
+def referenced_activity(
+    op: Operation, workspace_sid: str, sid: object, parameter: str
+) -> dict[str, Any]:
+    """An activity named in a parameter: a bad one is a 400 naming the parameter."""
+    check_sid(sid, "WA", parameter)
+    row = op.tx.one(
+        ACTIVITY_SELECT + " WHERE a.sid = ? AND a.workspace_sid = ?", (sid, workspace_sid)
+    )
+    if row is None:
+        raise EngineError(f"{parameter} {sid} is not an Activity of workspace {workspace_sid}")
+    return row
+
+
+def with_age(op: Operation, task_row: dict[str, Any]) -> dict[str, Any]:
+    """The task with `age`: whole seconds since its virtual start (else its creation)."""
+    start = task_row.get("virtual_start_time") or task_row["date_created"]
+    task_row["age"] = max(0, int((op.now() - from_storage(start)).total_seconds()))
+    return task_row
+
+
+def quoted(statuses: tuple[str, ...]) -> str:
+    """Statuses as the inside of a SQL IN (...): the lifecycle's lists, written once."""
+    return ", ".join(f"'{status}'" for status in statuses)
+
+
+ACTIVE_TASKS = quoted(ACTIVE_TASK_STATUSES)
+OPEN_RESERVATIONS = quoted(OPEN_RESERVATION_STATUSES)

@@ -1,0 +1,409 @@
+"""The database's schema: tables, indexes and triggers, and what upgrades an older file.
+
+Store applies it on every open (taskrouter_sandbox/store/database.py): CREATE ... IF NOT
+EXISTS for what is new, the columns of _COLUMNS that an older file lacks, and the triggers
+rebuilt when SCHEMA_VERSION moves on.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 5
+
+# Children before parents: the order in which a wipe empties the tables.
+RESOURCE_TABLES = (
+    "owed_callbacks",
+    "alerts",
+    "worker_queues",
+    "worker_channels",
+    "events",
+    "reservations",
+    "tasks",
+    "workflows",
+    "workers",
+    "task_queues",
+    "task_channels",
+    "activities",
+    "workspaces",
+)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS workspaces (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        friendly_name TEXT NOT NULL,
+        default_activity_sid TEXT,
+        timeout_activity_sid TEXT,
+        event_callback_url TEXT,
+        events_filter TEXT,
+        multi_task_enabled INTEGER NOT NULL DEFAULT 0,
+        prioritize_queue_order TEXT NOT NULL DEFAULT 'FIFO',
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS activities (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        available INTEGER NOT NULL,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS activities_workspace ON activities (workspace_sid, seq)",
+    """CREATE TABLE IF NOT EXISTS task_channels (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        unique_name TEXT NOT NULL,
+        channel_optimized_routing INTEGER,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        UNIQUE (workspace_sid, unique_name)
+    )""",
+    """CREATE TABLE IF NOT EXISTS workers (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        friendly_name_key TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        activity_sid TEXT NOT NULL REFERENCES activities(sid),
+        available INTEGER NOT NULL,
+        date_status_changed TEXT NOT NULL,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        UNIQUE (workspace_sid, friendly_name_key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS workers_activity ON workers (workspace_sid, activity_sid)",
+    # Routing looks for available workers, the one idle the longest first.
+    """CREATE INDEX IF NOT EXISTS workers_available
+        ON workers (workspace_sid, available, date_status_changed)""",
+    """CREATE TABLE IF NOT EXISTS task_queues (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        target_workers TEXT NOT NULL,
+        reservation_activity_sid TEXT,
+        assignment_activity_sid TEXT,
+        max_reserved_workers INTEGER NOT NULL DEFAULT 1,
+        task_order TEXT NOT NULL DEFAULT 'FIFO',
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS task_queues_workspace ON task_queues (workspace_sid, seq)",
+    """CREATE TABLE IF NOT EXISTS workflows (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        friendly_name TEXT NOT NULL,
+        configuration TEXT NOT NULL,
+        assignment_callback_url TEXT,
+        fallback_assignment_callback_url TEXT,
+        task_reservation_timeout INTEGER NOT NULL DEFAULT 120,
+        document_content_type TEXT NOT NULL DEFAULT 'application/json',
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS workflows_workspace ON workflows (workspace_sid, seq)",
+    # target_index is the position of the workflow target the task sits in (-1 for
+    # default_filter); target_entered_date starts that target's timeout; timeout_at is the
+    # task's TTL deadline. Routing and timers read them.
+    """CREATE TABLE IF NOT EXISTS tasks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        attributes TEXT NOT NULL,
+        assignment_status TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        timeout INTEGER NOT NULL,
+        timeout_at TEXT NOT NULL,
+        reason TEXT,
+        task_queue_sid TEXT,
+        task_queue_entered_date TEXT,
+        workflow_sid TEXT,
+        workflow_filter_name TEXT,
+        target_index INTEGER,
+        target_entered_date TEXT,
+        task_channel_sid TEXT,
+        rejection_count INTEGER NOT NULL DEFAULT 0,
+        virtual_start_time TEXT,
+        ignore_capacity INTEGER,
+        routing_target TEXT,
+        addons TEXT,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    # Routing columns added in schema version 2 (older files get them through _COLUMNS).
+    """CREATE INDEX IF NOT EXISTS tasks_queue_order
+        ON tasks (workspace_sid, assignment_status, task_queue_sid, priority, date_created)""",
+    "CREATE INDEX IF NOT EXISTS tasks_workflow ON tasks (workspace_sid, workflow_sid)",
+    # A workflow's active tasks by status and priority (its real-time statistics), without
+    # reading the finished ones its history holds.
+    """CREATE INDEX IF NOT EXISTS tasks_workflow_status
+        ON tasks (workflow_sid, assignment_status, priority)""",
+    "CREATE INDEX IF NOT EXISTS tasks_created ON tasks (workspace_sid, date_created)",
+    "CREATE INDEX IF NOT EXISTS tasks_ttl ON tasks (assignment_status, timeout_at)",
+    """CREATE TABLE IF NOT EXISTS reservations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        task_sid TEXT NOT NULL REFERENCES tasks(sid) ON DELETE CASCADE,
+        worker_sid TEXT NOT NULL REFERENCES workers(sid) ON DELETE CASCADE,
+        reservation_status TEXT NOT NULL,
+        task_queue_sid TEXT,
+        workflow_sid TEXT,
+        worker_previous_activity_sid TEXT,
+        timeout_at TEXT,
+        instruction TEXT,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS reservations_task ON reservations (task_sid, reservation_status)",
+    """CREATE INDEX IF NOT EXISTS reservations_worker
+        ON reservations (worker_sid, reservation_status)""",
+    """CREATE INDEX IF NOT EXISTS reservations_timeout
+        ON reservations (reservation_status, timeout_at)""",
+    """CREATE TABLE IF NOT EXISTS events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        event_type TEXT NOT NULL,
+        event_date TEXT NOT NULL,
+        event_date_ms INTEGER NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_sid TEXT NOT NULL,
+        actor_type TEXT NOT NULL,
+        actor_sid TEXT NOT NULL,
+        description TEXT NOT NULL,
+        event_data TEXT NOT NULL,
+        task_sid TEXT,
+        worker_sid TEXT,
+        reservation_sid TEXT,
+        task_queue_sid TEXT,
+        workflow_sid TEXT,
+        task_channel_unique_name TEXT,
+        source TEXT NOT NULL,
+        source_ip_address TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_date ON events (workspace_sid, event_date)",
+    # The events of some types over a window (the Events list's EventType filter, and the
+    # cumulative statistics, which count each type without reading the event rows). It
+    # replaced events_type (workspace_sid, event_type), its prefix.
+    "DROP INDEX IF EXISTS events_type",
+    # Version 5 replaced events_type_date, events_queue_type_date and events_workflow_type_date
+    # with the same columns and the waits after them (_EVENT_WAIT_INDEXES).
+    "DROP INDEX IF EXISTS events_type_date",
+    "CREATE INDEX IF NOT EXISTS events_task ON events (task_sid)",
+    "CREATE INDEX IF NOT EXISTS events_worker ON events (worker_sid)",
+    "CREATE INDEX IF NOT EXISTS events_reservation ON events (reservation_sid)",
+    # Cumulative statistics read one queue's, workflow's or worker's events of some types over
+    # a window (taskrouter_sandbox/engine/cumulative_statistics.py). An added index needs no
+    # version.
+    "DROP INDEX IF EXISTS events_queue_type_date",
+    "DROP INDEX IF EXISTS events_workflow_type_date",
+    """CREATE INDEX IF NOT EXISTS events_worker_type_date
+        ON events (worker_sid, event_type, event_date, task_channel_unique_name)""",
+    # Which workers a queue's target_workers selects, kept current on every worker attribute
+    # or target_workers change, with the worker's availability and idle time copied in so
+    # routing picks the worker idle the longest from one index.
+    # free: available and holding no pending reservation (kept by the triggers below), so a
+    # single-tasking queue reads only the workers it could offer a task to.
+    """CREATE TABLE IF NOT EXISTS worker_queues (
+        task_queue_sid TEXT NOT NULL REFERENCES task_queues(sid) ON DELETE CASCADE,
+        worker_sid TEXT NOT NULL REFERENCES workers(sid) ON DELETE CASCADE,
+        workspace_sid TEXT NOT NULL,
+        available INTEGER NOT NULL,
+        idle_since TEXT NOT NULL,
+        free INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (task_queue_sid, worker_sid)
+    )""",
+    """CREATE INDEX IF NOT EXISTS worker_queues_idle
+        ON worker_queues (task_queue_sid, available, idle_since, worker_sid)""",
+    "CREATE INDEX IF NOT EXISTS worker_queues_worker ON worker_queues (worker_sid)",
+    # A worker's capacity and availability on each task channel of its workspace (Twilio's
+    # WorkerChannel): one row per (worker, task channel), made with whichever comes second.
+    """CREATE TABLE IF NOT EXISTS worker_channels (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        worker_sid TEXT NOT NULL REFERENCES workers(sid) ON DELETE CASCADE,
+        task_channel_sid TEXT NOT NULL REFERENCES task_channels(sid) ON DELETE CASCADE,
+        capacity INTEGER NOT NULL DEFAULT 1,
+        available INTEGER NOT NULL DEFAULT 1,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        UNIQUE (worker_sid, task_channel_sid)
+    )""",
+    "CREATE INDEX IF NOT EXISTS worker_channels_channel ON worker_channels (task_channel_sid)",
+    # Deleting a workspace looks up its rows through the foreign key.
+    "CREATE INDEX IF NOT EXISTS worker_channels_workspace ON worker_channels (workspace_sid)",
+    """CREATE TABLE IF NOT EXISTS alerts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid TEXT NOT NULL UNIQUE,
+        workspace_sid TEXT REFERENCES workspaces(sid) ON DELETE CASCADE,
+        code INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        url TEXT,
+        reservation_sid TEXT,
+        date_created TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS alerts_workspace ON alerts (workspace_sid, seq)",
+    # The outbox of assignment callbacks (taskrouter_sandbox/state/outbox.py): a row is written in
+    # the transaction that creates its reservation and deleted in the one that applies the answer,
+    # so a crash in between leaves it for the next start to send. claimed_by names the process
+    # sending it (its owner lock file says whether it still runs). A new table needs no
+    # schema version: IF NOT EXISTS adds it to an older file, and older code ignores it.
+    """CREATE TABLE IF NOT EXISTS owed_callbacks (
+        reservation_sid TEXT PRIMARY KEY REFERENCES reservations(sid) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        fallback_url TEXT,
+        params TEXT NOT NULL,
+        created TEXT NOT NULL,
+        claimed_by TEXT,
+        claimed_at TEXT
+    ) WITHOUT ROWID""",
+)
+
+# Columns later schema versions added to existing tables: (table, column, declaration).
+_COLUMNS = (
+    ("tasks", "filter_index", "INTEGER"),
+    ("tasks", "target_timeout_at", "TEXT"),
+    ("tasks", "routing_date", "TEXT"),
+    ("worker_queues", "free", "INTEGER NOT NULL DEFAULT 0"),
+    # The row's version, its ETag (taskrouter_sandbox/domain/versions.py); kept by
+    # _VERSION_TRIGGERS.
+    ("tasks", "version", "INTEGER NOT NULL DEFAULT 0"),
+    ("workers", "version", "INTEGER NOT NULL DEFAULT 0"),
+    ("reservations", "version", "INTEGER NOT NULL DEFAULT 0"),
+    # Version 5: how long the task had waited, in whole seconds, when its reservation was
+    # accepted or it was canceled (wait_seconds, from its creation) and when accepted
+    # (queue_wait_seconds, from entering the queue); NULL on every other event. Written with
+    # the event (taskrouter_sandbox/state/events.py), so the cumulative statistics read them from an
+    # index instead of parsing each event's JSON.
+    ("events", "wait_seconds", "INTEGER"),
+    ("events", "queue_wait_seconds", "INTEGER"),
+)
+
+# Version 5's waits for the events an older file holds, from the same JSON fields.
+EVENT_WAITS_BACKFILL = """UPDATE events SET
+    wait_seconds = max(0, event_date_ms / 1000
+        - CAST(json_extract(event_data, '$.TaskDateCreated') AS INTEGER)),
+    queue_wait_seconds = CASE WHEN event_type = 'reservation.accepted' THEN max(0,
+        event_date_ms / 1000 - CAST(json_extract(event_data, '$.TaskQueueEnteredDate') AS INTEGER))
+        END
+    WHERE event_type IN ('reservation.accepted', 'task.canceled') AND wait_seconds IS NULL"""
+
+# Tables whose rows carry a version that moves on every UPDATE of the row, whatever code
+# path writes it (routing's status moves included): an AFTER UPDATE trigger adds one unless
+# the statement set the version itself. Transaction.update keeps its cached rows in step.
+VERSIONED_TABLES = ("tasks", "workers", "reservations")
+_VERSION_TRIGGERS = tuple(
+    f"""CREATE TRIGGER IF NOT EXISTS {table}_version AFTER UPDATE ON {table}
+        WHEN NEW.version = OLD.version
+        BEGIN UPDATE {table} SET version = OLD.version + 1 WHERE seq = NEW.seq; END"""
+    for table in VERSIONED_TABLES
+)
+
+# Version 4 added worker_channels: an older file's workers get a row for each task channel
+# of their workspace, at Twilio's defaults (capacity 1, available).
+WORKER_CHANNELS_BACKFILL = """INSERT INTO worker_channels
+    (sid, workspace_sid, worker_sid, task_channel_sid, capacity, available,
+     date_created, date_updated)
+    SELECT 'WC' || lower(hex(randomblob(16))), k.workspace_sid, k.sid, c.sid, 1, 1,
+        max(k.date_created, c.date_created), max(k.date_created, c.date_created)
+    FROM workers k JOIN task_channels c ON c.workspace_sid = k.workspace_sid
+    WHERE NOT EXISTS (SELECT 1 FROM worker_channels wc
+        WHERE wc.worker_sid = k.sid AND wc.task_channel_sid = c.sid)
+    ORDER BY k.seq, c.seq"""
+
+# Whether a single-tasking worker is free, from its membership row's availability and its
+# reservations: only a pending one holds it (why: the single-tasking note in routing/__init__.py).
+_HELD = "'pending'"
+FREE_VALUE = (
+    "(worker_queues.available AND NOT EXISTS (SELECT 1 FROM reservations r"
+    f" WHERE r.worker_sid = worker_queues.worker_sid AND r.reservation_status = {_HELD}))"
+)
+
+# The triggers keeping worker_queues.free. CREATE TRIGGER IF NOT EXISTS keeps an older
+# version's text, so a schema upgrade drops them first (version 3: accepted stopped holding).
+_FREE_TRIGGERS = (
+    "worker_queues_free_born",
+    "worker_queues_free_moved",
+    "reservations_hold",
+    "reservations_hold_changed",
+    "reservations_hold_deleted",
+)
+
+# Indexes over the added columns and the triggers keeping them, created once they exist.
+# A new trigger or index needs no schema version: IF NOT EXISTS adds it to an older file.
+# The events of a scope (the workspace, a queue, a workflow) by type over a window: the
+# Events list's EventType filter, and the cumulative statistics, whose counts and waits are
+# read from these entries alone, never from the event rows.
+_EVENT_WAIT_INDEXES = tuple(
+    f"""CREATE INDEX IF NOT EXISTS {name} ON events ({column}, event_type, event_date,
+        task_channel_unique_name, wait_seconds, queue_wait_seconds)"""
+    for name, column in (
+        ("events_type_waits", "workspace_sid"),
+        ("events_queue_type_waits", "task_queue_sid"),
+        ("events_workflow_type_waits", "workflow_sid"),
+    )
+)
+
+_ROUTING_INDEXES = (
+    *_VERSION_TRIGGERS,
+    *_EVENT_WAIT_INDEXES,
+    # The next task for a worker: highest priority, then oldest (FIFO, read forwards)...
+    """CREATE INDEX IF NOT EXISTS tasks_fifo
+        ON tasks (task_queue_sid, assignment_status, priority DESC, date_created, seq)""",
+    # ... or the newest whatever its priority (LIFO, read backwards): TaskRouter's LIFO
+    # ordering does not consider priority. tasks_lifo, which an older version ordered by
+    # priority first, serves no query any more.
+    "DROP INDEX IF EXISTS tasks_lifo",
+    """CREATE INDEX IF NOT EXISTS tasks_newest
+        ON tasks (task_queue_sid, assignment_status, date_created, seq)""",
+    """CREATE INDEX IF NOT EXISTS tasks_target_timeout
+        ON tasks (assignment_status, target_timeout_at)""",
+    # A queue's waiting tasks in the order their age counts from (the Task resource's age:
+    # virtual start, else creation) and in the order they entered the queue: its real-time
+    # statistics read the first of each without sorting the queue (an index on an expression
+    # serves a query that writes the expression the same way, with the table's own name).
+    """CREATE INDEX IF NOT EXISTS tasks_waiting_since
+        ON tasks (task_queue_sid, assignment_status, coalesce(virtual_start_time, date_created),
+            seq)""",
+    """CREATE INDEX IF NOT EXISTS tasks_in_queue_since
+        ON tasks (task_queue_sid, assignment_status, task_queue_entered_date, seq)""",
+    # The free members of a queue in idle order: routing stops at the first that fits, so
+    # a new task costs the same with 10 or 10,000 busy members.
+    """CREATE INDEX IF NOT EXISTS worker_queues_free
+        ON worker_queues (task_queue_sid, free, idle_since, worker_sid)""",
+    # worker_queues.free, kept in the database itself so that no code path (cascading
+    # deletes included) can leave it stale: a membership row is born and re-stamped with it,
+    # and every reservation that starts or stops holding its worker recomputes it.
+    f"""CREATE TRIGGER IF NOT EXISTS worker_queues_free_born AFTER INSERT ON worker_queues
+        BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
+            WHERE task_queue_sid = NEW.task_queue_sid AND worker_sid = NEW.worker_sid; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS worker_queues_free_moved
+        AFTER UPDATE OF available ON worker_queues
+        BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
+            WHERE task_queue_sid = NEW.task_queue_sid AND worker_sid = NEW.worker_sid; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS reservations_hold AFTER INSERT ON reservations
+        WHEN NEW.reservation_status = {_HELD}
+        BEGIN UPDATE worker_queues SET free = 0 WHERE worker_sid = NEW.worker_sid AND free; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS reservations_hold_changed
+        AFTER UPDATE OF reservation_status, worker_sid ON reservations
+        WHEN (OLD.reservation_status = {_HELD}) != (NEW.reservation_status = {_HELD})
+            OR OLD.worker_sid != NEW.worker_sid
+        BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
+            WHERE worker_sid IN (OLD.worker_sid, NEW.worker_sid); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS reservations_hold_deleted AFTER DELETE ON reservations
+        WHEN OLD.reservation_status = {_HELD}
+        BEGIN UPDATE worker_queues SET free = {FREE_VALUE}
+            WHERE worker_sid = OLD.worker_sid; END""",
+)
