@@ -45,13 +45,19 @@ export HOST PORT
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Stamp files: reinstall only when the requirement files change.
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# Stamp files: reinstall only when the requirement files or pyproject.toml change. The project
+# itself goes in editable (no copy: the checkout is what runs) and without dependencies (the
+# pinned files already installed them), which registers its console command and pytest plugin.
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps --editable .
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+$(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
+	$(PIP) -r requirements-dev.txt
+	$(PIP) --no-deps --editable .
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime

@@ -47,7 +47,7 @@ def reset_command(new_credentials: bool) -> None:
     seeded = sandbox.reset(new_credentials=new_credentials)
     # The new workflow calls back the server that serves the sandbox, as the old one did.
     callback_url = server.callback_url if server else current_app.config.get("SANDBOX_CALLBACK_URL")
-    if callback_url:
+    if callback_url and seeded.workflow_sid:
         sandbox.engine.update_workflow(
             seeded.workspace_sid, seeded.workflow_sid, assignment_callback_url=callback_url
         )
@@ -72,6 +72,7 @@ def init_app(app: Flask, url_prefix: str = "/sandbox") -> Sandbox:
     Settings: SANDBOX_DATABASE (default instance/sandbox.sqlite3, ":memory:" allowed),
     SANDBOX_ACCOUNT_SID / SANDBOX_AUTH_TOKEN (default: generated once, kept in the database),
     SANDBOX_CLOCK (an object with now() in UTC; default the system clock),
+    SANDBOX_SEED ("quickstart", the default, or "empty": the workspace a new database gets),
     SANDBOX_START_THREADS (default True: callback delivery and timers start with the first
     request this process serves; False leaves Engine.fire_due to the caller, as tests do).
     """
@@ -86,6 +87,7 @@ def init_app(app: Flask, url_prefix: str = "/sandbox") -> Sandbox:
         account_sid=app.config.get("SANDBOX_ACCOUNT_SID") or None,
         auth_token=app.config.get("SANDBOX_AUTH_TOKEN") or None,
         clock=app.config.get("SANDBOX_CLOCK"),
+        seed=app.config.get("SANDBOX_SEED") or "quickstart",
     )
     url_prefix = url_prefix.rstrip("/")
     app.register_blueprint(create_blueprint(sandbox, url_prefix), url_prefix=url_prefix or None)

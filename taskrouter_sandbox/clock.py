@@ -50,6 +50,45 @@ class ManualClock:
         with self._lock:
             self._now = moment.astimezone(UTC)
 
+    def advance_to(self, moment: datetime) -> datetime:
+        """Move forward to moment (never back); the new time."""
+        with self._lock:
+            self._now = max(self._now, moment.astimezone(UTC))
+            return self._now
+
+
+class ShiftedClock:
+    """The wall clock, moved forward on request: time runs on as usual between the jumps, so a
+    standalone sandbox keeps real time and a client can still skip a 120 s reservation timeout."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self._offset
+
+    def advance(self, seconds: float) -> datetime:
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards")
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)
+            return datetime.now(UTC) + self._offset
+
+    def advance_to(self, moment: datetime) -> datetime:
+        """Move forward to moment (never back); the new time."""
+        with self._lock:
+            now = datetime.now(UTC) + self._offset
+            if moment > now:
+                self._offset += moment - now
+            return datetime.now(UTC) + self._offset
+
+
+def movable(clock: Clock) -> bool:
+    """Whether the sandbox can move this clock forward (ManualClock, ShiftedClock)."""
+    return callable(getattr(clock, "advance_to", None))
+
 
 def to_storage(moment: datetime) -> str:
     """Sortable text with microseconds, e.g. 2024-01-01T09:00:00.000000Z."""

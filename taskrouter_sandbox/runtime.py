@@ -10,18 +10,22 @@ import atexit
 import fcntl
 import json
 import logging
+import math
 import os
 import re
 import secrets
 import threading
+from collections import deque
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import IO
 
-from taskrouter_sandbox.callbacks import Dispatcher
-from taskrouter_sandbox.clock import Clock, SystemClock, to_storage
+from taskrouter_sandbox.callbacks import Dispatcher, LocalTransport, on_delivery_thread
+from taskrouter_sandbox.clock import Clock, SystemClock, movable, to_storage
 from taskrouter_sandbox.domain.values import (
     AssignmentCallback,
     AssignmentOutcome,
+    CallbackDelivery,
     Effect,
     EventCallback,
 )
@@ -39,6 +43,10 @@ _CREDENTIAL_SETTINGS = ("account_sid", "auth_token")
 # Which server the seeded workflow calls back: kept across a reset, which points the new
 # workflow at the same server.
 SERVER_SETTING = "server"
+# The callback deliveries a Sandbox remembers (Sandbox.deliveries), newest last.
+DELIVERIES_KEPT = 1000
+# How long settle() waits by default for the callbacks in flight.
+SETTLE_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class Sandbox:
         account_sid: str | None = None,
         auth_token: str | None = None,
         clock: Clock | None = None,
+        seed: str = "quickstart",
     ) -> None:
         if account_sid is not None and not ACCOUNT_SID_PATTERN.match(account_sid):
             raise ValueError(
@@ -72,8 +81,14 @@ class Sandbox:
         self.account_sid, self.auth_token = self._credentials()
         self.engine = Engine(self.store, self.clock, self.account_sid)
         self.engine.ensure_routing_state()
-        self.seeded: Seeded = ensure_seeded(self.engine)
+        self.seeded: Seeded = ensure_seeded(self.engine, seed)
         self._seed_text = self.seeded.to_json()
+        # Serves some callback URLs in this process (taskrouter_sandbox.testing); set before
+        # start(). None: every callback goes out over HTTP.
+        self.local_transport: LocalTransport | None = None
+        # Every POST made to a callback URL by this process, and its answer.
+        self.deliveries: deque[CallbackDelivery] = deque(maxlen=DELIVERIES_KEPT)
+        self._advance_lock = threading.Lock()
         self.dispatcher: Dispatcher | None = None
         self.scheduler: Scheduler | None = None
         self._outbox: outbox.Outbox | None = None
@@ -95,15 +110,18 @@ class Sandbox:
         pinned_sid, pinned_token = self._pinned
         return pinned_sid or account_sid, pinned_token or auth_token
 
-    def reset(self, *, new_credentials: bool = False) -> Seeded:
-        """Wipe every resource and event, then seed the quickstart workspace again."""
+    def reset(self, *, new_credentials: bool = False, seed: str | None = None) -> Seeded:
+        """Wipe every resource and event, then seed a workspace again: of the kind given, else
+        of the kind it had."""
+        kind = seed or self.seeded.kind
         kept = (SERVER_SETTING,) if new_credentials else (SERVER_SETTING, *_CREDENTIAL_SETTINGS)
         with self.store.transaction() as tx:
             Store.wipe(tx, keep_settings=kept)
             self.account_sid, self.auth_token = self._credentials(regenerate=new_credentials)
             self.engine.account_sid = self.account_sid
-            self.seeded = ensure_seeded(self.engine)
+            self.seeded = ensure_seeded(self.engine, kind)
         self._seed_text = self.seeded.to_json()
+        self.deliveries.clear()
         if self.store.database != MEMORY:
             # Tells a server running over this database to read the new SIDs (reload_seeded).
             with open(self._server_lock_path, "a", opener=private_opener):
@@ -183,8 +201,9 @@ class Sandbox:
 
     # -- background threads: callback delivery and timers ---------------------------------
 
-    def start(self) -> None:
-        """Start callback delivery and the timer thread, once per process.
+    def start(self, *, timers: bool = True) -> None:
+        """Start callback delivery and (unless timers is False, when advance() alone fires
+        the deadlines) the timer thread, once per process.
 
         Idempotent and cheap, so it can run before every request: a process forked from one
         that had started (a gunicorn worker) starts its own threads on its first request.
@@ -205,20 +224,72 @@ class Sandbox:
                 self.auth_token,
                 self._apply_outcome,
                 on_alert=self.engine.record_alert,
+                on_delivery=self.deliveries.append,
+                local_transport=self.local_transport,
             )
             lock_path = None if self.store.database == MEMORY else self.store.database + ".lock"
-            self.scheduler = Scheduler(self.engine.fire_due, lock_path=lock_path)
+            if timers:
+                self.scheduler = Scheduler(self.engine.fire_due, lock_path=lock_path)
             self.engine.subscribe(self._deliver)
-            self.engine.on_deadline(self.scheduler.wake)
+            if self.scheduler is not None:
+                self.engine.on_deadline(self.scheduler.wake)
             # Owner first: a reservation made from here on is this process's to send, so
             # the claim below leaves it alone.
             self._outbox = outbox.Outbox(self.store)
             self.engine.callback_owner = self._outbox.owner
             self._send_owed(self.dispatcher, self._outbox)
-            self.scheduler.start()
+            if self.scheduler is not None:
+                self.scheduler.start()
             self._started_pid = pid
             atexit.register(self.stop)
             logger.info("sandbox callbacks and timers started (pid %d)", pid)
+
+    # -- time and settling, for tests and the control API ----------------------------------
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
+        """Wait until the callbacks sent so far are delivered and their answers applied,
+        including the callbacks those answers cause; False if some are still in flight after
+        timeout. At once when delivery is not started, or on a delivery thread (an
+        in-process callback app calling the API), which would wait for itself."""
+        dispatcher = self.dispatcher
+        if dispatcher is None or on_delivery_thread():
+            return True
+        return dispatcher.wait_idle(timeout)
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the clock forward by seconds and fire what falls due on the way, each deadline
+        at its own time and in order (a reservation timeout at 120 s, the next worker's at
+        240 s, ...), with its callbacks delivered; the new time.
+
+        Needs a clock that can move (ManualClock, ShiftedClock): ValueError otherwise, or for
+        a negative or infinite number of seconds.
+        """
+        if not movable(self.clock):
+            raise ValueError(
+                "this sandbox runs on the system clock, which it cannot move: start it with "
+                "a ManualClock or ShiftedClock (SANDBOX_CLOCK)"
+            )
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"seconds must be a finite number, 0 or more, not {seconds!r}")
+        clock = self.clock
+        with self._advance_lock:
+            target = clock.now() + timedelta(seconds=seconds)
+            fired: datetime | None = None
+            while True:
+                self.settle()
+                due = self.engine.earliest_deadline()
+                if due is None or due > target or due == fired:
+                    # due == fired: firing left it due (nothing can fire it): go on to target.
+                    break
+                clock.advance_to(due)  # type: ignore[attr-defined]
+                self.engine.fire_due()
+                fired = due
+            clock.advance_to(target)  # type: ignore[attr-defined]
+            self.engine.fire_due()
+            self.settle()
+            if self.scheduler is not None:
+                self.scheduler.wake()
+            return clock.now()
 
     def _deliver(self, effects: list[Effect]) -> None:
         dispatcher = self.dispatcher

@@ -1,6 +1,8 @@
-"""The quickstart workspace the sandbox starts with, created once and remembered by SID.
+"""The workspace the sandbox starts with, created once and remembered by SID.
 
-Activities Offline/Idle/Busy/Reserved, Alice and Bob, the Spanish and English queues, the workflow.
+"quickstart": activities Offline/Idle/Busy/Reserved, Alice and Bob, the Spanish and English
+queues, the workflow. "empty": a new workspace as Twilio makes one (Offline, Available and
+Unavailable, the default task channels) for a test to fill.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from taskrouter_sandbox.engine import Engine
 
 SETTING = "seed"
 
+SEEDS = ("quickstart", "empty")
 WORKSPACE_NAME = "TaskRouter Quickstart"
+EMPTY_WORKSPACE_NAME = "Sandbox workspace"
 ACTIVITIES = (("Offline", False), ("Idle", True), ("Busy", False), ("Reserved", False))
 WORKERS = (("Alice", {"languages": ["en", "es"]}), ("Bob", {"languages": ["en"]}))
 SPANISH_QUEUE = "Customer Care Requests - Spanish"
@@ -25,14 +29,16 @@ TASK_RESERVATION_TIMEOUT = 1200
 
 @dataclass(frozen=True)
 class Seeded:
-    """The SIDs of the seeded workspace, by TaskRouter name."""
+    """The SIDs of the seeded workspace, by TaskRouter name (the empty one has no workflow)."""
 
     workspace_sid: str
-    workflow_sid: str
+    workflow_sid: str | None
     task_channel_sid: str
     activity_sids: dict[str, str]
     worker_sids: dict[str, str]
     task_queue_sids: dict[str, str]
+    # Older files stored no kind: they were all the quickstart.
+    kind: str = "quickstart"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -45,17 +51,20 @@ class Seeded:
         """The SIDs as shell lines, named as the README's walkthrough names them."""
         values = {
             "WS": self.workspace_sid,
-            "WW": self.workflow_sid,
+            **({"WW": self.workflow_sid} if self.workflow_sid else {}),
             **{name.upper(): sid for name, sid in self.worker_sids.items()},
             **{name.upper(): sid for name, sid in self.activity_sids.items()},
         }
         return [f"export {name}={sid}" for name, sid in values.items()]
 
     def describe(self) -> list[str]:
-        lines = [
-            f"  workspace  {self.workspace_sid}  {WORKSPACE_NAME}",
-            f"  workflow   {self.workflow_sid}  {WORKFLOW_NAME}",
-        ]
+        if self.kind == "empty":
+            lines = [f"  workspace  {self.workspace_sid}  {EMPTY_WORKSPACE_NAME}"]
+        else:
+            lines = [
+                f"  workspace  {self.workspace_sid}  {WORKSPACE_NAME}",
+                f"  workflow   {self.workflow_sid}  {WORKFLOW_NAME}",
+            ]
         lines += [f"  activity   {sid}  {name}" for name, sid in self.activity_sids.items()]
         lines += [f"  worker     {sid}  {name}" for name, sid in self.worker_sids.items()]
         lines += [f"  task queue {sid}  {name}" for name, sid in self.task_queue_sids.items()]
@@ -136,17 +145,34 @@ def _build(engine: Engine) -> Seeded:
     )
 
 
-def ensure_seeded(engine: Engine) -> Seeded:
-    """The seeded workspace: created on first start (or after it was deleted), else reused.
+def _build_empty(engine: Engine) -> Seeded:
+    workspace_sid = engine.create_workspace(EMPTY_WORKSPACE_NAME)["sid"]
+    activities = engine.list_activities(workspace_sid, Paging(page_size=1000)).rows
+    return Seeded(
+        workspace_sid=workspace_sid,
+        workflow_sid=None,
+        task_channel_sid=engine.get_task_channel(workspace_sid, "default")["sid"],
+        activity_sids={activity["friendly_name"]: activity["sid"] for activity in activities},
+        worker_sids={},
+        task_queue_sids={},
+        kind="empty",
+    )
+
+
+def ensure_seeded(engine: Engine, kind: str = "quickstart") -> Seeded:
+    """The seeded workspace: created on first start (or after it was deleted), else reused,
+    whatever kind it was (a file keeps the workspace it has).
 
     Runs in one transaction, so two processes starting on the same file seed it once.
     """
+    if kind not in SEEDS:
+        raise ValueError(f"the seed is one of {', '.join(SEEDS)}, not {kind!r}")
     with engine.store.transaction() as tx:
         stored = tx.setting(SETTING)
         if stored is not None:
             seeded = Seeded.from_json(stored)
             if tx.scalar("SELECT 1 FROM workspaces WHERE sid = ?", (seeded.workspace_sid,)):
                 return seeded
-        seeded = _build(engine)
+        seeded = _build(engine) if kind == "quickstart" else _build_empty(engine)
         tx.set_setting(SETTING, seeded.to_json())
         return seeded

@@ -72,8 +72,25 @@ def _run_python(script: str, cwd: Path) -> str:
 
 # --- The planned layout -----------------------------------------------------------------------
 
-SANDBOX_PACKAGES = {"api", "engine", "routing", "state", "store", "domain", "callbacks"}
-SANDBOX_MODULES = {"runtime", "clock", "expressions", "jsonlimits", "scheduler", "seed"}
+SANDBOX_PACKAGES = {
+    "api",
+    "engine",
+    "routing",
+    "state",
+    "store",
+    "domain",
+    "callbacks",
+    "testing",
+}
+SANDBOX_MODULES = {
+    "runtime",
+    "clock",
+    "expressions",
+    "jsonlimits",
+    "scheduler",
+    "seed",
+    "pytest_plugin",
+}
 
 
 def test_sandbox_has_the_planned_layout() -> None:
@@ -95,7 +112,8 @@ def test_sandbox_has_the_planned_layout() -> None:
             "sandbox/ does not have the planned layout:\n  "
             + "\n  ".join(problems)
             + "\nThe layout: __init__ (Flask wiring), runtime (the Sandbox object), api -> engine"
-            " -> routing -> state -> store | domain, callbacks, seed, scheduler, and the leaves"
+            " -> routing -> state -> store | domain, callbacks, seed, scheduler, the entry points"
+            " testing and pytest_plugin, and the leaves"
             " clock, expressions, jsonlimits. A new module goes inside one of these packages; a new"
             " top-level one also needs its place in pyproject.toml's [tool.importlinter] contracts"
             " and in SANDBOX_PACKAGES or SANDBOX_MODULES here.",

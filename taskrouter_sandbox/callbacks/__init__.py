@@ -20,7 +20,10 @@ from taskrouter_sandbox.callbacks.delivery import (
     SIGNATURE_HEADER,
     USER_AGENT,
     Dispatcher,
+    HttpAnswer,
+    LocalTransport,
     new_pool,
+    on_delivery_thread,
 )
 
 __all__ = [
@@ -31,9 +34,12 @@ __all__ = [
     "USER_AGENT",
     "AssignmentAnswer",
     "Dispatcher",
+    "HttpAnswer",
+    "LocalTransport",
     "assignment_idempotency_token",
     "form_params",
     "interpret_assignment_answer",
     "new_pool",
+    "on_delivery_thread",
     "redact_url",
 ]

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlencode, urlsplit
 
 import certifi
@@ -27,7 +27,13 @@ from taskrouter_sandbox.callbacks.answers import (
     interpret_assignment_answer,
     redact_url,
 )
-from taskrouter_sandbox.domain.values import ALERT_HTTP_RETRIEVAL_FAILURE, Alert, AssignmentOutcome
+from taskrouter_sandbox.domain.values import (
+    ALERT_HTTP_RETRIEVAL_FAILURE,
+    CALLBACK_ANSWER_TEXT_LIMIT,
+    Alert,
+    AssignmentOutcome,
+    CallbackDelivery,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +53,14 @@ REQUEST_HEADERS = {
 MAX_ANSWER_BYTES = 1024 * 1024
 # The delivery threads are named after what they do: sandbox-callbacks-1, -2, ...
 THREAD_NAME_PREFIX = "sandbox-callbacks-"
+# Marks the delivery threads, so that code an in-process callback runs can tell it is on one.
+_delivery_thread = threading.local()
+
+
+def on_delivery_thread() -> bool:
+    """Whether this thread is delivering a callback (waiting for deliveries here would wait
+    for itself)."""
+    return getattr(_delivery_thread, "active", False)
 
 
 def _check_url(url: str, what: str) -> None:
@@ -64,10 +78,18 @@ def new_pool() -> urllib3.PoolManager:
 
 
 @dataclass(frozen=True)
-class _HttpAnswer:
+class HttpAnswer:
+    """An HTTP answer to a callback: what the sandbox reads of it."""
+
     status_code: int
     content_type: str | None
     body: bytes
+
+
+# A callback URL served in this process, without a socket (taskrouter_sandbox.testing): given
+# the URL, the signed request's headers and its form body, the app's answer; None for a URL it
+# does not serve, which then goes out over HTTP.
+LocalTransport = Callable[[str, Mapping[str, str], bytes], "HttpAnswer | None"]
 
 
 class _DeliveryFailure(Exception):
@@ -86,7 +108,9 @@ class Dispatcher:
     send_assignment/send_event only enqueue; each worker keeps one urllib3 PoolManager so
     deliveries to the same app reuse connections. on_assignment_outcome is called on the
     worker thread for every assignment delivery; on_alert (optional) receives alerts about
-    event deliveries (assignment alerts travel inside the outcome).
+    event deliveries (assignment alerts travel inside the outcome); on_delivery (optional)
+    receives a CallbackDelivery for every POST made. local_transport (optional) serves some
+    URLs in this process: the request is signed and timed exactly as one sent over HTTP.
     """
 
     def __init__(
@@ -99,6 +123,8 @@ class Dispatcher:
         max_workers: int = 4,
         pool_factory: Callable[[], urllib3.PoolManager] | None = None,
         on_alert: Callable[[Alert], None] | None = None,
+        on_delivery: Callable[[CallbackDelivery], None] | None = None,
+        local_transport: LocalTransport | None = None,
     ) -> None:
         if not isinstance(auth_token, str) or not auth_token:
             raise ValueError("auth_token must be a non-empty string")
@@ -109,6 +135,8 @@ class Dispatcher:
         self._validator = RequestValidator(auth_token)
         self._on_assignment_outcome = on_assignment_outcome
         self._on_alert = on_alert
+        self._on_delivery = on_delivery
+        self._local_transport = local_transport
         self._assignment_timeout = assignment_timeout
         self._event_timeout = event_timeout
         self._max_workers = max_workers
@@ -155,6 +183,12 @@ class Dispatcher:
             return self._changed.wait_for(
                 lambda: not self._unfinished or min(self._unfinished) > last, timeout
             )
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until nothing is queued or being delivered, including what the deliveries
+        themselves queue (an accepted reservation's event callbacks); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._unfinished, timeout)
 
     def close(self, wait: bool = True) -> None:
         """Stop the workers: with wait, after delivering what is queued; without, drop it."""
@@ -211,6 +245,7 @@ class Dispatcher:
             self._queue.put(job)
 
     def _work(self) -> None:
+        _delivery_thread.active = True
         pool = self._pool_factory()
         try:
             while True:
@@ -242,23 +277,30 @@ class Dispatcher:
         form: dict[str, str],
         timeout: float,
         idempotency_token: str,
-    ) -> _HttpAnswer:
+    ) -> HttpAnswer:
         headers = {
             **REQUEST_HEADERS,
             SIGNATURE_HEADER: self._validator.compute_signature(url, form),
             IDEMPOTENCY_HEADER: idempotency_token,
         }
         deadline = time.monotonic() + timeout
+        body = urlencode(form).encode()
         try:
             target = urllib3.util.parse_url(url)
             if target.auth:
                 # Credentials in a callback URL travel as HTTP basic auth.
                 headers.update(urllib3.make_headers(basic_auth=unquote(target.auth)))
                 url = target._replace(auth=None).url
+            if self._local_transport is not None:
+                local = _answer_locally(
+                    self._local_transport, url, headers, body, deadline, timeout
+                )
+                if local is not None:
+                    return local
             response = pool.request(
                 "POST",
                 url,
-                body=urlencode(form),
+                body=body,
                 headers=headers,
                 timeout=timeout,
                 redirect=False,
@@ -280,7 +322,7 @@ class Dispatcher:
                     chunks.append(chunk)
                 if time.monotonic() > deadline:
                     raise _DeliveryFailure(f"timed out after {timeout:g} s")
-                answer = _HttpAnswer(
+                answer = HttpAnswer(
                     response.status, response.headers.get("Content-Type"), b"".join(chunks)
                 )
             except BaseException:
@@ -319,12 +361,12 @@ class Dispatcher:
         idempotency_token = assignment_idempotency_token(reservation_sid)
         alerts: list[Alert] = []
         answer, status_code, url_used = self._attempt_assignment(
-            pool, reservation_sid, url, form, idempotency_token
+            pool, reservation_sid, url, form, idempotency_token, fallback=False
         )
         alerts.extend(answer.alerts)
         if answer.failed and fallback_url:
             answer, status_code, url_used = self._attempt_assignment(
-                pool, reservation_sid, fallback_url, form, idempotency_token
+                pool, reservation_sid, fallback_url, form, idempotency_token, fallback=True
             )
             alerts.extend(answer.alerts)
         outcome = AssignmentOutcome(
@@ -351,11 +393,16 @@ class Dispatcher:
         url: str,
         form: dict[str, str],
         idempotency_token: str,
+        *,
+        fallback: bool,
     ) -> tuple[AssignmentAnswer, int | None, str]:
         started = time.monotonic()
+        http: HttpAnswer | None = None
+        error: str | None = None
         try:
             http = self._post(pool, url, form, self._assignment_timeout, idempotency_token)
         except _DeliveryFailure as exc:
+            error = str(exc)
             answer = AssignmentAnswer(
                 failed=True,
                 alerts=(
@@ -373,13 +420,28 @@ class Dispatcher:
                 http.status_code, http.content_type, http.body, url=url
             )
             status_code = http.status_code
+        elapsed_ms = (time.monotonic() - started) * 1000.0
         logger.info(
             "assignment callback %s POST %s -> %s in %.0f ms, instruction %s",
             reservation_sid,
             redact_url(url),
             status_code if status_code is not None else "no answer",
-            (time.monotonic() - started) * 1000.0,
+            elapsed_ms,
             answer.instruction or "none",
+        )
+        _record(
+            self._on_delivery,
+            _delivery(
+                "assignment",
+                url,
+                form,
+                http,
+                error,
+                elapsed_ms,
+                reservation_sid=reservation_sid,
+                instruction=answer.instruction,
+                fallback=fallback,
+            ),
         )
         for alert in answer.alerts:
             _log_alert(alert)
@@ -390,9 +452,12 @@ class Dispatcher:
         event_type = form.get("EventType", "event")
         alert: Alert | None = None
         status: int | str
+        http: HttpAnswer | None = None
+        error: str | None = None
         try:
             http = self._post(pool, url, form, self._event_timeout, uuid.uuid4().hex)
         except _DeliveryFailure as exc:
+            error = str(exc)
             status = "no answer"
             alert = Alert(
                 ALERT_HTTP_RETRIEVAL_FAILURE,
@@ -410,12 +475,19 @@ class Dispatcher:
                     f"{http.status_code}, expected 2xx",
                     redact_url(url),
                 )
+        elapsed_ms = (time.monotonic() - started) * 1000.0
         logger.info(
             "event callback %s POST %s -> %s in %.0f ms",
             event_type,
             redact_url(url),
             status,
-            (time.monotonic() - started) * 1000.0,
+            elapsed_ms,
+        )
+        _record(
+            self._on_delivery,
+            _delivery(
+                "event", url, form, http, error, elapsed_ms, event_type=form.get("EventType")
+            ),
         )
         if alert is None:
             return
@@ -425,6 +497,67 @@ class Dispatcher:
                 self._on_alert(alert)
             except Exception:
                 logger.exception("on_alert failed")
+
+
+def _answer_locally(
+    transport: LocalTransport,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    deadline: float,
+    timeout: float,
+) -> HttpAnswer | None:
+    """The answer of an app served in this process, held to the same limits as one over
+    HTTP: an app that raises is a failed request, one slower than the timeout timed out
+    (it cannot be interrupted, so it is judged when it returns)."""
+    try:
+        answer = transport(url, headers, body)
+    except Exception as exc:
+        logger.exception("the in-process app at %s raised", redact_url(url))
+        raise _DeliveryFailure(f"request failed: the app raised {type(exc).__name__}") from exc
+    if answer is None:
+        return None
+    if time.monotonic() > deadline:
+        raise _DeliveryFailure(f"timed out after {timeout:g} s")
+    if len(answer.body) > MAX_ANSWER_BYTES:
+        raise _DeliveryFailure(f"answer larger than {MAX_ANSWER_BYTES} bytes")
+    return answer
+
+
+def _delivery(
+    kind: Literal["assignment", "event"],
+    url: str,
+    form: dict[str, str],
+    http: HttpAnswer | None,
+    error: str | None,
+    elapsed_ms: float,
+    **details: Any,
+) -> CallbackDelivery:
+    answer = None
+    if http is not None:
+        answer = http.body.decode("utf-8", "replace")[:CALLBACK_ANSWER_TEXT_LIMIT]
+    return CallbackDelivery(
+        kind=kind,
+        url=redact_url(url),
+        params=dict(form),
+        status_code=http.status_code if http is not None else None,
+        content_type=http.content_type if http is not None else None,
+        answer=answer,
+        error=error,
+        elapsed_ms=elapsed_ms,
+        **details,
+    )
+
+
+def _record(
+    on_delivery: Callable[[CallbackDelivery], None] | None, delivery: CallbackDelivery
+) -> None:
+    if on_delivery is None:
+        return
+    try:
+        on_delivery(delivery)
+    except Exception:
+        logger.exception("on_delivery failed")
 
 
 def _root_cause(exc: BaseException) -> BaseException:

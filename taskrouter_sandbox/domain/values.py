@@ -19,6 +19,9 @@ ALERT_INVALID_INSTRUCTION = 55555
 ALERT_KNOWN_WORKER_NOT_IN_QUEUE = 40152
 ALERT_KNOWN_WORKER_NOT_IN_WORKSPACE = 40155
 
+# What a CallbackDelivery keeps of an answer's text: enough for any instruction document.
+CALLBACK_ANSWER_TEXT_LIMIT = 65536
+
 AlertLevel = Literal["error", "warning"]
 ALERT_LEVELS: tuple[AlertLevel, ...] = ("error", "warning")
 
@@ -94,3 +97,44 @@ class AssignmentOutcome:
     url_used: str
     status_code: int | None
     elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class CallbackDelivery:
+    """One POST the sandbox made to a callback URL and what came back, as a test reads it.
+
+    kind is "assignment" or "event"; url the one called (credentials in it hidden); params
+    the form sent; status_code None when no HTTP answer came (error says why); answer the
+    body's text, cut at CALLBACK_ANSWER_TEXT_LIMIT characters. For an assignment callback,
+    reservation_sid and instruction (the one the sandbox read from the answer, None for none)
+    say what TaskRouter made of it; fallback marks the POST to the fallback URL.
+    """
+
+    kind: Literal["assignment", "event"]
+    url: str
+    params: dict[str, str]
+    status_code: int | None
+    content_type: str | None
+    answer: str | None
+    error: str | None
+    elapsed_ms: float
+    reservation_sid: str | None = None
+    event_type: str | None = None
+    instruction: str | None = None
+    fallback: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "url": self.url,
+            "params": dict(self.params),
+            "status_code": self.status_code,
+            "content_type": self.content_type,
+            "answer": self.answer,
+            "error": self.error,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "reservation_sid": self.reservation_sid,
+            "event_type": self.event_type,
+            "instruction": self.instruction,
+            "fallback": self.fallback,
+        }

@@ -177,3 +177,4 @@ class Engine:
 
     fire_due = _bound(timers.fire_due)
     next_deadline = _bound(timers.next_deadline)
+    earliest_deadline = _bound(timers.earliest_deadline)

@@ -4,6 +4,8 @@ routing/placement.py; the thread that calls fire_due is taskrouter_sandbox/sched
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from taskrouter_sandbox.clock import from_storage, to_storage
 from taskrouter_sandbox.engine.operations import Operations
 from taskrouter_sandbox.routing import placement
@@ -56,8 +58,8 @@ def fire_due(ops: Operations) -> float | None:
     return next_deadline(ops)
 
 
-def next_deadline(ops: Operations) -> float | None:
-    """Seconds from clock.now() to the earliest pending deadline (0 if overdue)."""
+def earliest_deadline(ops: Operations) -> datetime | None:
+    """The earliest pending deadline: a reservation's timeout, a task's TTL or target timeout."""
     with ops.read() as op:
         tx = op.tx
         candidates = [
@@ -71,6 +73,12 @@ def next_deadline(ops: Operations) -> float | None:
             ),
         ]
     due = [from_storage(value) for value in candidates if value]
-    if not due:
+    return min(due) if due else None
+
+
+def next_deadline(ops: Operations) -> float | None:
+    """Seconds from clock.now() to the earliest pending deadline (0 if overdue)."""
+    due = earliest_deadline(ops)
+    if due is None:
         return None
-    return max(0.0, (min(due) - ops.clock.now()).total_seconds())
+    return max(0.0, (due - ops.clock.now()).total_seconds())

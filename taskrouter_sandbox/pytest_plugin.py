@@ -1,0 +1,59 @@
+"""The pytest plugin this package registers (entry point pytest11): the taskrouter_sandbox fixture.
+
+    def test_reservation_times_out(taskrouter_sandbox):
+        workspace = taskrouter_sandbox.workspace
+        ...
+        taskrouter_sandbox.clock.advance(120)
+
+Options, per test with the marker `@pytest.mark.taskrouter_sandbox(seed="empty")` (seed,
+transport, start), or for the whole run: `--taskrouter-sandbox-transport=http` (or the ini
+option `taskrouter_sandbox_transport`) serves every fixture over real HTTP on a local port
+instead of in-process, so the same tests check both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from taskrouter_sandbox.testing.harness import TRANSPORTS, TaskRouterSandbox
+
+OPTION = "--taskrouter-sandbox-transport"
+INI = "taskrouter_sandbox_transport"
+MARKER = "taskrouter_sandbox"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("taskrouter-sandbox", "the local TaskRouter sandbox")
+    group.addoption(
+        OPTION,
+        choices=TRANSPORTS,
+        default=None,
+        help="how the taskrouter_sandbox fixture's client reaches it: in-process (wsgi, the "
+        "default) or over HTTP on a local port (http)",
+    )
+    parser.addini(INI, "the taskrouter_sandbox fixture's transport: wsgi or http", default="wsgi")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(seed='quickstart'|'empty', transport='wsgi'|'http', start=datetime): "
+        "options for the taskrouter_sandbox fixture",
+    )
+
+
+@pytest.fixture
+def taskrouter_sandbox(request: pytest.FixtureRequest) -> Iterator[TaskRouterSandbox]:
+    """A fresh TaskRouter sandbox for this test: .client (a twilio Client pointed at it), the
+    seeded workspace's SIDs, .clock.advance(seconds), .serve_callbacks(app), .events,
+    .alerts and .callbacks. Closed after the test."""
+    marker = request.node.get_closest_marker(MARKER)
+    options = dict(marker.kwargs) if marker else {}
+    transport = options.pop("transport", None) or request.config.getoption(OPTION)
+    transport = transport or request.config.getini(INI)
+    if transport not in TRANSPORTS:
+        raise pytest.UsageError(f"{INI} is one of {', '.join(TRANSPORTS)}, not {transport!r}")
+    with TaskRouterSandbox(transport=transport, **options) as sandbox:
+        yield sandbox

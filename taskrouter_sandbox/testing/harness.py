@@ -1,0 +1,239 @@
+"""TaskRouterSandbox: one isolated sandbox for one test, with a twilio Client pointed at it, a
+clock the test moves, and the code under test's callback apps served in the same process.
+
+The pytest fixture (taskrouter_sandbox.pytest_plugin) makes one per test; unittest or a script
+can use it as a context manager.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Literal
+
+from flask import Flask
+from twilio.http import HttpClient
+from twilio.rest import Client
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from taskrouter_sandbox import create_app
+from taskrouter_sandbox.clock import ManualClock
+from taskrouter_sandbox.domain.values import CallbackDelivery
+from taskrouter_sandbox.runtime import Sandbox
+from taskrouter_sandbox.seed import Seeded
+from taskrouter_sandbox.testing.transport import (
+    CallbackApps,
+    SettlingHttpClient,
+    WSGIApp,
+    WSGIHttpClient,
+)
+
+Transport = Literal["wsgi", "http"]
+TRANSPORTS: tuple[Transport, ...] = ("wsgi", "http")
+# Where a WSGI-mode sandbox pretends to live: requests never leave the process, but the URLs
+# (and the signatures over them) are as real as any.
+WSGI_BASE_URL = "http://taskrouter.sandbox.test"
+# The origin serve_callbacks gives a callback app unless told otherwise.
+DEFAULT_CALLBACK_ORIGIN = "http://app.test"
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    """No access log line per request: a test's output is the test's."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class SandboxClock:
+    """The sandbox's time. It stands still until advance() moves it: then every reservation
+    timeout, workflow target timeout and task TTL that falls due fires at its own moment, in
+    order, with its callbacks delivered, before advance() returns."""
+
+    def __init__(self, sandbox: Sandbox, clock: ManualClock) -> None:
+        self._sandbox = sandbox
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def advance(self, seconds: float) -> datetime:
+        """Move time forward by seconds (0 fires what is due now); the new time."""
+        return self._sandbox.advance(seconds)
+
+    def __repr__(self) -> str:
+        return f"<SandboxClock {self.now().isoformat()}>"
+
+
+class TaskRouterSandbox:
+    """A fresh sandbox: an in-memory TaskRouter v1 and everything a test needs to drive it.
+
+    seed: "quickstart" (Alice, Bob, the Spanish and English queues and the workflow of Twilio's
+    quickstart) or "empty" (a new workspace as Twilio makes one). transport: "wsgi" (requests
+    handed to the sandbox in this process, no socket) or "http" (a real server on a free
+    local port). start: the clock's first moment (default now, to the second).
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: str = "quickstart",
+        transport: Transport = "wsgi",
+        start: datetime | None = None,
+        database: str = ":memory:",
+    ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport is one of {', '.join(TRANSPORTS)}, not {transport!r}")
+        self.transport: Transport = transport
+        self._manual_clock = ManualClock(start or datetime.now(UTC).replace(microsecond=0))
+        self.app: Flask = create_app(
+            {
+                "TESTING": True,
+                "SANDBOX_DATABASE": database,
+                "SANDBOX_CLOCK": self._manual_clock,
+                "SANDBOX_SEED": seed,
+                "SANDBOX_START_THREADS": False,
+            }
+        )
+        self.sandbox: Sandbox = self.app.extensions["sandbox"]
+        self.clock = SandboxClock(self.sandbox, self._manual_clock)
+        self._callback_apps = CallbackApps()
+        self.sandbox.local_transport = self._callback_apps
+        self.sandbox.start(timers=False)
+        self._server: Any = None
+        self._server_thread: threading.Thread | None = None
+        if transport == "http":
+            self.base_url = self._serve()
+            self.http_client: HttpClient = SettlingHttpClient(self.settle, timeout=30)
+        else:
+            self.base_url = WSGI_BASE_URL
+            self.http_client = WSGIHttpClient(self.app, after_request=self.settle)
+        self.client = self.make_client()
+
+    # -- what a test reads ------------------------------------------------------------------
+
+    @property
+    def account_sid(self) -> str:
+        return self.sandbox.account_sid
+
+    @property
+    def auth_token(self) -> str:
+        return self.sandbox.auth_token
+
+    @property
+    def seeded(self) -> Seeded:
+        """The seeded workspace's SIDs (workspace, workflow, activities, workers, queues)."""
+        return self.sandbox.seeded
+
+    @property
+    def workspace_sid(self) -> str:
+        return self.seeded.workspace_sid
+
+    @property
+    def workflow_sid(self) -> str | None:
+        return self.seeded.workflow_sid
+
+    @property
+    def workers(self) -> dict[str, str]:
+        """Worker SIDs by name: {"Alice": "WK...", "Bob": "WK..."} in the quickstart."""
+        return dict(self.seeded.worker_sids)
+
+    @property
+    def activities(self) -> dict[str, str]:
+        return dict(self.seeded.activity_sids)
+
+    @property
+    def task_queues(self) -> dict[str, str]:
+        return dict(self.seeded.task_queue_sids)
+
+    @property
+    def workspace(self) -> Any:
+        """The twilio client's context for the seeded workspace (.tasks, .workers, ...)."""
+        return self.client.taskrouter.v1.workspaces(self.workspace_sid)
+
+    @property
+    def events(self) -> list[Any]:
+        """The seeded workspace's events, oldest first (twilio EventInstance objects)."""
+        return list(reversed(self.workspace.events.list()))
+
+    @property
+    def event_types(self) -> list[str]:
+        """The seeded workspace's event types, oldest first: ["task.created", ...]."""
+        return [event.event_type for event in self.events]
+
+    @property
+    def alerts(self) -> list[Any]:
+        """The debugger alerts (a callback that failed, an answer that was not JSON, ...),
+        oldest first, as client.monitor.v1.alerts lists them."""
+        return list(reversed(self.client.monitor.v1.alerts.list()))
+
+    @property
+    def callbacks(self) -> list[CallbackDelivery]:
+        """Every POST the sandbox made to a callback URL, oldest first, with its answer and,
+        for an assignment callback, the instruction TaskRouter read from it."""
+        return list(self.sandbox.deliveries)
+
+    # -- what a test does -------------------------------------------------------------------
+
+    def make_client(self) -> Client:
+        """A new twilio Client pointed at this sandbox (the code under test can have its own)."""
+        client = Client(self.account_sid, self.auth_token, http_client=self.http_client)
+        client.taskrouter.base_url = self.base_url
+        client.monitor.base_url = self.base_url
+        return client
+
+    def serve_callbacks(self, app: WSGIApp, origin: str = DEFAULT_CALLBACK_ORIGIN) -> str:
+        """Answer callbacks to URLs at origin with app (a Flask app, say) in this process,
+        signed as Twilio signs them; the origin, to build the callback URLs from."""
+        return self._callback_apps.mount(app, origin)
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait for the callbacks in flight and their outcomes. The client does this after
+        every request and the clock after every move, so a test rarely needs it."""
+        if not self.sandbox.settle(timeout):
+            raise TimeoutError(f"callbacks still in flight after {timeout:g} s")
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            if self._server_thread is not None:
+                self._server_thread.join(timeout=10)
+            self._server.server_close()
+            self._server = None
+        self.sandbox.close()
+
+    def __enter__(self) -> TaskRouterSandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<TaskRouterSandbox {self.transport} {self.base_url} {self.workspace_sid}>"
+
+    def _serve(self) -> str:
+        self._server = make_server(
+            "127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietRequestHandler
+        )
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="taskrouter-sandbox-server",
+            daemon=True,
+        )
+        self._server_thread.start()
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+
+@contextmanager
+def taskrouter_sandbox(**options: Any) -> Iterator[TaskRouterSandbox]:
+    """A TaskRouterSandbox for the length of a with block."""
+    with TaskRouterSandbox(**options) as sandbox:
+        yield sandbox
