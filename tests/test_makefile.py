@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 def _copy_project(folder: Path) -> None:
     for name in (
         "Makefile",
+        "pyproject.toml",
         "requirements.txt",
         "requirements-dev.txt",
         "tests/node/package.json",
