@@ -231,8 +231,15 @@ class Walkthrough:
 def walkthrough(tmp_path):
     folder = tmp_path / "project"
     shutil.copytree(ROOT, folder, ignore=shutil.ignore_patterns(*NOT_COPIED, "__pycache__"))
-    # The venv make test built: the same stamps, so make run installs nothing.
+    # The venv make test built: the same stamps, so make run installs nothing. Were the
+    # copy's install inputs newer than the stamp (an edit since the last make), make would
+    # reinstall the project editable from this copy into the shared venv, which then points
+    # at a folder about to be deleted: they are dated no later than the stamp.
     (folder / ".venv").symlink_to(ROOT / ".venv")
+    stamp = (ROOT / ".venv" / ".runtime").stat().st_mtime
+    for name in ("requirements.txt", "requirements-dev.txt", "pyproject.toml"):
+        if (folder / name).stat().st_mtime > stamp:
+            os.utime(folder / name, (stamp, stamp))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
