@@ -13,15 +13,17 @@ import logging
 import os
 import shlex
 import signal
+import socket
 import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
+from typing import NoReturn
 from urllib.parse import urlsplit
 
-from werkzeug.serving import make_server
+from werkzeug.serving import get_sockaddr, make_server, select_address_family
 
 from taskrouter_sandbox import create_app
 from taskrouter_sandbox.clock import Clock, ManualClock, ShiftedClock
@@ -64,8 +66,15 @@ def _callback_url(value: str) -> str:
     return value
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line on stderr (not the usage too), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (--help lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Serve a local TaskRouter v1 REST API (and its control API at /control) "
         "for the twilio library in any language.",
@@ -168,6 +177,20 @@ def _configure_logging(quiet: bool) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    family = select_address_family(host, port)
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # As werkzeug and every server does: a restart may rebind a port just let go of.
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(get_sockaddr(host, port, family))
+        listening.listen()
+    except OSError:
+        listening.close()
+        raise
+    return listening
+
+
 def _fail(message: str) -> int:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
     return 1
@@ -197,13 +220,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"cannot open the database {options.database}: {error.strerror or error}")
     sandbox: Sandbox = app.extensions["sandbox"]
     try:
-        server = make_server(options.host, options.port, app, threaded=True)
+        listening = _listen(options.host, options.port)
     except OSError as error:
         sandbox.close()
         return _fail(
             f"cannot serve on {options.host} port {options.port}: {error.strerror or error}"
         )
-    url = base_url(options.host, server.server_port)
+    with listening:
+        # werkzeug serves a socket of its own copy (fd): bound here, a port in use is our
+        # one line rather than werkzeug's own message and exit.
+        server = make_server(options.host, options.port, app, threaded=True, fd=listening.fileno())
+    url = base_url(options.host, server.port)
     seeded = sandbox.seeded
     if options.callback_url and seeded.workflow_sid:
         sandbox.engine.update_workflow(
