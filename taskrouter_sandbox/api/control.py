@@ -23,6 +23,7 @@ from taskrouter_sandbox.api.errors import ApiError
 from taskrouter_sandbox.api.params import form, query
 from taskrouter_sandbox.api.rendering import deleted, json_response
 from taskrouter_sandbox.clock import movable, to_storage
+from taskrouter_sandbox.domain.errors import NotFound
 from taskrouter_sandbox.seed import SEEDS
 
 # Far enough for any TaskRouter timeout (a task's TTL is at most two weeks), near enough that
@@ -86,11 +87,7 @@ def reset() -> Response:
             "for a sandbox of its own",
         )
     sandbox = current_sandbox()
-    old = sandbox.seeded
-    callback_url = None
-    if old.workflow_sid:
-        workflow = engine().get_workflow(old.workspace_sid, old.workflow_sid)
-        callback_url = workflow["assignment_callback_url"]
+    callback_url = _seeded_callback_url()
     seeded = sandbox.reset(seed=kind)
     if callback_url and seeded.workflow_sid:
         # The new workflow calls back where the old one did (taskrouter-sandbox --callback-url).
@@ -98,6 +95,19 @@ def reset() -> Response:
             seeded.workspace_sid, seeded.workflow_sid, assignment_callback_url=callback_url
         )
     return json_response(_seed_body())
+
+
+def _seeded_callback_url() -> str | None:
+    """The seeded workflow's Assignment Callback URL; None without one (the empty seed, or a
+    workflow or workspace a client deleted: a reset is how to get it back)."""
+    seeded = current_sandbox().seeded
+    if not seeded.workflow_sid:
+        return None
+    try:
+        workflow = engine().get_workflow(seeded.workspace_sid, seeded.workflow_sid)
+    except NotFound:
+        return None
+    return workflow["assignment_callback_url"]
 
 
 def fetch_seed() -> Response:

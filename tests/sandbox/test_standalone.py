@@ -219,13 +219,23 @@ def test_credentials_from_options_else_the_environment(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_callback_url_points_the_quickstart_workflow_there(tmp_path: Path) -> None:
+def test_callback_url_points_the_quickstart_workflow_there_and_a_reset_keeps_it(
+    tmp_path: Path,
+) -> None:
     url = "https://app.example.com/assignment_callback"
     with standalone(tmp_path, "--quiet", "--callback-url", url) as server:
         workspace = server.client().taskrouter.v1.workspaces(server.exports["TWILIO_WORKSPACE_SID"])
         workflow = workspace.workflows(server.exports["TWILIO_WORKFLOW_SID"]).fetch()
         assert workflow.assignment_callback_url == url
-        server.stop()
+        # A reset through the control API seeds a new workflow calling back the same URL.
+        seed = server.control("POST", "reset").json()
+        assert seed["workflow_sid"] != workflow.sid
+        v1 = server.client().taskrouter.v1
+        new = v1.workspaces(seed["workspace_sid"]).workflows(seed["workflow_sid"]).fetch()
+        assert new.assignment_callback_url == url
+        assert [w.sid for w in v1.workspaces.list()] == [seed["workspace_sid"]]
+        status, stderr = server.stop()
+    _assert_clean_stop(status, stderr, server.auth[1])
 
 
 def test_the_installed_console_script_serves_too(tmp_path: Path) -> None:

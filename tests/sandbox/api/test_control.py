@@ -168,6 +168,16 @@ def test_reset_without_a_seed_keeps_its_kind_and_the_workflow_callback_url(box: 
     assert box.v1.workspaces(body["workspace_sid"]).fetch().friendly_name
 
 
+def test_reset_brings_back_a_seeded_workspace_a_client_deleted(box: Live) -> None:
+    old = box.sandbox.seeded.workspace_sid
+    box.v1.workspaces(old).delete()
+    response = box.http("POST", "/control/reset")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["kind"] == "quickstart" and body["workspace_sid"] != old
+    assert box.v1.workspaces(body["workspace_sid"]).workflows(body["workflow_sid"]).fetch()
+
+
 def test_a_bad_seed_is_a_400_naming_seed(box: Live) -> None:
     old = box.sandbox.seeded
     response = box.http("POST", "/control/reset", data={"Seed": "full"})
