@@ -200,6 +200,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGTERM or SIGINT; the exit status (2 for bad options, from argparse)."""
     options = parse_options(argv)
     _configure_logging(options.quiet)
+    # From the start: a stop asked for while it starts is honoured once it serves.
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     try:
         app = create_app(
             {
@@ -219,6 +227,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         return _fail(f"cannot open the database {options.database}: {error.strerror or error}")
     sandbox: Sandbox = app.extensions["sandbox"]
+    seeded = sandbox.seeded
+    if options.callback_url and not seeded.workflow_sid:
+        sandbox.close()
+        print(
+            f"{PROG}: --callback-url: {options.database} has the empty seed, "
+            "which has no workflow to call back from",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
+    if seeded.kind != options.seed:
+        logger.warning(
+            "%s keeps the %s seed it has: --seed %s applies to a new database",
+            options.database,
+            seeded.kind,
+            options.seed,
+        )
     try:
         listening = _listen(options.host, options.port)
     except OSError as error:
@@ -231,19 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # one line rather than werkzeug's own message and exit.
         server = make_server(options.host, options.port, app, threaded=True, fd=listening.fileno())
     url = base_url(options.host, server.port)
-    seeded = sandbox.seeded
     if options.callback_url and seeded.workflow_sid:
         sandbox.engine.update_workflow(
             seeded.workspace_sid, seeded.workflow_sid, assignment_callback_url=options.callback_url
         )
     sandbox.start()
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     serving = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-server"
     )

@@ -297,6 +297,21 @@ def test_a_stop_delivers_the_callback_in_flight_and_applies_its_answer(tmp_path:
         server.stop()
 
 
+def test_a_file_keeps_its_seed_and_callback_url_needs_its_workflow(tmp_path: Path) -> None:
+    database = tmp_path / "empty.sqlite3"
+    with standalone(tmp_path, "--quiet", "--seed", "empty", "--database", str(database)) as server:
+        server.stop()
+    with standalone(tmp_path, "--quiet", "--database", str(database)) as server:
+        assert "TWILIO_WORKFLOW_SID" not in server.exports
+        status, stderr = server.stop()
+    _assert_clean_stop(status, stderr, server.auth[1])
+    assert "keeps the empty seed" in stderr
+    result = _run("--database", str(database), "--callback-url", "http://example.com/x")
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "--callback-url" in line and "empty seed" in line
+
+
 # -- refusals ---------------------------------------------------------------------------------
 
 
