@@ -149,12 +149,21 @@ def test_from_node_a_reservation_times_out_then_a_task_escalates(
     validator = RequestValidator(server.auth[1])
     assert validator.validate(callback.url, callback.form, callback.signature)
 
+    # Answered {}: no instruction, so the reservation waits for the REST API until the
+    # workflow's TaskReservationTimeout (Twilio's assignment callback page), and no longer.
     workflow = node.call(ws, ["workflows", seed["workflow_sid"]], ["fetch"])
-    moved = control(node, "post", "clock/advance", Seconds=workflow["taskReservationTimeout"] + 1)
-    assert moved["advanced_by"] == workflow["taskReservationTimeout"] + 1
-    reservation = node.call(
-        ws, ["tasks", task["sid"]], ["reservations", reservation["sid"]], ["fetch"]
-    )
+    timeout = workflow["taskReservationTimeout"]
+    fetch_reservation = [
+        ws,
+        ["tasks", task["sid"]],
+        ["reservations", reservation["sid"]],
+        ["fetch"],
+    ]
+    moved = control(node, "post", "clock/advance", Seconds=timeout - 1)
+    assert moved["advanced_by"] == timeout - 1
+    assert node.call(*fetch_reservation)["reservationStatus"] == "pending"
+    control(node, "post", "clock/advance", Seconds=2)
+    reservation = node.call(*fetch_reservation)
     assert reservation["reservationStatus"] == "timeout"
     # Twilio: the worker moves to the workspace's TimeoutActivity; the task is available again.
     workspace = node.call(ws, ["fetch"])
@@ -221,3 +230,13 @@ def test_from_node_a_reservation_times_out_then_a_task_escalates(
     assert callbacks[0]["url"] == receiver.url
     assert callbacks[0]["status_code"] == 200
     assert callbacks[0]["instruction"] is None
+
+
+def test_from_node_a_bad_control_call_is_a_twilio_shaped_error(node: NodeClient) -> None:
+    bad = node.send(
+        {"control": {"method": "post", "path": "clock/advance", "data": {"Seconds": "-5"}}}
+    )
+    assert bad["status"] == 400
+    assert bad["body"]["code"] == 20001 and "Seconds" in bad["body"]["message"]
+    missing = node.send({"control": {"method": "get", "path": "clocks", "data": None}})
+    assert missing["status"] == 404 and missing["body"]["code"] == 20404
