@@ -36,9 +36,12 @@ class NodeError(Exception):
 
 
 class NodeClient:
-    """client.taskrouter.v1 in a Node.js process, pointed at base_url."""
+    """client.taskrouter.v1 in a Node.js process, pointed at base_url; script is the bridge
+    (tests/node/standalone.js also speaks to the standalone server's control API)."""
 
-    def __init__(self, base_url: str, account_sid: str, auth_token: str) -> None:
+    def __init__(
+        self, base_url: str, account_sid: str, auth_token: str, script: Path = BRIDGE
+    ) -> None:
         node = shutil.which("node")
         if node is None:
             pytest.skip("Node.js is not installed: the twilio-node tests skip")
@@ -52,7 +55,7 @@ class NodeClient:
             "TWILIO_AUTH_TOKEN": auth_token,
         }
         self._process = subprocess.Popen(
-            [node, str(BRIDGE)],
+            [node, str(script)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=environ,
@@ -63,8 +66,12 @@ class NodeClient:
     def call(self, *path: Any) -> Any:
         """Walk path from client.taskrouter.v1 (a str is a property, a list [name, *args] a
         method call) and return the JSON of what the last step gave; NodeError if it failed."""
+        return self.send({"path": list(path)})
+
+    def send(self, message: dict[str, Any]) -> Any:
+        """One line of the script's protocol out, its answer back; NodeError if it failed."""
         assert self._process.stdin and self._process.stdout
-        self._process.stdin.write(json.dumps({"path": list(path)}) + "\n")
+        self._process.stdin.write(json.dumps(message) + "\n")
         line = _read_line(self._process, ANSWER_TIMEOUT)
         answer = json.loads(line)
         if "error" in answer:

@@ -90,6 +90,8 @@ SANDBOX_MODULES = {
     "scheduler",
     "seed",
     "pytest_plugin",
+    "standalone",
+    "__main__",
 }
 
 

@@ -15,6 +15,7 @@ from flask import Response, request
 from taskrouter_sandbox.api import (
     activities,
     alerts,
+    control,
     cumulative_statistics,
     events,
     realtime_statistics,
@@ -218,6 +219,12 @@ ROUTES = (
     # -- alerts (the shape of Twilio's Monitor API, for client.monitor.v1.alerts)
     Route("/v1/Alerts", GET=alerts.list_alerts),
     Route("/v1/Alerts/<sid>", GET=alerts.fetch_alert),
+    # -- the control API (api/control.py): the sandbox's own, outside /v1
+    Route("/control/clock", GET=control.fetch_clock),
+    Route("/control/clock/advance", POST=control.advance_clock),
+    Route("/control/reset", POST=control.reset),
+    Route("/control/seed", GET=control.fetch_seed),
+    Route("/control/callbacks", GET=control.list_callbacks, DELETE=control.clear_callbacks),
 )
 
 
