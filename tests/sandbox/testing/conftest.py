@@ -126,16 +126,19 @@ def create_task(sandbox: TaskRouterSandbox, language: str = "en", **kwargs: Any)
     )
 
 
-def thread_names() -> set[str]:
-    return {thread.name for thread in threading.enumerate()}
+def live_threads() -> set[threading.Thread]:
+    return set(threading.enumerate())
 
 
-def wait_for_threads(before: set[str], deadline_s: float = 5.0) -> set[str]:
+def wait_for_threads(
+    before: set[threading.Thread], deadline_s: float = 5.0
+) -> set[threading.Thread]:
     """The threads started since before that are still alive once deadline_s has passed
-    (daemon threads of a closed server take a poll interval to notice)."""
+    (a closed server's thread takes a poll interval to notice, a delivery thread is told to
+    stop and not waited for)."""
     deadline = time.monotonic() + deadline_s
     while True:
-        left = thread_names() - before
+        left = live_threads() - before
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.02)
