@@ -233,3 +233,37 @@ def test_the_context_manager_closes_its_sandbox() -> None:
 def test_a_bad_transport_is_refused_by_the_harness() -> None:
     with pytest.raises(ValueError, match="transport is one of wsgi, http, not 'pigeon'"):
         TaskRouterSandbox(transport="pigeon")  # type: ignore[arg-type]
+
+
+def test_a_client_kept_from_a_closed_sandbox_is_a_stranger_to_the_next() -> None:
+    """A closed sandbox's Flask app serves the next one (the harness keeps spent apps: most of
+    a setup was building one); what the old client sends is refused as a stranger's."""
+    first = TaskRouterSandbox()
+    stale, app = first.client, first.app
+    first.close()
+    with TaskRouterSandbox() as second:
+        assert second.app is app, "the spent app is served again"
+        assert second.account_sid != first.account_sid
+        with pytest.raises(TwilioRestException) as refused:
+            stale.taskrouter.v1.workspaces(second.workspace_sid).fetch()
+        assert (refused.value.status, refused.value.code) == (401, 20003)
+        assert second.workspace.fetch().sid == second.workspace_sid
+    first.close()  # closing twice is harmless
+
+
+def test_an_app_the_test_changed_is_not_handed_on() -> None:
+    with TaskRouterSandbox() as first:
+        # A hook of the test's own (Flask refuses new routes on an app that has served).
+        first.app.before_request_funcs.setdefault(None, []).append(lambda: None)
+        changed = first.app
+    with TaskRouterSandbox() as second:
+        assert second.app is not changed
+        assert None not in second.app.before_request_funcs
+
+
+def test_sandboxes_open_at_once_never_share_an_app() -> None:
+    with TaskRouterSandbox() as first, TaskRouterSandbox() as second:
+        assert first.app is not second.app
+        assert first.sandbox is not second.sandbox
+        assert first.app.extensions["sandbox"] is first.sandbox
+        assert second.app.blueprints["sandbox"].sandbox is second.sandbox
