@@ -267,3 +267,28 @@ def test_sandboxes_open_at_once_never_share_an_app() -> None:
         assert first.sandbox is not second.sandbox
         assert first.app.extensions["sandbox"] is first.sandbox
         assert second.app.blueprints["sandbox"].sandbox is second.sandbox
+
+
+def test_each_sandbox_seeds_its_own_workspace_on_a_copied_schema() -> None:
+    """Only the schema is copied from one made once per process: every sandbox has its own
+    SIDs, credentials, and seeded resources dated at its own start."""
+    with (
+        TaskRouterSandbox(start=datetime(2030, 1, 1, tzinfo=UTC)) as first,
+        TaskRouterSandbox(start=datetime(2031, 6, 1, tzinfo=UTC)) as second,
+    ):
+        assert first.workspace_sid != second.workspace_sid
+        assert set(first.workers.values()).isdisjoint(second.workers.values())
+        assert first.auth_token != second.auth_token
+        assert first.workspace.fetch().date_created == datetime(2030, 1, 1, tzinfo=UTC)
+        assert second.workspace.fetch().date_created == datetime(2031, 6, 1, tzinfo=UTC)
+        assert first.event_types == second.event_types
+
+
+def test_a_file_database_is_opened_as_usual(tmp_path) -> None:
+    database = str(tmp_path / "sandbox.sqlite3")
+    with TaskRouterSandbox(database=database) as first:
+        workspace_sid = first.workspace_sid
+        create_task(first, "en")
+    with TaskRouterSandbox(database=database) as again:
+        assert again.workspace_sid == workspace_sid
+        assert len(again.workspace.tasks.list()) == 1
