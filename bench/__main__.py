@@ -1,5 +1,5 @@
 """`python -m bench`: run the benchmarks at full size, print each report and the machine, and
-append them to bench/RESULTS.md (refreshing its headline table after a run of all five).
+append them to bench/RESULTS.md (refreshing its headline table after a run of them all).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import callback, lifecycle, scale, statistics_endpoints, suite
+from bench import callback, fixture, lifecycle, scale, statistics_endpoints, suite
 from bench.common import (
     README_PATH,
     RESULTS_PATH,
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], Report]] = {
     "scale": lambda args: scale.run(),
     "suite": lambda args: suite.run(),
     "statistics": lambda args: statistics_endpoints.run(),
+    "fixture": lambda args: fixture.run(),
 }
 
 

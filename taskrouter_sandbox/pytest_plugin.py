@@ -14,6 +14,7 @@ instead of in-process, so the same tests check both.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -44,16 +45,42 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# What the marker may set: TaskRouterSandbox's own options.
+MARKER_OPTIONS = ("seed", "transport", "start")
+
+
+def _sandbox_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """TaskRouterSandbox's options for this test: the marker's, else the run's transport.
+    A bad value fails the test with a message naming where it came from."""
+    marker = request.node.get_closest_marker(MARKER)
+    options = dict(marker.kwargs) if marker else {}
+    if marker is not None and marker.args:
+        raise pytest.UsageError(
+            f"the {MARKER} marker takes keyword options only ({', '.join(MARKER_OPTIONS)})"
+        )
+    unknown = sorted(set(options) - set(MARKER_OPTIONS))
+    if unknown:
+        raise pytest.UsageError(
+            f"the {MARKER} marker has no option {', '.join(unknown)}: it takes "
+            f"{', '.join(MARKER_OPTIONS)}"
+        )
+    if "transport" in options:
+        source = f"the {MARKER} marker's transport"
+    elif request.config.getoption(OPTION) is not None:
+        source, options["transport"] = OPTION, request.config.getoption(OPTION)
+    else:
+        source, options["transport"] = INI, request.config.getini(INI)
+    if options["transport"] not in TRANSPORTS:
+        raise pytest.UsageError(
+            f"{source} is one of {', '.join(TRANSPORTS)}, not {options['transport']!r}"
+        )
+    return options
+
+
 @pytest.fixture
 def taskrouter_sandbox(request: pytest.FixtureRequest) -> Iterator[TaskRouterSandbox]:
     """A fresh TaskRouter sandbox for this test: .client (a twilio Client pointed at it), the
     seeded workspace's SIDs, .clock.advance(seconds), .serve_callbacks(app), .events,
     .alerts and .callbacks. Closed after the test."""
-    marker = request.node.get_closest_marker(MARKER)
-    options = dict(marker.kwargs) if marker else {}
-    transport = options.pop("transport", None) or request.config.getoption(OPTION)
-    transport = transport or request.config.getini(INI)
-    if transport not in TRANSPORTS:
-        raise pytest.UsageError(f"{INI} is one of {', '.join(TRANSPORTS)}, not {transport!r}")
-    with TaskRouterSandbox(transport=transport, **options) as sandbox:
+    with TaskRouterSandbox(**_sandbox_options(request)) as sandbox:
         yield sandbox

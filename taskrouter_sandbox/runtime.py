@@ -68,7 +68,10 @@ class Sandbox:
         auth_token: str | None = None,
         clock: Clock | None = None,
         seed: str = "quickstart",
+        store: Store | None = None,
     ) -> None:
+        """store: an opened Store of database to use (taskrouter_sandbox.testing hands one
+        whose schema it copied), instead of opening one here."""
         if account_sid is not None and not ACCOUNT_SID_PATTERN.match(account_sid):
             raise ValueError(
                 f"SANDBOX_ACCOUNT_SID {account_sid!r} is not an account SID (AC + 32 hex digits)"
@@ -76,7 +79,7 @@ class Sandbox:
         if auth_token is not None and not auth_token.strip():
             raise ValueError("SANDBOX_AUTH_TOKEN must not be empty")
         self.clock: Clock = clock or SystemClock()
-        self.store = Store(database)
+        self.store = store if store is not None else Store(database)
         self._pinned = (account_sid, auth_token)
         self.account_sid, self.auth_token = self._credentials()
         self.engine = Engine(self.store, self.clock, self.account_sid)
