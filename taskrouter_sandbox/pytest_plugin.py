@@ -8,7 +8,8 @@
 Options, per test with the marker `@pytest.mark.taskrouter_sandbox(seed="empty")` (seed,
 transport, start), or for the whole run: `--taskrouter-sandbox-transport=http` (or the ini
 option `taskrouter_sandbox_transport`) serves every fixture over real HTTP on a local port
-instead of in-process, so the same tests check both.
+instead of in-process, so the same tests check both; the ini option `taskrouter_sandbox_seed`
+sets the seed of every test the marker does not.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from typing import Any
 
 import pytest
 
+from taskrouter_sandbox.seed import SEEDS
 from taskrouter_sandbox.testing.harness import TRANSPORTS, TaskRouterSandbox
 
 OPTION = "--taskrouter-sandbox-transport"
 INI = "taskrouter_sandbox_transport"
+SEED_INI = "taskrouter_sandbox_seed"
 MARKER = "taskrouter_sandbox"
 
 
@@ -35,6 +38,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "default) or over HTTP on a local port (http)",
     )
     parser.addini(INI, "the taskrouter_sandbox fixture's transport: wsgi or http", default="wsgi")
+    parser.addini(
+        SEED_INI,
+        "the workspace each taskrouter_sandbox starts with: quickstart or empty",
+        default="quickstart",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,6 +82,12 @@ def _sandbox_options(request: pytest.FixtureRequest) -> dict[str, Any]:
         raise pytest.UsageError(
             f"{source} is one of {', '.join(TRANSPORTS)}, not {options['transport']!r}"
         )
+    if "seed" in options:
+        source = f"the {MARKER} marker's seed"
+    else:
+        source, options["seed"] = SEED_INI, request.config.getini(SEED_INI)
+    if options["seed"] not in SEEDS:
+        raise pytest.UsageError(f"{source} is one of {', '.join(SEEDS)}, not {options['seed']!r}")
     return options
 
 

@@ -261,6 +261,16 @@ class TaskRouterSandbox:
         for an assignment callback, the instruction TaskRouter read from it."""
         return list(self.sandbox.deliveries)
 
+    @property
+    def assignment_callbacks(self) -> list[CallbackDelivery]:
+        """The assignment callbacks of .callbacks (fallback POSTs included), oldest first."""
+        return [delivery for delivery in self.sandbox.deliveries if delivery.kind == "assignment"]
+
+    @property
+    def event_callbacks(self) -> list[CallbackDelivery]:
+        """The event callbacks of .callbacks, oldest first."""
+        return [delivery for delivery in self.sandbox.deliveries if delivery.kind == "event"]
+
     # -- what a test does -------------------------------------------------------------------
 
     def make_client(self) -> Client:

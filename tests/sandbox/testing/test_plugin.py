@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from flask import jsonify
+from flask import Flask, jsonify
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
@@ -40,9 +40,9 @@ def test_probe(taskrouter_sandbox):
 
 def _probe(result: pytest.RunResult) -> list[dict]:
     return [
-        json.loads(line.split("PROBE ", 1)[1])
+        json.loads(line.split("PROBE ", 1)[1].rstrip("."))
         for line in result.outlines
-        if line.startswith("PROBE ") or " PROBE " in line
+        if "PROBE {" in line
     ]
 
 
@@ -111,6 +111,31 @@ def test_a_bad_transport_in_the_ini_is_refused_by_name(pytester: pytest.Pytester
     )
 
 
+def test_the_ini_picks_the_seed_and_the_marker_wins(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        PROBE
+        + """
+@pytest.mark.taskrouter_sandbox(seed="quickstart")
+def test_marked(taskrouter_sandbox):
+    print("PROBE " + json.dumps({"kind": taskrouter_sandbox.seeded.kind}))
+"""
+    )
+    pytester.makeini("[pytest]\ntaskrouter_sandbox_seed = empty\n")
+    result = pytester.runpytest("-s")
+    result.assert_outcomes(passed=2)
+    assert [probe["kind"] for probe in _probe(result)] == ["empty", "quickstart"]
+
+
+def test_a_bad_seed_in_the_ini_is_refused_by_name(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PROBE)
+    pytester.makeini("[pytest]\ntaskrouter_sandbox_seed = full\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*taskrouter_sandbox_seed is one of quickstart, empty, not 'full'*"]
+    )
+
+
 def test_bad_marker_options_are_refused_by_name(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -134,7 +159,7 @@ def test_bad_marker_options_are_refused_by_name(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines_random(
         [
             "*the taskrouter_sandbox marker's transport is one of wsgi, http, not 'telegraph'*",
-            "*the seed is one of quickstart, empty, not 'crowded'*",
+            "*the taskrouter_sandbox marker's seed is one of quickstart, empty, not 'crowded'*",
             "*the taskrouter_sandbox marker has no option sede: it takes seed, transport, start*",
         ]
     )
@@ -182,6 +207,16 @@ def test_two_sandboxes_at_once_share_nothing() -> None:
         assert (refused.value.status, refused.value.code) == (401, 20003)
 
 
+def _ok_app() -> Flask:
+    app = Flask("events")
+
+    @app.post("/events")
+    def events():
+        return "", 204
+
+    return app
+
+
 def test_the_readers_list_oldest_first(sandbox: TaskRouterSandbox) -> None:
     answering(sandbox, lambda form: jsonify({"instruction": "Accept"}))  # 55555: lower case
     go_idle(sandbox, "Alice")
@@ -200,6 +235,25 @@ def test_the_readers_list_oldest_first(sandbox: TaskRouterSandbox) -> None:
     (delivery,) = sandbox.callbacks
     assert delivery.params["TaskSid"] == first.sid
     assert delivery.as_dict()["kind"] == "assignment"
+    assert sandbox.assignment_callbacks == [delivery] and sandbox.event_callbacks == []
+
+
+def test_event_callbacks_are_read_apart_from_assignment_callbacks(
+    sandbox: TaskRouterSandbox,
+) -> None:
+    answering(sandbox, lambda form: jsonify({}))
+    origin = sandbox.serve_callbacks(_ok_app(), "http://events.test")
+    sandbox.workspace.update(event_callback_url=f"{origin}/events")
+    go_idle(sandbox, "Alice")
+    create_task(sandbox, "es")
+    kinds = [delivery.kind for delivery in sandbox.callbacks]
+    assert sandbox.assignment_callbacks == [d for d in sandbox.callbacks if d.kind == "assignment"]
+    assert sandbox.event_callbacks == [d for d in sandbox.callbacks if d.kind == "event"]
+    assert kinds.count("assignment") == 1 and kinds.count("event") >= 2
+    assert {d.event_type for d in sandbox.event_callbacks} >= {
+        "task.created",
+        "reservation.created",
+    }
 
 
 @pytest.mark.parametrize("transport", ["wsgi", "http"])
