@@ -36,12 +36,10 @@ class NodeError(Exception):
 
 
 class NodeClient:
-    """client.taskrouter.v1 in a Node.js process, pointed at base_url; script is the bridge
-    (tests/node/standalone.js also speaks to the standalone server's control API)."""
+    """client.taskrouter.v1 in a Node.js process, pointed at base_url (and the control API
+    beside it: send({"control": ...}))."""
 
-    def __init__(
-        self, base_url: str, account_sid: str, auth_token: str, script: Path = BRIDGE
-    ) -> None:
+    def __init__(self, base_url: str, account_sid: str, auth_token: str) -> None:
         node = shutil.which("node")
         if node is None:
             pytest.skip("Node.js is not installed: the twilio-node tests skip")
@@ -55,7 +53,7 @@ class NodeClient:
             "TWILIO_AUTH_TOKEN": auth_token,
         }
         self._process = subprocess.Popen(
-            [node, str(script)],
+            [node, str(BRIDGE)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=environ,

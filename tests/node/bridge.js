@@ -6,13 +6,19 @@
 // ["create", {"friendlyName": "x"}]). The answer is {"ok": value} with the library's own
 // toJSON() of what the last step returned (lists element by element), or {"error": {...}}
 // carrying RestException's status, code and message as twilio-node reports them.
+//
+// {"control": {"method": "post", "path": "clock/advance", "data": {"Seconds": 130}}} is a call
+// of the sandbox's control API beside /v1 (data: its parameters), made through twilio-node's
+// own client.request with the account's basic auth, as any Node.js client would move the
+// sandbox's time; answered {"ok": {"status": <HTTP status>, "body": <its JSON or null>}}.
 "use strict";
 
 const readline = require("node:readline");
 const twilio = require("twilio");
 
+const baseUrl = process.env.TASKROUTER_BASE_URL;
 const client = twilio(process.env.TWILIO_ACCOUNT_SID, process.env.TWILIO_AUTH_TOKEN);
-client.taskrouter.baseUrl = process.env.TASKROUTER_BASE_URL;
+client.taskrouter.baseUrl = baseUrl;
 
 function plain(value) {
   if (Array.isArray(value)) return value.map(plain);
@@ -20,7 +26,7 @@ function plain(value) {
   return value === undefined ? null : value;
 }
 
-async function call(path) {
+async function walk(path) {
   let target = client.taskrouter.v1;
   for (const step of path) {
     if (typeof step === "string") {
@@ -35,11 +41,26 @@ async function call(path) {
   return plain(target);
 }
 
+async function control({ method, path, data }) {
+  // A GET's parameters go in the query string, the others' in a form body, as for /v1.
+  const inQuery = method.toLowerCase() === "get";
+  const response = await client.request({
+    method,
+    uri: `${baseUrl}/control/${path}`,
+    params: inQuery ? data || undefined : undefined,
+    data: inQuery ? undefined : data || undefined,
+  });
+  let body = response.body;
+  if (typeof body === "string") body = body ? JSON.parse(body) : null;
+  return { status: response.statusCode, body: body ?? null };
+}
+
 const lines = readline.createInterface({ input: process.stdin });
 lines.on("line", async (line) => {
+  const message = JSON.parse(line);
   let answer;
   try {
-    answer = { ok: await call(JSON.parse(line).path) };
+    answer = { ok: message.control ? await control(message.control) : await walk(message.path) };
   } catch (error) {
     answer = {
       error: {

@@ -3,7 +3,7 @@ reservation timeout and a workflow escalation, seen from Node.js, with no sleepi
 
 The Python side only runs the server (a real subprocess) and the app's assignment callback (a
 real HTTP receiver answering {}), and checks each callback's signature with twilio's
-RequestValidator; every TaskRouter and control call is made by tests/node/standalone.js.
+RequestValidator; every TaskRouter and control call is made by tests/node/bridge.js.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.node_client import ROOT, NodeClient
+from tests.node_client import NodeClient
 from tests.sandbox.test_standalone import Running, standalone
-
-SCRIPT = ROOT / "tests" / "node" / "standalone.js"
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ def server(tmp_path: Path, receiver: EmptyAnswerReceiver) -> Iterator[Running]:
 
 @pytest.fixture
 def node(server: Running) -> Iterator[NodeClient]:
-    client = NodeClient(server.base_url, *server.auth, script=SCRIPT)
+    client = NodeClient(server.base_url, *server.auth)
     try:
         yield client
     finally:
