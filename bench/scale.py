@@ -518,8 +518,8 @@ def _report(
         "language and a priority (0, 5 or 10) at random; one queue per language, a workflow "
         "filter per language; workers stay Available and are single-tasking, so each is offered "
         "the next task when its task is completed.",
-        "Engine alone: a child process drives sandbox.engine.Engine over a Store on a temporary "
-        "file, no HTTP; it creates every task, then answers each offer the way an accept "
+        "Engine alone: a child process drives taskrouter_sandbox.engine.Engine over a Store on a "
+        "temporary file, no HTTP; it creates every task, then answers each offer the way an accept "
         "callback does (apply_assignment_outcome) and completes the task; "
         f"creating the {engine_large.tasks:,} tasks took {engine_large.create_seconds:.2f} s of "
         "the total. "

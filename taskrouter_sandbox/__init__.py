@@ -5,8 +5,10 @@ The house, top to bottom (imports run downwards only; tests/test_architecture.py
 api (the HTTP face) -> engine (one module per resource, behind the Engine facade) -> routing
 (which worker gets which task) -> state (inside one transaction: reads, events, memberships,
 every status write) -> store (SQLite) and domain (pure rules and values). runtime.py holds the
-Sandbox, callbacks/ delivers callbacks, scheduler.py runs the timers. It knows nothing of the
-quickstart server in routes/; app.py mounts it at /sandbox.
+Sandbox, callbacks/ delivers callbacks, scheduler.py runs the timers; testing/ and
+pytest_plugin.py serve other projects' tests, standalone.py the taskrouter-sandbox command. It
+knows nothing of the quickstart server (taskrouter_quickstart/), whose app.py mounts it at
+/sandbox.
 """
 
 from __future__ import annotations

@@ -249,15 +249,24 @@ class Sandbox:
 
     # -- time and settling, for tests and the control API ----------------------------------
 
-    def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
-        """Wait until the callbacks sent so far are delivered and their answers applied,
-        including the callbacks those answers cause; False if some are still in flight after
-        timeout. At once when delivery is not started, or on a delivery thread (an
-        in-process callback app calling the API), which would wait for itself."""
+    def mark(self) -> int:
+        """Where callback delivery stands now, for settle(since=...)."""
+        dispatcher = self.dispatcher
+        return dispatcher.mark() if dispatcher is not None else 0
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT, *, since: int = 0) -> bool:
+        """Wait until the callbacks sent since the mark `since` (0: all of them) are
+        delivered and their answers applied, including the callbacks those answers cause;
+        False if some are still in flight after timeout.
+
+        A request made while a callback is being answered (the callback app calling the API,
+        from its own thread or another) settles from a mark taken when it began, so it never
+        waits for the callback it is part of. At once when delivery is not started, or on a
+        delivery thread, which would wait for itself."""
         dispatcher = self.dispatcher
         if dispatcher is None or on_delivery_thread():
             return True
-        return dispatcher.wait_idle(timeout)
+        return dispatcher.wait_idle(timeout, since=since)
 
     def advance(self, seconds: float) -> datetime:
         """Move the clock forward by seconds and fire what falls due on the way, each deadline
@@ -265,7 +274,8 @@ class Sandbox:
         240 s, ...), with its callbacks delivered; the new time.
 
         Needs a clock that can move (ManualClock, ShiftedClock): ValueError otherwise, or for
-        a negative or infinite number of seconds.
+        a negative or infinite number of seconds. RuntimeError from inside a callback being
+        answered; TimeoutError when callbacks stay in flight past SETTLE_TIMEOUT.
         """
         if not movable(self.clock):
             raise ValueError(
@@ -274,12 +284,19 @@ class Sandbox:
             )
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"seconds must be a finite number, 0 or more, not {seconds!r}")
+        if on_delivery_thread():
+            # It would wait for the callbacks it fires, this one among them.
+            raise RuntimeError("the clock cannot be moved from inside a callback being answered")
         clock = self.clock
-        with self._advance_lock:
+        if not self._advance_lock.acquire(timeout=SETTLE_TIMEOUT):
+            raise TimeoutError(
+                f"another advance of the clock still runs after {SETTLE_TIMEOUT:g} s"
+            )
+        try:
             target = clock.now() + timedelta(seconds=seconds)
             fired: datetime | None = None
             while True:
-                self.settle()
+                self._settled()
                 due = self.engine.earliest_deadline()
                 if due is None or due > target or due == fired:
                     # due == fired: firing left it due (nothing can fire it): go on to target.
@@ -289,10 +306,16 @@ class Sandbox:
                 fired = due
             clock.advance_to(target)  # type: ignore[attr-defined]
             self.engine.fire_due()
-            self.settle()
+            self._settled()
             if self.scheduler is not None:
                 self.scheduler.wake()
             return clock.now()
+        finally:
+            self._advance_lock.release()
+
+    def _settled(self) -> None:
+        if not self.settle():
+            raise TimeoutError(f"callbacks still in flight after {SETTLE_TIMEOUT:g} s")
 
     def _deliver(self, effects: list[Effect]) -> None:
         dispatcher = self.dispatcher

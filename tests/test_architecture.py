@@ -101,17 +101,19 @@ def test_sandbox_has_the_planned_layout() -> None:
     packages = {p.parent.name for p in sandbox.glob("*/__init__.py")}
     modules = {p.stem for p in sandbox.glob("*.py")} - {"__init__"}
     problems = [
-        f"sandbox/{name}/ should be a package (a folder with __init__.py)"
+        f"taskrouter_sandbox/{name}/ should be a package (a folder with __init__.py)"
         for name in sorted(SANDBOX_PACKAGES - packages)
     ]
-    problems += [f"sandbox/{name}.py should exist" for name in sorted(SANDBOX_MODULES - modules)]
     problems += [
-        f"sandbox/{name} is not in the planned layout"
+        f"taskrouter_sandbox/{name}.py should exist" for name in sorted(SANDBOX_MODULES - modules)
+    ]
+    problems += [
+        f"taskrouter_sandbox/{name} is not in the planned layout"
         for name in sorted((packages | modules) - SANDBOX_PACKAGES - SANDBOX_MODULES)
     ]
     if problems:
         pytest.fail(
-            "sandbox/ does not have the planned layout:\n  "
+            "taskrouter_sandbox/ does not have the planned layout:\n  "
             + "\n  ".join(problems)
             + "\nThe layout: __init__ (Flask wiring), runtime (the Sandbox object), api -> engine"
             " -> routing -> state -> store | domain, callbacks, seed, scheduler, the entry points"

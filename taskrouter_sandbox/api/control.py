@@ -3,9 +3,11 @@ the TaskRouter paths and outside /v1, under the same basic auth and error shape.
 
     GET    /control/clock            {"now", "movable"}
     POST   /control/clock/advance    Seconds=<0 .. a year>: fires what falls due on the way
+    POST   /control/settle           [Timeout=<0 .. 60>]: waits for the callbacks in flight
     POST   /control/reset            [Seed=quickstart|empty]: a new seeded workspace
     GET    /control/seed             the seeded workspace's SIDs
-    GET    /control/callbacks        [Kind=assignment|event]: every callback POST, oldest first
+    GET    /control/callbacks        [Kind=assignment|event]: the newest 1000 callback POSTs,
+                                     oldest first
     DELETE /control/callbacks        forgets them
 """
 
@@ -30,6 +32,8 @@ from taskrouter_sandbox.seed import SEEDS
 # a slip of the keyboard does not put the sandbox in the year 3000.
 MAX_ADVANCE_SECONDS = 366 * 24 * 3600
 CALLBACK_KINDS = ("assignment", "event")
+# How long POST /control/settle waits at most (and by default).
+MAX_SETTLE_SECONDS = 60.0
 # A plain decimal number: float() would also take "nan", "inf", "1e400" and "٣".
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 
@@ -52,25 +56,43 @@ def advance_clock() -> Response:
             "can (taskrouter-sandbox, whose --clock system or manual both move, or "
             "SANDBOX_CLOCK=ManualClock() / ShiftedClock() with init_app)",
         )
-    now = sandbox.advance(seconds)
+    try:
+        now = sandbox.advance(seconds)
+    except TimeoutError as error:
+        raise _still_in_flight(error) from error
     return json_response({"now": to_storage(now), "advanced_by": seconds})
 
 
+def settle() -> Response:
+    """Wait until the callbacks sent so far are delivered and their answers applied, as the
+    pytest fixture's client does after every request."""
+    text = form().text("Timeout")
+    timeout = MAX_SETTLE_SECONDS if text is None else _number(text, "Timeout", MAX_SETTLE_SECONDS)
+    if not current_sandbox().settle(timeout):
+        raise _still_in_flight(TimeoutError(f"callbacks still in flight after {timeout:g} s"))
+    return json_response({"settled": True})
+
+
+def _still_in_flight(error: TimeoutError) -> ApiError:
+    return ApiError(504, 20001, f"{error}: a callback URL is answering slowly or not at all")
+
+
 def _seconds(text: str) -> float:
+    return _number(text, "Seconds", MAX_ADVANCE_SECONDS, "(a year)")
+
+
+def _number(text: str, name: str, most: float, what: str = "") -> float:
     value = text.strip()
     if not _DECIMAL.fullmatch(value):
         raise ApiError(
             400,
             20001,
-            f"Parameter Seconds must be a number of seconds, 0 or more, got {text!r}",
+            f"Parameter {name} must be a number of seconds, 0 or more, got {text!r}",
         )
     seconds = float(value)
-    if not math.isfinite(seconds) or seconds > MAX_ADVANCE_SECONDS:
-        raise ApiError(
-            400,
-            20001,
-            f"Parameter Seconds must be at most {MAX_ADVANCE_SECONDS} (a year), got {text!r}",
-        )
+    if not math.isfinite(seconds) or seconds > most:
+        limit = f"{most:g} {what}".rstrip()
+        raise ApiError(400, 20001, f"Parameter {name} must be at most {limit}, got {text!r}")
     return seconds
 
 
@@ -88,6 +110,8 @@ def reset() -> Response:
         )
     sandbox = current_sandbox()
     callback_url = _seeded_callback_url()
+    # A callback still in flight would be recorded, and its answer applied, after the wipe.
+    sandbox.settle()
     seeded = sandbox.reset(seed=kind)
     if callback_url and seeded.workflow_sid:
         # The new workflow calls back where the old one did (taskrouter-sandbox --callback-url).

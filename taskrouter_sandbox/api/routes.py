@@ -222,6 +222,7 @@ ROUTES = (
     # -- the control API (api/control.py): the sandbox's own, outside /v1
     Route("/control/clock", GET=control.fetch_clock),
     Route("/control/clock/advance", POST=control.advance_clock),
+    Route("/control/settle", POST=control.settle),
     Route("/control/reset", POST=control.reset),
     Route("/control/seed", GET=control.fetch_seed),
     Route("/control/callbacks", GET=control.list_callbacks, DELETE=control.clear_callbacks),

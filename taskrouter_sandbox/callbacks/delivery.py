@@ -184,11 +184,16 @@ class Dispatcher:
                 lambda: not self._unfinished or min(self._unfinished) > last, timeout
             )
 
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until nothing is queued or being delivered, including what the deliveries
-        themselves queue (an accepted reservation's event callbacks); False on timeout."""
+    def mark(self) -> int:
+        """Where the queue stands: wait_idle(since=mark) waits only for what comes after."""
+        return self._next_seq  # one int read: atomic, and only ever grows
+
+    def wait_idle(self, timeout: float | None = None, *, since: int = 0) -> bool:
+        """Wait until nothing queued at or after the mark `since` (0: ever) is still queued or
+        being delivered, nor what those deliveries queue themselves; False on timeout."""
         with self._changed:
-            return self._changed.wait_for(lambda: not self._unfinished, timeout)
+            done = lambda: all(seq < since for seq in self._unfinished)  # noqa: E731
+            return self._changed.wait_for(done, timeout)
 
     def close(self, wait: bool = True) -> None:
         """Stop the workers: with wait, after delivering what is queued; without, drop it."""

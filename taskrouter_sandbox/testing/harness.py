@@ -8,7 +8,7 @@ can use it as a context manager.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
@@ -61,17 +61,29 @@ class _AppPool:
         self._idle: list[tuple[Flask, tuple[Any, ...]]] = []
         self._lock = threading.Lock()
 
-    @staticmethod
-    def _shape(app: Flask) -> tuple[Any, ...]:
-        # An app the test changed (a route, a hook of its own) is not handed to another.
+    # Everything of a Flask app a test could add to: its hooks, handlers and processors.
+    _HOOKS = (
+        "before_request_funcs",
+        "after_request_funcs",
+        "teardown_request_funcs",
+        "teardown_appcontext_funcs",
+        "url_value_preprocessors",
+        "url_default_functions",
+        "template_context_processors",
+        "error_handler_spec",
+    )
+
+    @classmethod
+    def _shape(cls, app: Flask) -> tuple[Any, ...]:
+        # An app the test changed (a route, a hook, a handler, a setting, an extension of its
+        # own) is not handed to another.
         return (
             len(list(app.url_map.iter_rules())),
             tuple(sorted(app.view_functions)),
-            tuple(
-                (key, len(funcs))
-                for key, funcs in sorted(app.before_request_funcs.items(), key=str)
-            ),
+            tuple(_described(getattr(app, hook)) for hook in cls._HOOKS),
             tuple(sorted(app.blueprints)),
+            tuple(sorted(app.extensions)),
+            tuple(sorted((key, repr(value)) for key, value in app.config.items())),
         )
 
     def take(self) -> Flask | None:
@@ -84,6 +96,11 @@ class _AppPool:
         with self._lock:
             if len(self._idle) < self.KEPT:
                 self._idle.append((app, shape))
+
+
+def _described(hooks: Any) -> str:
+    """Hooks by key (a dict) or in order (a list), as text to compare."""
+    return repr(sorted(hooks.items(), key=str) if isinstance(hooks, dict) else hooks)
 
 
 _APPS = _AppPool()
@@ -108,7 +125,7 @@ class _SchemaTemplate:
 
 def _sandbox_app(config: dict[str, Any]) -> Flask:
     """A Flask app serving a new Sandbox made from config: a spent one if the pool has it."""
-    app = _APPS.take()
+    app = _APPS.take() if config["SANDBOX_DATABASE"] == MEMORY else None
     if app is None:
         return create_app(config)
     database = config["SANDBOX_DATABASE"]
@@ -116,7 +133,7 @@ def _sandbox_app(config: dict[str, Any]) -> Flask:
         database,
         clock=config["SANDBOX_CLOCK"],
         seed=config["SANDBOX_SEED"],
-        store=_SchemaTemplate.new_store() if database == MEMORY else None,
+        store=_SchemaTemplate.new_store(),
     )
     app.config.update(config)
     app.extensions["sandbox"] = sandbox
@@ -173,6 +190,7 @@ class TaskRouterSandbox:
             raise ValueError(f"transport is one of {', '.join(TRANSPORTS)}, not {transport!r}")
         self.transport: Transport = transport
         self._manual_clock = ManualClock(start or datetime.now(UTC).replace(microsecond=0))
+        self.started_at = self._manual_clock.now()
         self.app: Flask = _sandbox_app(
             {
                 "TESTING": True,
@@ -192,10 +210,10 @@ class TaskRouterSandbox:
         self._server_thread: threading.Thread | None = None
         if transport == "http":
             self.base_url = self._serve()
-            self.http_client: HttpClient = SettlingHttpClient(self.settle, timeout=30)
+            self.http_client: HttpClient = SettlingHttpClient(self._settler, timeout=30)
         else:
             self.base_url = WSGI_BASE_URL
-            self.http_client = WSGIHttpClient(self.app, after_request=self.settle)
+            self.http_client = WSGIHttpClient(self.app, settle=self._settler)
         self.client = self.make_client()
 
     # -- what a test reads ------------------------------------------------------------------
@@ -241,8 +259,10 @@ class TaskRouterSandbox:
 
     @property
     def events(self) -> list[Any]:
-        """The seeded workspace's events, oldest first (twilio EventInstance objects)."""
-        return list(reversed(self.workspace.events.list()))
+        """The seeded workspace's events since the sandbox began, oldest first (twilio
+        EventInstance objects). A plain events.list() holds the last 15 minutes only, as on
+        Twilio."""
+        return list(reversed(self.workspace.events.list(start_date=self.started_at)))
 
     @property
     def event_types(self) -> list[str]:
@@ -257,19 +277,19 @@ class TaskRouterSandbox:
 
     @property
     def callbacks(self) -> list[CallbackDelivery]:
-        """Every POST the sandbox made to a callback URL, oldest first, with its answer and,
-        for an assignment callback, the instruction TaskRouter read from it."""
+        """The POSTs the sandbox made to callback URLs (the newest 1000), oldest first, with
+        their answers and, for an assignment callback, the instruction TaskRouter read."""
         return list(self.sandbox.deliveries)
 
     @property
     def assignment_callbacks(self) -> list[CallbackDelivery]:
         """The assignment callbacks of .callbacks (fallback POSTs included), oldest first."""
-        return [delivery for delivery in self.sandbox.deliveries if delivery.kind == "assignment"]
+        return [delivery for delivery in self.callbacks if delivery.kind == "assignment"]
 
     @property
     def event_callbacks(self) -> list[CallbackDelivery]:
         """The event callbacks of .callbacks, oldest first."""
-        return [delivery for delivery in self.sandbox.deliveries if delivery.kind == "event"]
+        return [delivery for delivery in self.callbacks if delivery.kind == "event"]
 
     # -- what a test does -------------------------------------------------------------------
 
@@ -288,7 +308,16 @@ class TaskRouterSandbox:
     def settle(self, timeout: float = 30.0) -> None:
         """Wait for the callbacks in flight and their outcomes. The client does this after
         every request and the clock after every move, so a test rarely needs it."""
-        if not self.sandbox.settle(timeout):
+        self._wait(timeout, since=0)
+
+    def _settler(self) -> Callable[[], None]:
+        # From a mark taken before the request: a request the code under test makes while a
+        # callback is being answered waits for what it causes, never for that callback.
+        since = self.sandbox.mark()
+        return lambda: self._wait(30.0, since=since)
+
+    def _wait(self, timeout: float, *, since: int) -> None:
+        if not self.sandbox.settle(timeout, since=since):
             raise TimeoutError(f"callbacks still in flight after {timeout:g} s")
 
     def close(self) -> None:

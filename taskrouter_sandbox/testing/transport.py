@@ -8,6 +8,7 @@ app sees what it would see over HTTP: the same method, path, query, headers and 
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.request import Request as TwilioRequest
@@ -24,6 +26,9 @@ from werkzeug.test import Client
 from taskrouter_sandbox.callbacks import HttpAnswer
 
 WSGIApp = Callable[..., Any]
+# Called before each request; what it returns is called once the answer is in (the fixture
+# waits there for the callbacks the request caused, so the test's next line sees them).
+Settler = Callable[[], Callable[[], object]]
 # Headers werkzeug sets itself from what it is given (the body, the base URL).
 _COMPUTED_HEADERS = frozenset({"content-length", "host"})
 _JSON_TYPES = ("application/json", "application/scim+json")
@@ -42,22 +47,19 @@ def _open(client: Client, method: str, url: str, headers: Mapping[str, str], bod
 
 
 class WSGIHttpClient(HttpClient):
-    """An HttpClient for twilio.rest.Client that hands each request to a WSGI app.
-
-    after_request runs once an answer is in: the sandbox's fixture waits there for the
-    callbacks the request caused, so the test's next line sees their outcome.
-    """
+    """An HttpClient for twilio.rest.Client that hands each request to a WSGI app, settled by
+    settle (see Settler) when given."""
 
     def __init__(
         self,
         app: WSGIApp,
         *,
-        after_request: Callable[[], object] | None = None,
+        settle: Settler | None = None,
         timeout: float | None = None,
     ) -> None:
         super().__init__(logging.getLogger("twilio.http_client"), is_async=False, timeout=timeout)
         self._client = Client(app)
-        self._after_request = after_request
+        self._settle = settle
 
     def request(
         self,
@@ -83,6 +85,7 @@ class WSGIHttpClient(HttpClient):
             kwargs["data"] = data
         self._test_only_last_response = None
         self._test_only_last_request = TwilioRequest(**kwargs)
+        settled = self._settle() if self._settle is not None else None
         prepared = requests.Request(**kwargs).prepare()
         body = prepared.body or b""
         if isinstance(body, str):
@@ -92,21 +95,22 @@ class WSGIHttpClient(HttpClient):
         )
         response = Response(answer.status_code, answer.get_data(as_text=True), dict(answer.headers))
         self._test_only_last_response = response
-        if self._after_request is not None:
-            self._after_request()
+        if settled is not None:
+            settled()
         return response
 
 
 class SettlingHttpClient(TwilioHttpClient):
-    """twilio's own HttpClient over real HTTP, with after_request run after each answer."""
+    """twilio's own HttpClient over real HTTP, each request settled by settle (see Settler)."""
 
-    def __init__(self, after_request: Callable[[], object], **kwargs: Any) -> None:
+    def __init__(self, settle: Settler, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._after_request = after_request
+        self._settle = settle
 
     def request(self, *args: Any, **kwargs: Any) -> Response:
+        settled = self._settle()
         response = super().request(*args, **kwargs)
-        self._after_request()
+        settled()
         return response
 
 
@@ -161,4 +165,13 @@ class CallbackApps:
         if app is None:
             return None
         answer = _open(Client(app), "POST", url, headers, body)
-        return HttpAnswer(answer.status_code, answer.headers.get("Content-Type"), answer.get_data())
+        # The request says Accept-Encoding as over HTTP, so the answer may come compressed:
+        # urllib3 decodes it here as it does for an answer over HTTP.
+        decoded = urllib3.HTTPResponse(
+            body=io.BytesIO(answer.get_data()),
+            headers=dict(answer.headers),
+            status=answer.status_code,
+            preload_content=True,
+            decode_content=True,
+        ).data
+        return HttpAnswer(answer.status_code, answer.headers.get("Content-Type"), decoded)

@@ -4,15 +4,18 @@ and every way to ask it wrong, answered in Twilio's error shape."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 import requests
+from flask import Flask, jsonify
 
 from taskrouter_sandbox import Sandbox, create_app
 from taskrouter_sandbox.api.control import MAX_ADVANCE_SECONDS
 from taskrouter_sandbox.clock import ManualClock, from_storage
+from taskrouter_sandbox.testing import TaskRouterSandbox
 from tests.callback_receiver import CallbackReceiver
 from tests.sandbox.conftest import Live, assert_error_body, make_client, serve
 
@@ -312,3 +315,50 @@ def test_reset_inside_the_quickstart_server_is_refused_and_changes_nothing(quick
     assert "flask sandbox reset" in message
     assert sandbox.seeded == before
     assert sandbox.engine.get_workspace(before.workspace_sid)["sid"] == before.workspace_sid
+
+
+# -- settling -------------------------------------------------------------------------------
+
+
+def test_settle_waits_for_the_callbacks_in_flight() -> None:
+    """A client without the fixture (curl, twilio-node) asks the sandbox to wait until the
+    callbacks its requests caused are answered, as the fixture's client does by itself."""
+    app = Flask("slow_callback_app")
+
+    @app.post("/assignment")
+    def assignment():
+        time.sleep(0.3)
+        return jsonify(instruction="accept")
+
+    with TaskRouterSandbox(transport="http") as running:
+        origin = running.serve_callbacks(app)
+        running.workspace.workflows(running.workflow_sid).update(
+            assignment_callback_url=f"{origin}/assignment"
+        )
+        auth = (running.account_sid, running.auth_token)
+        base = running.base_url
+        workspace = f"{base}/v1/Workspaces/{running.workspace_sid}"
+        alice, idle = running.workers["Alice"], running.activities["Idle"]
+        # Plain requests: nothing waits for the callback they cause.
+        requests.post(f"{workspace}/Workers/{alice}", data={"ActivitySid": idle}, auth=auth)
+        requests.post(
+            f"{workspace}/Tasks",
+            data={"WorkflowSid": running.workflow_sid, "Attributes": '{"selected_language": "es"}'},
+            auth=auth,
+        )
+        settled = requests.post(f"{base}/control/settle", data={"Timeout": "10"}, auth=auth)
+        assert (settled.status_code, settled.json()) == (200, {"settled": True})
+        callbacks = requests.get(f"{base}/control/callbacks", auth=auth).json()["callbacks"]
+        assert [(c["kind"], c["instruction"]) for c in callbacks] == [("assignment", "accept")]
+
+
+@pytest.mark.parametrize("timeout", ["soon", "-1", "61", "nan"])
+def test_settle_refuses_a_bad_timeout(box: Live, timeout: str) -> None:
+    answer = box.http("POST", "/control/settle", data={"Timeout": timeout})
+    body = assert_error_body(answer, 400, 20001)
+    assert "Timeout" in body["message"]
+
+
+def test_settle_without_callbacks_in_flight_answers_at_once(box: Live) -> None:
+    answer = box.http("POST", "/control/settle")
+    assert (answer.status_code, answer.json()) == (200, {"settled": True})

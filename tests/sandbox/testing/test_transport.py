@@ -47,7 +47,7 @@ def pair() -> Iterator[Pair]:
         in_process = Client(
             sandbox.account_sid,
             sandbox.auth_token,
-            http_client=WSGIHttpClient(sandbox.app, after_request=sandbox.settle),
+            http_client=WSGIHttpClient(sandbox.app, settle=sandbox._settler),
         )
         in_process.taskrouter.base_url = WSGI_BASE_URL
         yield Pair(
