@@ -89,7 +89,8 @@ class Sandbox:
         # Serves some callback URLs in this process (taskrouter_sandbox.testing); set before
         # start(). None: every callback goes out over HTTP.
         self.local_transport: LocalTransport | None = None
-        # Every POST made to a callback URL by this process, and its answer.
+        # The POSTs made to callback URLs by this process (the newest DELIVERIES_KEPT), with
+        # their answers.
         self.deliveries: deque[CallbackDelivery] = deque(maxlen=DELIVERIES_KEPT)
         self._advance_lock = threading.Lock()
         self.dispatcher: Dispatcher | None = None
@@ -131,8 +132,9 @@ class Sandbox:
                 os.utime(self._server_lock_path)
         if new_credentials and self.started:
             # Callbacks are signed with the auth token: restart delivery with the new one.
+            timers = self.scheduler is not None
             self.stop()
-            self.start()
+            self.start(timers=timers)
         return self.seeded
 
     def reload_seeded(self) -> Seeded | None:
