@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ class Gunicorn:
     port: int
     url: str
     process: subprocess.Popen
+    # Its log so far, read as it comes: a pipe nobody reads fills and blocks the workers.
+    log: list[str]
 
 
 @contextmanager
@@ -76,6 +79,14 @@ def gunicorn_app(
         command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     url = f"http://127.0.0.1:{port}"
+    log: list[str] = []
+
+    def read_log() -> None:
+        for line in process.stderr:
+            log.append(line.decode(errors="replace"))
+
+    reader = threading.Thread(target=read_log, name="gunicorn-log-reader", daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -84,10 +95,15 @@ def gunicorn_app(
                     break
             except (requests.ConnectionError, requests.Timeout):
                 # Not listening yet, or a worker still importing the app on a busy machine.
-                assert process.poll() is None, process.stderr.read().decode()
+                assert process.poll() is None, "".join(log)
             assert time.monotonic() < deadline, "gunicorn did not answer /healthz"
             time.sleep(0.1)
-        yield Gunicorn(port, url, process)
+        try:
+            yield Gunicorn(port, url, process, log)
+        except BaseException:
+            # What the server said is the first clue to a failed request: show its log.
+            sys.stderr.write("gunicorn's log:\n" + "".join(log[-200:]))
+            raise
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -95,4 +111,5 @@ def gunicorn_app(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+        reader.join(timeout=5)
         process.stderr.close()
