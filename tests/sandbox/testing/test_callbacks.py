@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask import Response, jsonify
-from werkzeug.serving import make_server
 
 from taskrouter_sandbox.callbacks.delivery import IDEMPOTENCY_HEADER, USER_AGENT
 from taskrouter_sandbox.testing import TaskRouterSandbox
+from tests.sandbox.conftest import serve
 from tests.sandbox.testing.conftest import CallbackApp, answering, create_task, go_idle
 
 
@@ -202,23 +200,10 @@ def test_event_callbacks_reach_the_app_in_process_signed(sandbox: TaskRouterSand
     assert sorted(recorded) == sorted(types)
 
 
-@contextmanager
-def _served_over_http(app: CallbackApp) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app.build(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-
-
 def test_a_url_nobody_serves_in_process_goes_out_over_http(sandbox: TaskRouterSandbox) -> None:
     sandbox.serve_callbacks(CallbackApp(sandbox.auth_token).build())  # at http://app.test
     receiver = CallbackApp(sandbox.auth_token)
-    with _served_over_http(receiver) as origin:
+    with serve(receiver.build()) as origin:
         sandbox.workspace.workflows(sandbox.workflow_sid).update(
             assignment_callback_url=origin + "/assignment"
         )
