@@ -26,6 +26,7 @@ from taskrouter_sandbox.runtime import Sandbox
 from taskrouter_sandbox.seed import Seeded
 from taskrouter_sandbox.store import MEMORY, Store
 from taskrouter_sandbox.testing.transport import (
+    AsyncHttpClientAdapter,
     CallbackApps,
     SettlingHttpClient,
     WSGIApp,
@@ -295,7 +296,15 @@ class TaskRouterSandbox:
 
     def make_client(self) -> Client:
         """A new twilio Client pointed at this sandbox (the code under test can have its own)."""
-        client = Client(self.account_sid, self.auth_token, http_client=self.http_client)
+        return self._client_over(self.http_client)
+
+    def make_async_client(self) -> Client:
+        """A twilio Client for the library's *_async methods (fetch_async, create_async, ...),
+        pointed at this sandbox and settled like .client."""
+        return self._client_over(AsyncHttpClientAdapter(self.http_client))
+
+    def _client_over(self, http_client: HttpClient) -> Client:
+        client = Client(self.account_sid, self.auth_token, http_client=http_client)
         client.taskrouter.base_url = self.base_url
         client.monitor.base_url = self.base_url
         return client

@@ -8,6 +8,7 @@ app sees what it would see over HTTP: the same method, path, query, headers and 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import threading
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from twilio.http import HttpClient
+from twilio.http import AsyncHttpClient, HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.request import Request as TwilioRequest
 from twilio.http.response import Response
@@ -112,6 +113,33 @@ class SettlingHttpClient(TwilioHttpClient):
         response = super().request(*args, **kwargs)
         settled()
         return response
+
+
+class AsyncHttpClientAdapter(AsyncHttpClient):
+    """twilio's asynchronous HttpClient interface over one of the clients above, each request
+    run in a worker thread: for code under test that calls the library's *_async methods.
+    The requests, their settling and their answers are the synchronous client's."""
+
+    def __init__(self, client: HttpClient) -> None:
+        super().__init__(
+            logging.getLogger("twilio.http_client"), is_async=True, timeout=client.timeout
+        )
+        self._client = client
+
+    async def request(
+        self,
+        method: str,
+        uri: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        return await asyncio.to_thread(
+            self._client.request, method, uri, params, data, headers, auth, timeout, allow_redirects
+        )
 
 
 def origin_of(url: str) -> str:

@@ -3,6 +3,7 @@ an outside review of the fixture, each case in both transports where it applies.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -112,3 +113,23 @@ def test_a_database_file_in_a_new_folder_opens_whatever_the_pool_holds(tmp_path)
         with TaskRouterSandbox(database=str(database)) as running:
             assert running.workspace.fetch().sid == running.workspace_sid
         assert database.exists()
+
+
+def test_code_under_test_may_use_the_async_api(sandbox: TaskRouterSandbox) -> None:
+    """twilio's *_async methods need an asynchronous HttpClient: make_async_client() gives a
+    Client over one, reaching the same sandbox and settled as .client is."""
+    answering(sandbox, lambda form: jsonify(instruction="accept"))
+
+    async def scenario() -> str:
+        client = sandbox.make_async_client()
+        workspace = client.taskrouter.v1.workspaces(sandbox.workspace_sid)
+        await workspace.workers(sandbox.workers["Alice"]).update_async(
+            activity_sid=sandbox.activities["Idle"]
+        )
+        task = await workspace.tasks.create_async(
+            workflow_sid=sandbox.workflow_sid, attributes=json.dumps({"selected_language": "es"})
+        )
+        return (await workspace.tasks(task.sid).fetch_async()).assignment_status
+
+    assert asyncio.run(scenario()) == "assigned"
+    assert [d.instruction for d in sandbox.assignment_callbacks] == ["accept"]
