@@ -1,13 +1,15 @@
-"""A stand-in for the app's /assignment_callback: records each assignment callback and answers
-accept, after a delay when asked, so that tests can have callbacks in flight."""
+"""A stand-in for the app's /assignment_callback: records each callback (its URL, form and
+signature) and answers accept, or another answer ({} leaves the reservation pending), after a
+delay when asked, so that tests can have callbacks in flight."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs
 
 
@@ -17,13 +19,17 @@ class Call:
     task_sid: str
     token: str
     at: float
+    url: str = ""
+    form: dict[str, str] = field(default_factory=dict)
+    signature: str = ""
 
 
 class CallbackReceiver:
     """Serves on 127.0.0.1 at a free port; `url` is where the workflow should call back."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, answer: dict[str, Any] | None = None) -> None:
         self.delay = delay
+        self.answer = {"instruction": "accept"} if answer is None else answer
         self.calls: list[Call] = []
         self._changed = threading.Condition()
         receiver = self
@@ -37,13 +43,16 @@ class CallbackReceiver:
                     form.get("TaskSid", ""),
                     self.headers.get("I-Twilio-Idempotency-Token", ""),
                     time.monotonic(),
+                    f"http://127.0.0.1:{receiver._server.server_port}{self.path}",
+                    form,
+                    self.headers.get("X-Twilio-Signature", ""),
                 )
                 with receiver._changed:
                     receiver.calls.append(call)
                     receiver._changed.notify_all()
                 if receiver.delay:
                     time.sleep(receiver.delay)
-                body = json.dumps({"instruction": "accept"}).encode()
+                body = json.dumps(receiver.answer).encode()
                 try:
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")

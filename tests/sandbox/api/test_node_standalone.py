@@ -9,82 +9,32 @@ RequestValidator; every TaskRouter and control call is made by tests/node/bridge
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from twilio.request_validator import RequestValidator
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
+from tests.callback_receiver import CallbackReceiver
 from tests.node_client import NodeClient
 from tests.sandbox.test_standalone import Running, standalone
 
 
-@dataclass(frozen=True)
-class Received:
-    url: str
-    form: dict[str, str]
-    signature: str
-
-
-class EmptyAnswerReceiver:
-    """An app's Assignment Callback URL that answers {} (no instruction: the reservation stays
-    pending, as Twilio's assignment callback page says) and keeps what it was sent."""
-
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self._changed = threading.Condition()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.port}/assignment_callback"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @Request.application
-    def _app(self, request: Request) -> Response:
-        received = Received(
-            request.url, request.form.to_dict(), request.headers.get("X-Twilio-Signature", "")
-        )
-        with self._changed:
-            self.received.append(received)
-            self._changed.notify_all()
-        return Response("{}", mimetype="application/json")
-
-    def wait_for(self, count: int, timeout: float = 10) -> list[Received]:
-        with self._changed:
-            assert self._changed.wait_for(lambda: len(self.received) >= count, timeout), (
-                f"{len(self.received)} callbacks came, not {count}"
-            )
-            return list(self.received)
-
-    def __enter__(self) -> EmptyAnswerReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-
 @pytest.fixture
-def receiver() -> Iterator[EmptyAnswerReceiver]:
-    with EmptyAnswerReceiver() as running:
+def receiver() -> Iterator[CallbackReceiver]:
+    with CallbackReceiver(answer={}) as running:
         yield running
 
 
 @pytest.fixture
-def event_receiver() -> Iterator[EmptyAnswerReceiver]:
+def event_receiver() -> Iterator[CallbackReceiver]:
     """The workspace's Event Callback URL."""
-    with EmptyAnswerReceiver() as running:
+    with CallbackReceiver(answer={}) as running:
         yield running
 
 
 @pytest.fixture
-def server(tmp_path: Path, receiver: EmptyAnswerReceiver) -> Iterator[Running]:
+def server(tmp_path: Path, receiver: CallbackReceiver) -> Iterator[Running]:
     # The manual clock: nothing falls due unless the test moves time.
     options = ("--quiet", "--clock", "manual", "--callback-url", receiver.url)
     with standalone(tmp_path, *options) as running:
@@ -111,8 +61,8 @@ def control(node: NodeClient, method: str, path: str, **data: object) -> dict:
 def test_from_node_a_reservation_times_out_then_a_task_escalates(
     node: NodeClient,
     server: Running,
-    receiver: EmptyAnswerReceiver,
-    event_receiver: EmptyAnswerReceiver,
+    receiver: CallbackReceiver,
+    event_receiver: CallbackReceiver,
 ) -> None:
     seed = control(node, "get", "seed")
     ws = ["workspaces", seed["workspace_sid"]]
@@ -139,7 +89,8 @@ def test_from_node_a_reservation_times_out_then_a_task_escalates(
     assert reservation["reservationStatus"] == "pending"
     assert reservation["workerSid"] == alice
 
-    [callback] = receiver.wait_for(1)
+    assert receiver.wait_for(lambda calls: len(calls) >= 1, 10), receiver.calls
+    [callback] = receiver.calls
     assert callback.url == receiver.url
     assert callback.form["ReservationSid"] == reservation["sid"]
     assert callback.form["TaskSid"] == task["sid"]
@@ -221,7 +172,7 @@ def test_from_node_a_reservation_times_out_then_a_task_escalates(
     every = control(node, "get", "callbacks")["callbacks"]
     assert {c["kind"] for c in every} == {"assignment", "event"}
     events = [c for c in every if c["kind"] == "event"]
-    assert len(events) == len(event_receiver.received)
+    assert len(events) == len(event_receiver.calls)
     assert all(c["url"] == event_receiver.url for c in events)
     callbacks = control(node, "get", "callbacks", Kind="assignment")["callbacks"]
     assert [c["reservation_sid"] for c in callbacks] == [callback.form["ReservationSid"]]
