@@ -163,8 +163,8 @@ def export_lines(sandbox: Sandbox, url: str) -> list[str]:
         values["TWILIO_WORKFLOW_SID"] = sandbox.seeded.workflow_sid
     lines = [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
     lines.append(
-        f"# control API: {url}/control (clock, clock/advance, reset, seed, callbacks), "
-        "basic auth as for /v1"
+        f"# control API: {url}/control (clock, clock/advance, settle, reset, seed, "
+        "callbacks), basic auth as for /v1"
     )
     return lines
 
@@ -256,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # one line rather than werkzeug's own message and exit.
         server = make_server(options.host, options.port, app, threaded=True, fd=listening.fileno())
     url = base_url(options.host, server.port)
-    if options.callback_url and seeded.workflow_sid:
+    if options.callback_url:  # the empty seed, which has no workflow, was refused above
         sandbox.engine.update_workflow(
             seeded.workspace_sid, seeded.workflow_sid, assignment_callback_url=options.callback_url
         )

@@ -46,7 +46,9 @@ def fetch_clock() -> Response:
 
 
 def advance_clock() -> Response:
-    seconds = _seconds(form().text("Seconds", required=True) or "")
+    seconds = _seconds(
+        form().text("Seconds", required=True) or "", "Seconds", MAX_ADVANCE_SECONDS, "(a year)"
+    )
     sandbox = current_sandbox()
     if not movable(sandbox.clock):
         raise ApiError(
@@ -67,7 +69,7 @@ def settle() -> Response:
     """Wait until the callbacks sent so far are delivered and their answers applied, as the
     pytest fixture's client does after every request."""
     text = form().text("Timeout")
-    timeout = MAX_SETTLE_SECONDS if text is None else _number(text, "Timeout", MAX_SETTLE_SECONDS)
+    timeout = MAX_SETTLE_SECONDS if text is None else _seconds(text, "Timeout", MAX_SETTLE_SECONDS)
     if not current_sandbox().settle(timeout):
         raise _still_in_flight(TimeoutError(f"callbacks still in flight after {timeout:g} s"))
     return json_response({"settled": True})
@@ -77,11 +79,8 @@ def _still_in_flight(error: TimeoutError) -> ApiError:
     return ApiError(504, 20001, f"{error}: a callback URL is answering slowly or not at all")
 
 
-def _seconds(text: str) -> float:
-    return _number(text, "Seconds", MAX_ADVANCE_SECONDS, "(a year)")
-
-
-def _number(text: str, name: str, most: float, what: str = "") -> float:
+def _seconds(text: str, name: str, most: float, what: str = "") -> float:
+    """A parameter that is a plain decimal number of seconds, from 0 to most."""
     value = text.strip()
     if not _DECIMAL.fullmatch(value):
         raise ApiError(
@@ -91,7 +90,7 @@ def _number(text: str, name: str, most: float, what: str = "") -> float:
         )
     seconds = float(value)
     if not math.isfinite(seconds) or seconds > most:
-        limit = f"{most:g} {what}".rstrip()
+        limit = f"{most:.0f} {what}".rstrip()
         raise ApiError(400, 20001, f"Parameter {name} must be at most {limit}, got {text!r}")
     return seconds
 

@@ -125,6 +125,9 @@ def test_seconds_missing_or_given_twice_is_a_400_naming_seconds(box: Live) -> No
 def test_a_year_is_the_most_one_advance_moves(box: Live) -> None:
     response = box.http("POST", "/control/clock/advance", data={"Seconds": MAX_ADVANCE_SECONDS})
     assert response.status_code == 200, response.text
+    too_far = box.http("POST", "/control/clock/advance", data={"Seconds": MAX_ADVANCE_SECONDS + 1})
+    body = assert_error_body(too_far, 400, 20001)
+    assert f"Seconds must be at most {MAX_ADVANCE_SECONDS} (a year)" in body["message"]
 
 
 # -- reset and the seed ---------------------------------------------------------------------
@@ -356,7 +359,7 @@ def test_settle_waits_for_the_callbacks_in_flight() -> None:
 def test_settle_refuses_a_bad_timeout(box: Live, timeout: str) -> None:
     answer = box.http("POST", "/control/settle", data={"Timeout": timeout})
     body = assert_error_body(answer, 400, 20001)
-    assert "Timeout" in body["message"]
+    assert "Parameter Timeout must be" in body["message"] and repr(timeout) in body["message"]
 
 
 def test_settle_without_callbacks_in_flight_answers_at_once(box: Live) -> None:
