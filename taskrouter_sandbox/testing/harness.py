@@ -7,6 +7,7 @@ can use it as a context manager.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -107,21 +108,13 @@ def _described(hooks: Any) -> str:
 _APPS = _AppPool()
 
 
-class _SchemaTemplate:
+@functools.cache
+def _schema_template() -> Store:
     """An empty in-memory database with the schema, made once per process: each sandbox's
     store starts as a copy of it (Store's copy_of), instead of creating the schema (about 10
     ms). Only the schema is shared: every sandbox seeds its own workspace, with its own
     SIDs, dates and credentials."""
-
-    _store: Store | None = None
-    _lock = threading.Lock()
-
-    @classmethod
-    def new_store(cls) -> Store:
-        with cls._lock:
-            if cls._store is None:
-                cls._store = Store(MEMORY)
-            return Store(MEMORY, copy_of=cls._store)
+    return Store(MEMORY)
 
 
 def _sandbox_app(config: dict[str, Any]) -> Flask:
@@ -134,7 +127,7 @@ def _sandbox_app(config: dict[str, Any]) -> Flask:
         database,
         clock=config["SANDBOX_CLOCK"],
         seed=config["SANDBOX_SEED"],
-        store=_SchemaTemplate.new_store(),
+        store=Store(MEMORY, copy_of=_schema_template()),
     )
     app.config.update(config)
     app.extensions["sandbox"] = sandbox
