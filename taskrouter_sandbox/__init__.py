@@ -21,6 +21,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from taskrouter_sandbox.api import create_blueprint
+from taskrouter_sandbox.eventbridge import views as eventbridge
 from taskrouter_sandbox.runtime import Sandbox
 from taskrouter_sandbox.store import MEMORY, make_private_directory
 
@@ -92,7 +93,9 @@ def init_app(app: Flask, url_prefix: str = "/sandbox") -> Sandbox:
         seed=app.config.get("SANDBOX_SEED") or "quickstart",
     )
     url_prefix = url_prefix.rstrip("/")
-    app.register_blueprint(create_blueprint(sandbox, url_prefix), url_prefix=url_prefix or None)
+    api = create_blueprint(sandbox, url_prefix)
+    app.register_blueprint(api, url_prefix=url_prefix or None)
+    eventbridge.init_app(app, sandbox, url_prefix, f"{api.name}_eventbridge")
     app.cli.add_command(sandbox_cli)
     app.extensions["sandbox"] = sandbox
     if app.config.get("SANDBOX_START_THREADS", True):

@@ -30,6 +30,7 @@ from taskrouter_sandbox.domain.values import (
     EventCallback,
 )
 from taskrouter_sandbox.engine import Engine
+from taskrouter_sandbox.eventbridge import tokens
 from taskrouter_sandbox.scheduler import Scheduler
 from taskrouter_sandbox.seed import SETTING as SEED_SETTING
 from taskrouter_sandbox.seed import Seeded, ensure_seeded
@@ -39,7 +40,7 @@ from taskrouter_sandbox.store import MEMORY, Store, private_opener
 logger = logging.getLogger(__name__)
 
 ACCOUNT_SID_PATTERN = re.compile(r"^AC[0-9a-fA-F]{32}$")
-_CREDENTIAL_SETTINGS = ("account_sid", "auth_token")
+_CREDENTIAL_SETTINGS = ("account_sid", "auth_token", "api_key_sid", "api_key_secret")
 # Which server the seeded workflow calls back: kept across a reset, which points the new
 # workflow at the same server.
 SERVER_SETTING = "server"
@@ -102,8 +103,17 @@ class Sandbox:
         self._reset_seen: int | None = None
 
     def _credentials(self, regenerate: bool = False) -> tuple[str, str]:
-        """Pinned credentials win; otherwise generated once and kept in the database."""
+        """Pinned credentials win; otherwise generated once and kept in the database. With
+        them, the API key that signs the workers' access tokens (api_key_sid and
+        api_key_secret), which only the sandbox's own database holds."""
         with self.store.transaction() as tx:
+            self.api_key_sid = tx.setting("api_key_sid")
+            self.api_key_secret = tx.setting("api_key_secret")
+            if regenerate or self.api_key_sid is None or self.api_key_secret is None:
+                self.api_key_sid = "SK" + secrets.token_hex(16)
+                self.api_key_secret = secrets.token_hex(16)
+                tx.set_setting("api_key_sid", self.api_key_sid)
+                tx.set_setting("api_key_secret", self.api_key_secret)
             account_sid = tx.setting("account_sid")
             auth_token = tx.setting("auth_token")
             if regenerate or account_sid is None or auth_token is None:
@@ -113,6 +123,20 @@ class Sandbox:
                 tx.set_setting("auth_token", auth_token)
         pinned_sid, pinned_token = self._pinned
         return pinned_sid or account_sid, pinned_token or auth_token
+
+    def worker_token(
+        self, worker_sid: str, *, workspace_sid: str | None = None, ttl: int = tokens.DEFAULT_TTL
+    ) -> str:
+        """An access token for the Worker SDK, as Twilio issues one: a worker of the seeded
+        workspace unless workspace_sid names another."""
+        return tokens.mint(
+            self.account_sid,
+            self.api_key_sid,
+            self.api_key_secret,
+            workspace_sid or self.seeded.workspace_sid,
+            worker_sid,
+            ttl,
+        )
 
     def reset(self, *, new_credentials: bool = False, seed: str | None = None) -> Seeded:
         """Wipe every resource and event, then seed a workspace again: of the kind given, else

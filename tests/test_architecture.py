@@ -73,6 +73,7 @@ def _run_python(script: str, cwd: Path) -> str:
 # --- The planned layout -----------------------------------------------------------------------
 
 SANDBOX_PACKAGES = {
+    "eventbridge",
     "api",
     "engine",
     "routing",

@@ -90,6 +90,13 @@ class Engine:
     def remove_deadline_listener(self, callback: Callable[[float], None]) -> None:
         self.operations.deadline_listeners.remove(callback)
 
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """callback() runs after each committed write operation."""
+        self.operations.commit_listeners.append(callback)
+
+    def remove_commit_listener(self, callback: Callable[[], None]) -> None:
+        self.operations.commit_listeners.remove(callback)
+
     @property
     def subscribers(self) -> tuple[Callable[[list[Effect]], None], ...]:
         return tuple(self.operations.subscribers)
@@ -154,6 +161,8 @@ class Engine:
 
     get_event = _bound(events.get_event)
     list_events = _bound(events.list_events)
+    events_after = _bound(events.events_after)
+    last_event = _bound(events.last_event)
 
     # cumulative statistics (taskrouter_sandbox/engine/cumulative_statistics.py)
     workspace_cumulative_statistics = _bound(cumulative_statistics.workspace)

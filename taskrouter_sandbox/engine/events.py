@@ -87,3 +87,23 @@ def list_events(
             params=params,
             order=[Order("e.event_date", "event_date", True), Order("e.seq", "seq", True)],
         )
+
+
+# The columns a reader of new events (the event bridge) needs, in the order they were written.
+_AFTER = (
+    "SELECT seq, event_type, workspace_sid, event_data, worker_sid, task_sid, reservation_sid"
+    " FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+)
+
+
+def events_after(ops: Operations, seq: int, limit: int = 500) -> list[dict[str, Any]]:
+    """The events written after the one numbered seq (AUTOINCREMENT: never reused), oldest
+    first, in every workspace."""
+    with ops.read() as op:
+        return op.tx.all(_AFTER, (seq, limit))
+
+
+def last_event(ops: Operations) -> int:
+    """The seq of the newest event, 0 when there is none: where a reader starts."""
+    with ops.read() as op:
+        return op.tx.scalar("SELECT COALESCE(MAX(seq), 0) FROM events") or 0

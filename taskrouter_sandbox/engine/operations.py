@@ -30,6 +30,8 @@ class Operations:
         self.account_sid = account_sid
         self.subscribers: list[Callable[[list[Effect]], None]] = []
         self.deadline_listeners: list[Callable[[float], None]] = []
+        # Told after every committed write (the event bridge looks for new events then).
+        self.commit_listeners: list[Callable[[], None]] = []
         # The outbox owner (state.outbox.Outbox.owner) whose dispatcher sends this process's
         # assignment callbacks; None while no delivery runs here.
         self.callback_owner: str | None = None
@@ -45,6 +47,8 @@ class Operations:
             self.settle(op)
             events.flush(op)
             tx.after_commit(lambda: self._publish(op.effects))
+            if self.commit_listeners:
+                tx.after_commit(self._committed)
             due_in = op.deadline_in
             if due_in is not None:
                 tx.after_commit(lambda: self._wake(due_in))
@@ -63,6 +67,13 @@ class Operations:
                 callback(list(effects))
             except Exception:
                 logger.exception("an effects subscriber failed")
+
+    def _committed(self) -> None:
+        for callback in list(self.commit_listeners):
+            try:
+                callback()
+            except Exception:
+                logger.exception("a commit listener failed")
 
     def _wake(self, due_in: float) -> None:
         for callback in list(self.deadline_listeners):

@@ -1,0 +1,228 @@
+"""The workers' websockets: who is connected, and what each is sent.
+
+A worker's socket gets, as Twilio's event bridge sends them: "init" once it is open (the
+worker, account, workspace and the token's remaining lifetime in ms), a heartbeat (a blank
+message, which the SDK counts as one) every HEARTBEAT seconds, and every TaskRouter event of
+its own: its worker's and channels' changes, its reservations' and their tasks' changes, as
+{"event_type": ..., "payload": ...} in the SDK's shapes.
+
+The events come from the events table, the record every change writes in its own
+transaction: a feed thread reads what was added since it last looked, woken at once by a
+change committed in this process and every POLL seconds for one committed by another process
+over the same database file (a gunicorn worker that serves the REST call). So the sockets
+see exactly what the REST API and the event callbacks see, and nothing is kept twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from simple_websocket import ConnectionClosed
+
+from taskrouter_sandbox.domain.errors import EngineError
+from taskrouter_sandbox.eventbridge.resources import Resources
+from taskrouter_sandbox.eventbridge.tokens import Grant
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT = 15.0  # seconds; the SDK gives up on a socket silent for 30
+POLL = 0.25  # seconds between looks for events committed by another process
+_WORKER_EVENTS = ("worker.activity.update", "worker.attributes.update")
+_CHANNEL_EVENTS = ("worker.capacity.update", "worker.channel.availability.update")
+_TASK_EVENTS = ("task.updated", "task.canceled", "task.completed", "task.wrapup")
+# The close codes: a socket replaced by closeExistingSessions, and one whose token expired.
+REPLACED, EXPIRED = 4001, 4002
+
+
+class Connection:
+    """One open socket of a worker; sends are serialised (heartbeats and events come from
+    different threads)."""
+
+    def __init__(self, ws: Any, grant: Grant) -> None:
+        self.ws = ws
+        self.grant = grant
+        self._lock = threading.Lock()
+        self.closed_by_server = False
+
+    def send(self, message: str) -> bool:
+        with self._lock:
+            try:
+                self.ws.send(message)
+                return True
+            except (ConnectionClosed, OSError):
+                return False
+
+    def close(self, code: int, message: str) -> None:
+        self.closed_by_server = True
+        with self._lock, contextlib.suppress(ConnectionClosed, OSError):
+            self.ws.close(reason=code, message=message)
+
+
+class Hub:
+    """The sockets of one sandbox in this process, and the thread that feeds them."""
+
+    def __init__(
+        self,
+        resources: Resources,
+        read_events: Callable[[int], list[dict]],
+        last_event: Callable[[], int],
+    ) -> None:
+        self._resources = resources
+        self._read_events = read_events
+        self._last_event = last_event
+        self._lock = threading.Lock()
+        self._connections: dict[str, list[Connection]] = defaultdict(list)
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seen = 0
+        # Called with a worker's grant when its last socket closed from the client's side.
+        self.on_gone: Callable[[Grant], None] | None = None
+
+    # -- the feed ---------------------------------------------------------------------------
+
+    def committed(self) -> None:
+        """A change was committed in this process: look now."""
+        self._wake.set()
+
+    def _ensure_feeding(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._seen = self._last_event()
+            self._thread = threading.Thread(target=self._feed, name="eventbridge-feed", daemon=True)
+            self._thread.start()
+
+    def _feed(self) -> None:
+        while True:
+            self._wake.wait(POLL)
+            self._wake.clear()
+            with self._lock:
+                if not self._connections:
+                    self._thread = None
+                    return
+            try:
+                rows = self._read_events(self._seen)
+            except Exception:
+                logger.exception("the event bridge could not read new events")
+                continue
+            for row in rows:
+                self._seen = max(self._seen, row["seq"])
+                try:
+                    self._publish(row)
+                except EngineError:
+                    pass  # deleted since: nothing to show for it
+                except Exception:
+                    logger.exception("the event bridge could not send %s", row["event_type"])
+
+    def _publish(self, row: dict[str, Any]) -> None:
+        event_type, workspace_sid = row["event_type"], row["workspace_sid"]
+        data = json.loads(row["event_data"])
+        worker_sid = row["worker_sid"]
+        if event_type.startswith("reservation.") and worker_sid:
+            if self._connected(worker_sid):
+                payload = self._resources.reservation(
+                    workspace_sid, row["reservation_sid"], status=data.get("reservation_status")
+                )
+                self._send(worker_sid, event_type, payload)
+        elif event_type in _WORKER_EVENTS and worker_sid:
+            if self._connected(worker_sid):
+                payload = self._resources.worker(workspace_sid, worker_sid)
+                for name, key in (
+                    ("activity_sid", "worker_activity_sid"),
+                    ("activity_name", "worker_activity_name"),
+                ):
+                    if key in data:
+                        payload[name] = data[key]
+                self._send(worker_sid, event_type, payload)
+        elif event_type in _CHANNEL_EVENTS and worker_sid:
+            if self._connected(worker_sid):
+                channel = data.get("task_channel_unique_name") or data.get("task_channel_sid")
+                payload = self._resources.channel(workspace_sid, worker_sid, channel)
+                self._send(worker_sid, event_type, payload)
+        elif event_type in _TASK_EVENTS and row["task_sid"]:
+            holders = [
+                w
+                for w in self._resources.task_workers(workspace_sid, row["task_sid"])
+                if self._connected(w)
+            ]
+            if holders:
+                payload = self._resources.task(workspace_sid, row["task_sid"])
+                if "task_assignment_status" in data:
+                    payload["assignment_status"] = data["task_assignment_status"]
+                for holder in holders:
+                    self._send(holder, event_type, payload)
+
+    def _connected(self, worker_sid: str) -> bool:
+        with self._lock:
+            return bool(self._connections.get(worker_sid))
+
+    def _send(self, worker_sid: str, event_type: str, payload: dict[str, Any]) -> None:
+        message = json.dumps({"event_type": event_type, "payload": payload})
+        with self._lock:
+            connections = list(self._connections.get(worker_sid, ()))
+        for connection in connections:
+            connection.send(message)
+
+    # -- one socket -------------------------------------------------------------------------
+
+    def serve(self, ws: Any, grant: Grant, *, close_existing: bool, offline_if_gone: bool) -> None:
+        """Keep one worker's socket until it closes (run on the request's own thread)."""
+        connection = Connection(ws, grant)
+        with self._lock:
+            others = list(self._connections[grant.worker_sid]) if close_existing else []
+            self._connections[grant.worker_sid].append(connection)
+        for other in others:
+            other.close(
+                REPLACED,
+                "Another session has connected for this worker, disconnecting current session.",
+            )
+        self._ensure_feeding()
+        lifetime_ms = max(0, int((grant.expires - time.time()) * 1000))
+        init = {
+            "event_type": "init",
+            "payload": {
+                "channel_id": grant.worker_sid,
+                "account_sid": grant.account_sid,
+                "workspace_sid": grant.workspace_sid,
+                "token_lifetime": lifetime_ms,
+            },
+        }
+        try:
+            connection.send(json.dumps(init))
+            while True:
+                left = grant.expires - time.time()
+                if left <= 0:
+                    connection.close(EXPIRED, "Token expired")
+                    break
+                # The SDK sends nothing; receive() returns on its close, or None at the timeout.
+                ws.receive(timeout=min(HEARTBEAT, left))
+                if not connection.send(" "):
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            with self._lock:
+                mine = self._connections.get(grant.worker_sid, [])
+                if connection in mine:
+                    mine.remove(connection)
+                last = not mine
+                if last:
+                    self._connections.pop(grant.worker_sid, None)
+        if last and offline_if_gone and not connection.closed_by_server and self.on_gone:
+            try:
+                self.on_gone(grant)
+            except Exception:
+                logger.exception("worker %s could not be set offline", grant.worker_sid)
+
+    def close_all(self) -> None:
+        with self._lock:
+            connections = [c for group in self._connections.values() for c in group]
+        for connection in connections:
+            connection.close(1001, "The sandbox is shutting down")

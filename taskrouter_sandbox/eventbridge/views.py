@@ -1,0 +1,133 @@
+"""The event bridge's Flask wiring: POST <prefix>/v1/wschannels carries the SDK's calls and a
+websocket at the same path carries its events, as at Twilio (ebServer and wsServer).
+
+Point the SDK there with its ebServer and wsServer options (token endpoints: see the README).
+A websocket whose token is refused gets an HTTP 401 instead of the upgrade, which the SDK
+reports as its "error" event.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Flask, Response, current_app, json, request
+from flask_sock import Sock
+
+from taskrouter_sandbox.eventbridge import requests as envelope
+from taskrouter_sandbox.eventbridge.hub import Hub
+from taskrouter_sandbox.eventbridge.resources import Resources
+from taskrouter_sandbox.eventbridge.tokens import Grant, TokenError, check
+
+if TYPE_CHECKING:
+    from taskrouter_sandbox.runtime import Sandbox
+
+logger = logging.getLogger(__name__)
+
+PATH = "/v1/wschannels"
+_HUB = "eventbridge"
+
+
+def _answer(status: int, body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = request.args.get(name)
+    return default if value is None else value.strip().lower() == "true"
+
+
+class EventBridge:
+    """One sandbox's event bridge in one app: its hub of sockets and its request carrier."""
+
+    def __init__(self, app: Flask, sandbox: Sandbox, url_prefix: str) -> None:
+        self.sandbox = sandbox
+        self.resources = Resources(sandbox)
+        self.hub = Hub(self.resources, sandbox.engine.events_after, sandbox.engine.last_event)
+        self.hub.on_gone = self._set_offline
+        self.requests = envelope.Requests(app, url_prefix, self.resources, self._credentials)
+        sandbox.engine.on_commit(self.hub.committed)
+
+    def _credentials(self) -> tuple[str, str]:
+        return self.sandbox.account_sid, self.sandbox.auth_token
+
+    def grant(self, token: str | None) -> Grant:
+        box = self.sandbox
+        return check(token, box.account_sid, box.api_key_sid, box.api_key_secret)
+
+    def _set_offline(self, grant: Grant) -> None:
+        """setWorkerOfflineIfDisconnected: the workspace's default activity (Offline in a new
+        workspace) once the worker's last socket has closed."""
+        engine = self.sandbox.engine
+        workspace = engine.get_workspace(grant.workspace_sid)
+        offline = workspace["default_activity_sid"]
+        if engine.get_worker(grant.workspace_sid, grant.worker_sid)["activity_sid"] != offline:
+            engine.update_worker(grant.workspace_sid, grant.worker_sid, activity_sid=offline)
+
+
+def _bridge() -> EventBridge:
+    bridges: dict[str, EventBridge] = current_app.extensions[_HUB]
+    return bridges[request.blueprint or ""]
+
+
+def _call() -> Response:
+    """The SDK's HTTP call: the envelope, carried out by the REST API."""
+    bridge = _bridge()
+    parsed = envelope.parse(request.get_data())
+    if isinstance(parsed, envelope.Answer):
+        return _answer(parsed.status, parsed.body)
+    try:
+        grant = bridge.grant(parsed["token"])
+    except TokenError as error:
+        return _answer(
+            401,
+            {
+                "code": 20101,
+                "message": f"Invalid access token: {error}",
+                "more_info": None,
+                "status": 401,
+            },
+        )
+    answer = bridge.requests.answer(parsed, grant, request.headers.get("If-Match"))
+    return _answer(answer.status, answer.body)
+
+
+def _refuse_bad_tokens() -> Response | None:
+    """Before the upgrade: a websocket with a token that does not pass gets a 401."""
+    if request.endpoint is None or not request.endpoint.endswith(".events"):
+        return None
+    try:
+        request.environ["taskrouter.grant"] = _bridge().grant(request.args.get("token"))
+    except TokenError as error:
+        return _answer(
+            401,
+            {
+                "code": 20101,
+                "message": f"Invalid access token: {error}",
+                "more_info": None,
+                "status": 401,
+            },
+        )
+    return None
+
+
+def _events(ws: Any) -> None:
+    grant: Grant = request.environ["taskrouter.grant"]
+    _bridge().hub.serve(
+        ws,
+        grant,
+        close_existing=_flag("closeExistingSessions", False),
+        offline_if_gone=_flag("setWorkerOfflineIfDisconnected", True),
+    )
+
+
+def init_app(app: Flask, sandbox: Sandbox, url_prefix: str, name: str) -> EventBridge:
+    """Serve the event bridge of sandbox at url_prefix + /v1/wschannels."""
+    blueprint = Blueprint(name, __name__)
+    blueprint.add_url_rule(PATH, "call", _call, methods=["POST"])
+    blueprint.before_request(_refuse_bad_tokens)
+    Sock().route(PATH, bp=blueprint, endpoint="events")(_events)
+    bridge = EventBridge(app, sandbox, url_prefix)
+    app.extensions.setdefault(_HUB, {})[name] = bridge
+    app.register_blueprint(blueprint, url_prefix=url_prefix or None)
+    return bridge
