@@ -151,6 +151,9 @@ def base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+EVENT_BRIDGE_PATH = "/v1/wschannels"
+
+
 def export_lines(sandbox: Sandbox, url: str) -> list[str]:
     """The environment a client needs, under the names the quickstart server reads."""
     values = {
@@ -161,10 +164,19 @@ def export_lines(sandbox: Sandbox, url: str) -> list[str]:
     }
     if sandbox.seeded.workflow_sid:
         values["TWILIO_WORKFLOW_SID"] = sandbox.seeded.workflow_sid
+    # The API key that signs workers' access tokens for the Worker SDK (AccessToken with a
+    # TaskRouterGrant, from any twilio library).
+    values["TWILIO_API_KEY"] = sandbox.api_key_sid
+    values["TWILIO_API_SECRET"] = sandbox.api_key_secret
     lines = [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
     lines.append(
         f"# control API: {url}/control (clock, clock/advance, settle, reset, seed, "
         "callbacks), basic auth as for /v1"
+    )
+    bridge = f"{url}{EVENT_BRIDGE_PATH}"
+    lines.append(
+        f"# Worker SDK: new Worker(token, {{ebServer: '{bridge}', "
+        f"wsServer: '{bridge.replace('http', 'ws', 1)}'}})"
     )
     return lines
 

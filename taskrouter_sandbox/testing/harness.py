@@ -285,7 +285,25 @@ class TaskRouterSandbox:
         """The event callbacks of .callbacks, oldest first."""
         return [delivery for delivery in self.callbacks if delivery.kind == "event"]
 
+    @property
+    def event_bridge(self) -> dict[str, str]:
+        """The Worker SDK's ebServer and wsServer options for this sandbox (transport "http"
+        only: the SDK needs a real socket)."""
+        if self.transport != "http":
+            raise RuntimeError(
+                "the Worker SDK needs a real server: use transport='http' "
+                "(@pytest.mark.taskrouter_sandbox(transport='http'))"
+            )
+        url = f"{self.base_url}/v1/wschannels"
+        return {"ebServer": url, "wsServer": "ws" + url.removeprefix("http")}
+
     # -- what a test does -------------------------------------------------------------------
+
+    def worker_token(self, worker: str, *, ttl: int = 3600) -> str:
+        """An access token for Twilio's Worker SDK (twilio-taskrouter), as Twilio issues one:
+        worker is a name of .workers ("Alice") or a worker's SID; ttl in seconds of real time."""
+        worker_sid = self.seeded.worker_sids.get(worker, worker)
+        return self.sandbox.worker_token(worker_sid, ttl=ttl)
 
     def make_client(self) -> Client:
         """A new twilio Client pointed at this sandbox (the code under test can have its own)."""
