@@ -1,6 +1,6 @@
 """The quickstart's steps from the command line: `create-task`, `worker`, `accept`, `reject` and
-`complete`. Each finds the only SID it needs when none is given, and lists the choices when
-there are several.
+`complete`, and `token` (an agent's login for Twilio's Worker SDK). Each finds the only SID it
+needs when none is given, and lists the choices when there are several.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import json
 from typing import Any
 
 import click
+from flask import current_app
 
+from taskrouter_quickstart import config
 from taskrouter_quickstart.cli.common import (
     ACTIVE_TASK_STATUSES,
     COMMAND,
@@ -28,10 +30,12 @@ from taskrouter_quickstart.cli.common import (
     table,
     taskrouter_cli,
 )
+from taskrouter_quickstart.config import ConfigError
 from taskrouter_quickstart.routes import ApiError, check_whole_number
 from taskrouter_quickstart.routes import tasks as task_endpoint
 from taskrouter_quickstart.routes.console import MAX_REASON_LENGTH, TASK_OUTCOMES
 from taskrouter_quickstart.taskrouter import current_taskrouter
+from taskrouter_quickstart.worker_login import DEFAULT_TTL, MAX_TTL, worker_login
 
 # /create_task's parameter names and the options that carry them here.
 TASK_OPTIONS = {
@@ -340,3 +344,40 @@ def complete_command(task: str | None, reason: str) -> None:
         f"complete task {task}", taskrouter.update_task_status, task, "completed", reason
     )
     click.echo(f"Task {completed.sid} {completed.assignment_status} (reason: {completed.reason})")
+
+
+# -- token ------------------------------------------------------------------------------
+
+
+@taskrouter_cli.command("token")
+@click.argument("name")
+@click.option(
+    "--ttl",
+    type=click.IntRange(1, MAX_TTL),
+    default=DEFAULT_TTL,
+    show_default=True,
+    help="How long the token lives, in seconds.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help='One line: {"token", "ebServer", "wsServer"}.'
+)
+def token_command(name: str, ttl: int, as_json: bool) -> None:
+    """An access token for worker NAME (e.g. Alice) for Twilio's Worker SDK, with the event
+    bridge to give it as its ebServer and wsServer options."""
+    taskrouter = current_taskrouter()
+    workspace = taskrouter.workspace
+    worker = _named("worker", "workers", workspace.workers, taskrouter.workspace_sid, name)
+    try:
+        login = worker_login(
+            current_app, worker.sid, config.local_base_url(current_app.config), ttl
+        )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({key: login[key] for key in ("token", "ebServer", "wsServer")}))
+        return
+    click.echo(login["token"])
+    note(
+        f"{worker.friendly_name} ({worker.sid}), valid {ttl} s. Worker SDK: new Worker(token, "
+        f"{{ebServer: '{login['ebServer']}', wsServer: '{login['wsServer']}'}})"
+    )

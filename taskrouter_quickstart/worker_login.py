@@ -1,0 +1,60 @@
+"""What an agent's desk needs to log in as a worker with Twilio's Worker SDK (twilio-taskrouter):
+an access token for the worker and the event bridge to connect to (the SDK's ebServer and
+wsServer options).
+
+Against a Twilio account the token is signed with TWILIO_API_KEY and TWILIO_API_SECRET (Twilio
+signs access tokens with API keys only) and the event bridge is Twilio's own. Against the local
+sandbox it is the sandbox's key and its bridge at /sandbox/v1/wschannels on this server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from twilio.jwt.access_token import AccessToken
+from twilio.jwt.access_token.grants import TaskRouterGrant
+
+from taskrouter_quickstart.config import ConfigError
+
+# Twilio's event bridge, where the SDK connects when given no ebServer and wsServer.
+TWILIO_EVENT_BRIDGE = "https://event-bridge.twilio.com/v1/wschannels"
+SANDBOX_EVENT_BRIDGE = "/sandbox/v1/wschannels"
+DEFAULT_TTL = 3600
+MAX_TTL = 86400  # Twilio's longest access token lifetime
+
+
+def worker_login(
+    app: Flask, worker_sid: str, base_url: str, ttl: int = DEFAULT_TTL
+) -> dict[str, Any]:
+    """{"token", "ebServer", "wsServer"} for worker_sid of the configured workspace; base_url:
+    this server's address as the desk reaches it (for the sandbox's bridge)."""
+    if not 1 <= ttl <= MAX_TTL:
+        raise ValueError(f"a token lives 1 to {MAX_TTL} seconds, not {ttl}")
+    settings = app.config
+    workspace_sid = str(settings["TWILIO_WORKSPACE_SID"])
+    if settings["BACKEND"] == "sandbox":
+        sandbox = app.extensions["sandbox"]
+        token = sandbox.worker_token(worker_sid, workspace_sid=workspace_sid, ttl=ttl)
+        bridge = base_url.rstrip("/") + SANDBOX_EVENT_BRIDGE
+    else:
+        key, secret = settings.get("TWILIO_API_KEY"), settings.get("TWILIO_API_SECRET")
+        if not key or not secret:
+            raise ConfigError(
+                "TWILIO_API_KEY and TWILIO_API_SECRET are needed for a worker's access token: "
+                "Twilio signs access tokens with an API key (Twilio Console > Account > API "
+                "keys & tokens)"
+            )
+        access = AccessToken(
+            str(settings["TWILIO_ACCOUNT_SID"]), str(key), str(secret), identity=worker_sid, ttl=ttl
+        )
+        access.add_grant(TaskRouterGrant(workspace_sid=workspace_sid, worker_sid=worker_sid))
+        token = access.to_jwt()
+        bridge = TWILIO_EVENT_BRIDGE
+    return {
+        "token": token,
+        "ebServer": bridge,
+        "wsServer": "ws" + bridge.removeprefix("http"),
+        "workerSid": worker_sid,
+        "workspaceSid": workspace_sid,
+    }
