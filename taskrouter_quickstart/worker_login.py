@@ -3,8 +3,10 @@ an access token for the worker and the event bridge to connect to (the SDK's ebS
 wsServer options).
 
 Against a Twilio account the token is signed with TWILIO_API_KEY and TWILIO_API_SECRET (Twilio
-signs access tokens with API keys only) and the event bridge is Twilio's own. Against the local
-sandbox it is the sandbox's key and its bridge at /sandbox/v1/wschannels on this server.
+signs access tokens with API keys only) and the event bridge is Twilio's own, or the one beside
+TASKROUTER_BASE_URL when that names another TaskRouter (a standalone sandbox, whose export lines
+give the key). Against the sandbox this server serves it is that sandbox's key and its bridge at
+/sandbox/v1/wschannels on this server.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from flask import Flask
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import TaskRouterGrant
 
-from taskrouter_quickstart.config import ConfigError
+from taskrouter_quickstart.config import DEFAULT_TASKROUTER_BASE_URL, ConfigError
 
 # Twilio's event bridge, where the SDK connects when given no ebServer and wsServer.
 TWILIO_EVENT_BRIDGE = "https://event-bridge.twilio.com/v1/wschannels"
-SANDBOX_EVENT_BRIDGE = "/sandbox/v1/wschannels"
+EVENT_BRIDGE = "/v1/wschannels"  # beside a TaskRouter's /v1, as the sandbox serves it
 DEFAULT_TTL = 3600
 MAX_TTL = 86400  # Twilio's longest access token lifetime
 
@@ -36,7 +38,7 @@ def worker_login(
     if settings["BACKEND"] == "sandbox":
         sandbox = app.extensions["sandbox"]
         token = sandbox.worker_token(worker_sid, workspace_sid=workspace_sid, ttl=ttl)
-        bridge = base_url.rstrip("/") + SANDBOX_EVENT_BRIDGE
+        bridge = base_url.rstrip("/") + "/sandbox" + EVENT_BRIDGE
     else:
         key, secret = settings.get("TWILIO_API_KEY"), settings.get("TWILIO_API_SECRET")
         if not key or not secret:
@@ -50,7 +52,8 @@ def worker_login(
         )
         access.add_grant(TaskRouterGrant(workspace_sid=workspace_sid, worker_sid=worker_sid))
         token = access.to_jwt()
-        bridge = TWILIO_EVENT_BRIDGE
+        api = str(settings["TASKROUTER_BASE_URL"]).rstrip("/")
+        bridge = TWILIO_EVENT_BRIDGE if api == DEFAULT_TASKROUTER_BASE_URL else api + EVENT_BRIDGE
     return {
         "token": token,
         "ebServer": bridge,

@@ -35,7 +35,7 @@ from taskrouter_sandbox.scheduler import Scheduler
 from taskrouter_sandbox.seed import SETTING as SEED_SETTING
 from taskrouter_sandbox.seed import Seeded, ensure_seeded
 from taskrouter_sandbox.state import outbox
-from taskrouter_sandbox.store import MEMORY, Store, private_opener
+from taskrouter_sandbox.store import MEMORY, Store, Transaction, private_opener
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,16 @@ SERVER_SETTING = "server"
 DELIVERIES_KEPT = 1000
 # How long settle() waits by default for the callbacks in flight.
 SETTLE_TIMEOUT = 30.0
+
+
+def _signing_key(tx: Transaction, regenerate: bool) -> tuple[str, str]:
+    """The sandbox's API key (SID and secret), generated once and kept in its database."""
+    sid, secret = tx.setting("api_key_sid"), tx.setting("api_key_secret")
+    if regenerate or sid is None or secret is None:
+        sid, secret = "SK" + secrets.token_hex(16), secrets.token_hex(16)
+        tx.set_setting("api_key_sid", sid)
+        tx.set_setting("api_key_secret", secret)
+    return sid, secret
 
 
 @dataclass(frozen=True)
@@ -107,13 +117,7 @@ class Sandbox:
         them, the API key that signs the workers' access tokens (api_key_sid and
         api_key_secret), which only the sandbox's own database holds."""
         with self.store.transaction() as tx:
-            self.api_key_sid = tx.setting("api_key_sid")
-            self.api_key_secret = tx.setting("api_key_secret")
-            if regenerate or self.api_key_sid is None or self.api_key_secret is None:
-                self.api_key_sid = "SK" + secrets.token_hex(16)
-                self.api_key_secret = secrets.token_hex(16)
-                tx.set_setting("api_key_sid", self.api_key_sid)
-                tx.set_setting("api_key_secret", self.api_key_secret)
+            self.api_key_sid, self.api_key_secret = _signing_key(tx, regenerate)
             account_sid = tx.setting("account_sid")
             auth_token = tx.setting("auth_token")
             if regenerate or account_sid is None or auth_token is None:

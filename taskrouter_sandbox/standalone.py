@@ -169,14 +169,15 @@ def export_lines(sandbox: Sandbox, url: str) -> list[str]:
     values["TWILIO_API_KEY"] = sandbox.api_key_sid
     values["TWILIO_API_SECRET"] = sandbox.api_key_secret
     lines = [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
-    lines.append(
-        f"# control API: {url}/control (clock, clock/advance, settle, reset, seed, "
-        "callbacks), basic auth as for /v1"
-    )
     bridge = f"{url}{EVENT_BRIDGE_PATH}"
     lines.append(
         f"# Worker SDK: new Worker(token, {{ebServer: '{bridge}', "
         f"wsServer: '{bridge.replace('http', 'ws', 1)}'}})"
+    )
+    # Last: readers of these lines stop at it.
+    lines.append(
+        f"# control API: {url}/control (clock, clock/advance, settle, reset, seed, "
+        "callbacks), basic auth as for /v1"
     )
     return lines
 

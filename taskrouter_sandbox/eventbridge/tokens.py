@@ -20,8 +20,15 @@ DEFAULT_TTL = 3600
 MAX_TTL = 86400
 
 
+INVALID, EXPIRED = 20101, 20104  # Twilio's errors for an invalid and an expired access token
+
+
 class TokenError(Exception):
     """A token the event bridge refuses; the message says why, never the token."""
+
+    def __init__(self, message: str, code: int = INVALID) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,7 @@ def check(token: str | None, account_sid: str, key_sid: str, key_secret: str) ->
         unverified = Jwt.from_jwt(token)
     except JwtDecodeError as error:
         if "expired" in str(error).lower():
-            raise TokenError("the token has expired") from None
+            raise TokenError("the token has expired", EXPIRED) from None
         raise TokenError(f"the token is malformed ({error})") from None
     if unverified.issuer != key_sid:
         raise TokenError("the token is not signed with an API key of this sandbox")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, current_app, json, request
 from flask_sock import Sock
 
+from taskrouter_sandbox.api.errors import error_body
 from taskrouter_sandbox.eventbridge import requests as envelope
 from taskrouter_sandbox.eventbridge.hub import Hub
 from taskrouter_sandbox.eventbridge.resources import Resources
@@ -30,6 +31,10 @@ _HUB = "eventbridge"
 
 def _answer(status: int, body: dict[str, Any]) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _refused(error: TokenError) -> Response:
+    return _answer(401, error_body(401, error.code, f"Invalid access token: {error}"))
 
 
 def _flag(name: str, default: bool) -> bool:

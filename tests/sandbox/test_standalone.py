@@ -145,14 +145,22 @@ def _assert_clean_stop(status: int, stderr: str, token: str) -> None:
 
 def test_it_prints_the_environment_and_serves_the_twilio_library(tmp_path: Path) -> None:
     with standalone(tmp_path) as server:
-        assert [line.split("=")[0] for line in server.lines[:-1]] == [
+        assert [line.split("=")[0] for line in server.lines[:-2]] == [
             "export TWILIO_ACCOUNT_SID",
             "export TWILIO_AUTH_TOKEN",
             "export TASKROUTER_BASE_URL",
             "export TWILIO_WORKSPACE_SID",
             "export TWILIO_WORKFLOW_SID",
+            "export TWILIO_API_KEY",
+            "export TWILIO_API_SECRET",
         ]
         assert server.lines[-1].startswith(f"# control API: {server.base_url}/control")
+        bridge = f"{server.base_url}/v1/wschannels"
+        assert server.lines[-2] == (
+            f"# Worker SDK: new Worker(token, {{ebServer: '{bridge}', "
+            f"wsServer: 'ws{bridge.removeprefix('http')}'}})"
+        )
+        assert server.exports["TWILIO_API_KEY"].startswith("SK")
         assert server.base_url.startswith("http://127.0.0.1:")
         assert not server.base_url.endswith(":0")
         v1 = server.client().taskrouter.v1
