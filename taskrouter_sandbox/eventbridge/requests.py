@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
+from taskrouter_sandbox.api.errors import error_body
 from taskrouter_sandbox.eventbridge import payloads
 from taskrouter_sandbox.eventbridge.resources import ACTIVE_STATUSES, Resources
 from taskrouter_sandbox.eventbridge.tokens import Grant
@@ -62,7 +63,7 @@ class Answer:
 
 
 def _error(status: int, code: int, message: str) -> Answer:
-    return Answer(status, {"code": code, "message": message, "more_info": None, "status": status})
+    return Answer(status, error_body(status, code, message))
 
 
 def parse(body: bytes) -> dict[str, Any] | Answer:

@@ -53,6 +53,13 @@ class EventBridge:
         self.requests = envelope.Requests(app, url_prefix, self.resources, self._credentials)
         sandbox.engine.on_commit(self.hub.committed)
 
+    def close(self) -> None:
+        """Close the sockets and stop hearing of the sandbox's changes."""
+        engine = self.sandbox.engine
+        if self.hub.committed in engine.operations.commit_listeners:
+            engine.remove_commit_listener(self.hub.committed)
+        self.hub.close_all()
+
     def _credentials(self) -> tuple[str, str]:
         return self.sandbox.account_sid, self.sandbox.auth_token
 
@@ -84,15 +91,7 @@ def _call() -> Response:
     try:
         grant = bridge.grant(parsed["token"])
     except TokenError as error:
-        return _answer(
-            401,
-            {
-                "code": 20101,
-                "message": f"Invalid access token: {error}",
-                "more_info": None,
-                "status": 401,
-            },
-        )
+        return _refused(error)
     answer = bridge.requests.answer(parsed, grant, request.headers.get("If-Match"))
     return _answer(answer.status, answer.body)
 
@@ -104,15 +103,7 @@ def _refuse_bad_tokens() -> Response | None:
     try:
         request.environ["taskrouter.grant"] = _bridge().grant(request.args.get("token"))
     except TokenError as error:
-        return _answer(
-            401,
-            {
-                "code": 20101,
-                "message": f"Invalid access token: {error}",
-                "more_info": None,
-                "status": 401,
-            },
-        )
+        return _refused(error)
     return None
 
 
@@ -126,13 +117,28 @@ def _events(ws: Any) -> None:
     )
 
 
+def bind(app: Flask, sandbox: Sandbox, name: str, url_prefix: str) -> EventBridge:
+    """Serve sandbox's event bridge on the blueprint called name: at init_app, and again when
+    the testing harness hands a spent app to a new sandbox."""
+    bridges: dict[str, EventBridge] = app.extensions.setdefault(_HUB, {})
+    old = bridges.get(name)
+    if old is not None:
+        old.close()
+    bridges[name] = bridge = EventBridge(app, sandbox, url_prefix)
+    return bridge
+
+
+def close_sockets(app: Flask) -> None:
+    """Close every worker's socket the app's event bridges hold (before its server stops)."""
+    for bridge in app.extensions.get(_HUB, {}).values():
+        bridge.hub.close_all()
+
+
 def init_app(app: Flask, sandbox: Sandbox, url_prefix: str, name: str) -> EventBridge:
     """Serve the event bridge of sandbox at url_prefix + /v1/wschannels."""
     blueprint = Blueprint(name, __name__)
     blueprint.add_url_rule(PATH, "call", _call, methods=["POST"])
     blueprint.before_request(_refuse_bad_tokens)
     Sock().route(PATH, bp=blueprint, endpoint="events")(_events)
-    bridge = EventBridge(app, sandbox, url_prefix)
-    app.extensions.setdefault(_HUB, {})[name] = bridge
     app.register_blueprint(blueprint, url_prefix=url_prefix or None)
-    return bridge
+    return bind(app, sandbox, name, url_prefix)

@@ -23,6 +23,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from taskrouter_sandbox import create_app
 from taskrouter_sandbox.clock import ManualClock
 from taskrouter_sandbox.domain.values import CallbackDelivery
+from taskrouter_sandbox.eventbridge import views as eventbridge
 from taskrouter_sandbox.runtime import Sandbox
 from taskrouter_sandbox.seed import Seeded
 from taskrouter_sandbox.store import MEMORY, Store
@@ -133,6 +134,7 @@ def _sandbox_app(config: dict[str, Any]) -> Flask:
     app.extensions["sandbox"] = sandbox
     blueprint = app.blueprints[_BLUEPRINT]
     blueprint.sandbox = sandbox  # type: ignore[attr-defined]
+    eventbridge.bind(app, sandbox, f"{_BLUEPRINT}_eventbridge", "")
     return app
 
 
@@ -341,6 +343,7 @@ class TaskRouterSandbox:
             raise TimeoutError(f"callbacks still in flight after {timeout:g} s")
 
     def close(self) -> None:
+        eventbridge.close_sockets(self.app)
         if self._server is not None:
             self._server.shutdown()
             if self._server_thread is not None:
