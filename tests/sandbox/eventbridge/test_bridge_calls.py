@@ -181,7 +181,7 @@ def test_params_come_as_json_values_and_reach_the_rest_api_as_its_form_values(bo
 
 
 def test_a_stale_version_is_refused_with_412_as_over_rest(box) -> None:
-    status, body = call(box, worker_url(box))
+    _, body = call(box, worker_url(box))
     version = body["payload"]["version"]
     assert (
         call(box, worker_url(box), "POST", {"Attributes": {"a": 1}}, headers={"If-Match": version})[
