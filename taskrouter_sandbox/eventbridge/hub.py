@@ -159,9 +159,13 @@ class Hub:
                 for holder in holders:
                     self._send(holder, event_type, payload)
 
-    def _connected(self, worker_sid: str) -> bool:
+    def sockets(self, worker_sid: str) -> int:
+        """How many sockets the worker has open here."""
         with self._lock:
-            return bool(self._connections.get(worker_sid))
+            return len(self._connections.get(worker_sid, ()))
+
+    def _connected(self, worker_sid: str) -> bool:
+        return self.sockets(worker_sid) > 0
 
     def _send(self, worker_sid: str, event_type: str, payload: dict[str, Any]) -> None:
         message = json.dumps({"event_type": event_type, "payload": payload})
