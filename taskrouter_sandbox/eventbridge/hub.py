@@ -33,7 +33,7 @@ from taskrouter_sandbox.eventbridge.tokens import Grant
 logger = logging.getLogger(__name__)
 
 HEARTBEAT = 15.0  # seconds; the SDK gives up on a socket silent for 30
-POLL = 0.25  # seconds between looks for events committed by another process
+POLL = 0.05  # seconds between looks for events committed by another process
 _WORKER_EVENTS = ("worker.activity.update", "worker.attributes.update")
 _CHANNEL_EVENTS = ("worker.capacity.update", "worker.channel.availability.update")
 _TASK_EVENTS = ("task.updated", "task.canceled", "task.completed", "task.wrapup")

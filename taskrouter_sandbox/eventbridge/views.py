@@ -29,8 +29,28 @@ PATH = "/v1/wschannels"
 _HUB = "eventbridge"
 
 
+# A desk served from any origin calls the bridge, as browsers call Twilio's: the calls carry
+# their token in the body and no cookie, so any origin may make them.
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST",
+    "Access-Control-Allow-Headers": "apiVersion, clientVersion, If-Match, Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+
+
 def _answer(status: int, body: dict[str, Any]) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+    return Response(
+        json.dumps(body),
+        status=status,
+        mimetype="application/json",
+        headers={"Access-Control-Allow-Origin": "*"},
+    )
+
+
+def _preflight() -> Response:
+    """A browser's CORS preflight for the SDK's POST (its headers are not simple ones)."""
+    return Response(status=204, headers=_CORS)
 
 
 def _refused(error: TokenError) -> Response:
@@ -137,7 +157,8 @@ def close_sockets(app: Flask) -> None:
 def init_app(app: Flask, sandbox: Sandbox, url_prefix: str, name: str) -> EventBridge:
     """Serve the event bridge of sandbox at url_prefix + /v1/wschannels."""
     blueprint = Blueprint(name, __name__)
-    blueprint.add_url_rule(PATH, "call", _call, methods=["POST"])
+    blueprint.add_url_rule(PATH, "call", _call, methods=["POST"], provide_automatic_options=False)
+    blueprint.add_url_rule(PATH, "preflight", _preflight, methods=["OPTIONS"])
     blueprint.before_request(_refuse_bad_tokens)
     Sock().route(PATH, bp=blueprint, endpoint="events")(_events)
     app.register_blueprint(blueprint, url_prefix=url_prefix or None)

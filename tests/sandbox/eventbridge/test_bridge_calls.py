@@ -292,3 +292,29 @@ def test_a_token_reaches_its_own_worker_only(box) -> None:
 def test_tokens_are_minted_for_one_to_86400_seconds() -> None:
     with pytest.raises(ValueError, match="1 to 86400"):
         tokens.mint("AC" + "0" * 32, "SK" + "0" * 32, "s", "WS" + "0" * 32, "WK" + "0" * 32, 0)
+
+
+def test_a_desk_on_another_origin_may_call_the_bridge(box) -> None:
+    """A browser sends the SDK's POST (headers apiVersion and clientVersion) from a page of
+    any origin only after a CORS preflight the bridge allows."""
+    preflight = box.app.test_client().options(
+        "/v1/wschannels",
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "apiversion,clientversion,if-match",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    allowed = {
+        h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")
+    }
+    assert {"apiversion", "clientversion", "if-match"} <= allowed
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    status, _ = call(box, worker_url(box))
+    response = box.app.test_client().post(
+        "/v1/wschannels", data=b"{}", headers={"Origin": "http://localhost:3000"}
+    )
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert status == 200
