@@ -37,6 +37,7 @@ POLL = 0.05  # seconds between looks for events committed by another process
 _WORKER_EVENTS = ("worker.activity.update", "worker.attributes.update")
 _CHANNEL_EVENTS = ("worker.capacity.update", "worker.channel.availability.update")
 _TASK_EVENTS = ("task.updated", "task.canceled", "task.completed", "task.wrapup")
+_WORKER_PREFIXES = ("reservation.", "worker.")
 # The close codes: a socket replaced by closeExistingSessions, and one whose token expired.
 REPLACED, EXPIRED = 4001, 4002
 
@@ -122,42 +123,42 @@ class Hub:
                     logger.exception("the event bridge could not send %s", row["event_type"])
 
     def _publish(self, row: dict[str, Any]) -> None:
+        """Send one event to the sockets of the workers it concerns. The payload is the
+        resource as it is now, with the status the event recorded (event_data's fields, as
+        the event callbacks carry them), which a later change may have moved on since."""
         event_type, workspace_sid = row["event_type"], row["workspace_sid"]
+        worker_sid, task_sid = row["worker_sid"], row["task_sid"]
+        if event_type in _TASK_EVENTS and task_sid:
+            holders = self._resources.task_workers(workspace_sid, task_sid)
+            recipients = [sid for sid in holders if self._connected(sid)]
+        elif event_type.startswith(_WORKER_PREFIXES) and worker_sid:
+            recipients = [worker_sid] if self._connected(worker_sid) else []
+        else:
+            return
+        if not recipients:
+            return
         data = json.loads(row["event_data"])
-        worker_sid = row["worker_sid"]
-        if event_type.startswith("reservation.") and worker_sid:
-            if self._connected(worker_sid):
-                payload = self._resources.reservation(
-                    workspace_sid, row["reservation_sid"], status=data.get("reservation_status")
-                )
-                self._send(worker_sid, event_type, payload)
-        elif event_type in _WORKER_EVENTS and worker_sid:
-            if self._connected(worker_sid):
-                payload = self._resources.worker(workspace_sid, worker_sid)
-                for name, key in (
-                    ("activity_sid", "worker_activity_sid"),
-                    ("activity_name", "worker_activity_name"),
-                ):
-                    if key in data:
-                        payload[name] = data[key]
-                self._send(worker_sid, event_type, payload)
-        elif event_type in _CHANNEL_EVENTS and worker_sid:
-            if self._connected(worker_sid):
-                channel = data.get("task_channel_unique_name") or data.get("task_channel_sid")
-                payload = self._resources.channel(workspace_sid, worker_sid, channel)
-                self._send(worker_sid, event_type, payload)
-        elif event_type in _TASK_EVENTS and row["task_sid"]:
-            holders = [
-                w
-                for w in self._resources.task_workers(workspace_sid, row["task_sid"])
-                if self._connected(w)
-            ]
-            if holders:
-                payload = self._resources.task(workspace_sid, row["task_sid"])
-                if "task_assignment_status" in data:
-                    payload["assignment_status"] = data["task_assignment_status"]
-                for holder in holders:
-                    self._send(holder, event_type, payload)
+        resources = self._resources
+        if event_type.startswith("reservation."):
+            payload = resources.reservation(
+                workspace_sid, row["reservation_sid"], status=data.get("ReservationStatus")
+            )
+        elif event_type in _WORKER_EVENTS:
+            payload = resources.worker(workspace_sid, worker_sid)
+            if "WorkerActivitySid" in data:
+                payload["activity_sid"] = data["WorkerActivitySid"]
+                payload["activity_name"] = data.get("WorkerActivityName")
+                payload["available"] = data.get("WorkerAvailable") == "true"
+        elif event_type in _CHANNEL_EVENTS:
+            payload = resources.channel(workspace_sid, worker_sid, data["WorkerChannelSid"])
+        elif event_type in _TASK_EVENTS:
+            payload = resources.task(workspace_sid, task_sid)
+            if "TaskAssignmentStatus" in data:
+                payload["assignment_status"] = data["TaskAssignmentStatus"]
+        else:
+            return  # worker.created, worker.deleted: not the SDK's
+        for recipient in recipients:
+            self._send(recipient, event_type, payload)
 
     def sockets(self, worker_sid: str) -> int:
         """How many sockets the worker has open here."""

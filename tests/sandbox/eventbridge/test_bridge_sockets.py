@@ -17,6 +17,7 @@ import pytest
 import requests
 import simple_websocket
 
+from taskrouter_sandbox.domain.values import Paging
 from taskrouter_sandbox.eventbridge import hub
 from taskrouter_sandbox.runtime import Sandbox
 from taskrouter_sandbox.testing import TaskRouterSandbox
@@ -215,3 +216,40 @@ def test_a_worker_whose_last_socket_closes_goes_offline_unless_asked_not_to(
     second.close()
     until(lambda: bridge.hub.sockets(box.workers["Alice"]) == 0)
     until(lambda: worker.fetch().activity_name == activity)
+
+
+def test_an_event_carries_the_status_it_recorded_though_the_resource_moved_on(
+    tmp_path, monkeypatch
+) -> None:
+    """Another process creates and accepts a reservation before this one's feed looks: the
+    socket still hears reservation.created with "pending", then reservation.accepted."""
+    monkeypatch.setattr(hub, "POLL", 30.0)  # only a commit of this process wakes the feed
+    database = str(tmp_path / "shared.sqlite3")
+    with TaskRouterSandbox(transport="http", database=database) as shared:
+        ws = connect(shared)
+        other = Sandbox(database)
+        try:
+            next_event(ws, "init")
+            engine, ws_sid = other.engine, shared.workspace_sid
+            engine.update_worker(
+                ws_sid, shared.workers["Alice"], activity_sid=shared.activities["Idle"]
+            )
+            task = engine.create_task(
+                ws_sid, workflow_sid=shared.workflow_sid, attributes='{"selected_language": "es"}'
+            )
+            (reservation,) = engine.list_reservations(ws_sid, Paging(), task_sid=task["sid"]).rows
+            engine.update_reservation(
+                ws_sid, reservation["sid"], task_sid=task["sid"], reservation_status="accepted"
+            )
+            # A change committed here wakes the feed, which then reads all of them.
+            shared.workspace.workers(shared.workers["Bob"]).update(
+                attributes='{"languages": ["en"]}'
+            )
+            created = next_event(ws, "reservation.created")["payload"]
+            assert created["reservation_status"] == "pending"
+            assert created["task"]["assignment_status"] == "assigned"  # the task as it is now
+            accepted = next_event(ws, "reservation.accepted")["payload"]
+            assert accepted["reservation_status"] == "accepted"
+        finally:
+            ws.close()
+            other.close()
