@@ -27,6 +27,7 @@ from werkzeug.serving import get_sockaddr, make_server, select_address_family
 
 from taskrouter_sandbox import create_app
 from taskrouter_sandbox.clock import Clock, ManualClock, ShiftedClock
+from taskrouter_sandbox.eventbridge import views as eventbridge
 from taskrouter_sandbox.runtime import ACCOUNT_SID_PATTERN, Sandbox
 from taskrouter_sandbox.seed import SEEDS
 from taskrouter_sandbox.store import MEMORY
@@ -291,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop.wait()
     finally:
         logger.info("stopping: delivering the queued callbacks")
+        eventbridge.close_sockets(app)  # "going away": the Worker SDK reconnects by itself
         server.shutdown()
         serving.join()
         server.server_close()

@@ -29,6 +29,7 @@ from simple_websocket import ConnectionClosed
 from taskrouter_sandbox.domain.errors import EngineError
 from taskrouter_sandbox.eventbridge.resources import Resources
 from taskrouter_sandbox.eventbridge.tokens import Grant
+from taskrouter_sandbox.store import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ class Hub:
                     return
             try:
                 rows = self._read_events(self._seen)
+            except StoreError:
+                return  # the sandbox is closing: its sockets go with it
             except Exception:
                 logger.exception("the event bridge could not read new events")
                 continue

@@ -4,6 +4,7 @@ twilio library, stopped with SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -20,7 +21,10 @@ from pathlib import Path
 
 import pytest
 import requests
+import simple_websocket
 from twilio.http.http_client import TwilioHttpClient
+from twilio.jwt.access_token import AccessToken
+from twilio.jwt.access_token.grants import TaskRouterGrant
 from twilio.rest import Client
 
 from tests.callback_receiver import CallbackReceiver
@@ -383,3 +387,31 @@ def test_help_exits_0() -> None:
     result = _run("--help")
     assert result.returncode == 0
     assert "--callback-url" in result.stdout and "--clock" in result.stdout
+
+
+def test_sigterm_closes_the_worker_sdks_sockets_as_going_away(tmp_path: Path) -> None:
+    """A desk connected with a token signed by the exported API key (as any twilio library
+    signs one) hears 1001 "going away", on which the SDK reconnects by itself, and the server
+    still stops cleanly."""
+    with standalone(tmp_path) as server:
+        exports = server.exports
+        token = AccessToken(
+            exports["TWILIO_ACCOUNT_SID"], exports["TWILIO_API_KEY"], exports["TWILIO_API_SECRET"]
+        )
+        alice = server.client().taskrouter.v1.workspaces(exports["TWILIO_WORKSPACE_SID"])
+        alice = alice.workers.list(friendly_name="Alice")[0]
+        token.add_grant(
+            TaskRouterGrant(workspace_sid=exports["TWILIO_WORKSPACE_SID"], worker_sid=alice.sid)
+        )
+        url = server.base_url.replace("http", "ws", 1) + "/v1/wschannels?token=" + token.to_jwt()
+        ws = simple_websocket.Client.connect(url)
+        try:
+            assert json.loads(ws.receive(timeout=10))["event_type"] == "init"
+            status, stderr = server.stop()
+            with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+                ws.receive(timeout=10)
+            assert closed.value.reason == 1001
+        finally:
+            with contextlib.suppress(simple_websocket.ConnectionClosed):
+                ws.close()
+    _assert_clean_stop(status, stderr, server.auth[1])
