@@ -8,11 +8,11 @@ import json
 import time
 from urllib.parse import urlencode
 
-import simple_websocket
 from twilio.rest import Client
 
 from taskrouter_sandbox.runtime import Sandbox
 from tests.servers import gunicorn_app
+from tests.websocket_client import WebSocketClient
 
 
 def test_a_workers_socket_under_gunicorn_hears_changes_made_through_either_process(tmp_path):
@@ -34,9 +34,7 @@ def test_a_workers_socket_under_gunicorn_hears_changes_made_through_either_proce
         finally:
             sandbox.close()
         query = urlencode({"token": token, "closeExistingSessions": "false"})
-        ws = simple_websocket.Client.connect(
-            f"ws://127.0.0.1:{server.port}/sandbox/v1/wschannels?{query}"
-        )
+        ws = WebSocketClient.connect(f"ws://127.0.0.1:{server.port}/sandbox/v1/wschannels?{query}")
         try:
             assert json.loads(ws.receive(timeout=10))["event_type"] == "init"
             client = Client(

@@ -28,6 +28,7 @@ from twilio.jwt.access_token.grants import TaskRouterGrant
 from twilio.rest import Client
 
 from tests.callback_receiver import CallbackReceiver
+from tests.websocket_client import WebSocketClient
 
 ROOT = Path(__file__).resolve().parents[2]
 # A first start imports flask, werkzeug and twilio on a loaded machine.
@@ -404,7 +405,7 @@ def test_sigterm_closes_the_worker_sdks_sockets_as_going_away(tmp_path: Path) ->
             TaskRouterGrant(workspace_sid=exports["TWILIO_WORKSPACE_SID"], worker_sid=alice.sid)
         )
         url = server.base_url.replace("http", "ws", 1) + "/v1/wschannels?token=" + token.to_jwt()
-        ws = simple_websocket.Client.connect(url)
+        ws = WebSocketClient.connect(url)
         try:
             assert json.loads(ws.receive(timeout=10))["event_type"] == "init"
             status, stderr = server.stop()

@@ -21,6 +21,7 @@ from taskrouter_sandbox.domain.values import Paging
 from taskrouter_sandbox.eventbridge import hub
 from taskrouter_sandbox.runtime import Sandbox
 from taskrouter_sandbox.testing import TaskRouterSandbox
+from tests.websocket_client import WebSocketClient
 
 WAIT = 5.0  # seconds: a bound, never a pause
 
@@ -33,19 +34,17 @@ def box() -> Iterator[TaskRouterSandbox]:
 
 def connect(
     box: TaskRouterSandbox, worker: str = "Alice", token: str | None = None, **query: str
-) -> simple_websocket.Client:
+) -> WebSocketClient:
     params = {
         "token": token or box.worker_token(worker),
         "closeExistingSessions": "false",
         "clientVersion": "2.1.1",
         **query,
     }
-    return simple_websocket.Client.connect(f"{box.event_bridge['wsServer']}?{urlencode(params)}")
+    return WebSocketClient.connect(f"{box.event_bridge['wsServer']}?{urlencode(params)}")
 
 
-def next_event(
-    ws: simple_websocket.Client, event_type: str, timeout: float = WAIT
-) -> dict[str, Any]:
+def next_event(ws: WebSocketClient, event_type: str, timeout: float = WAIT) -> dict[str, Any]:
     """The next message of this type, skipping heartbeats and other events."""
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
