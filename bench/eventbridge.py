@@ -235,7 +235,7 @@ def _report(size: Size, same: Sequence[Sample], apart: Sequence[Sample]) -> Repo
         "same Node.js process, connected through ebServer/wsServer with an AccessToken "
         "(TaskRouterGrant) signed with the sandbox's exported API key. Both times are read "
         "on Node's performance.now(); after each, the SDK accepts the reservation, completes "
-        "the task and sets Alice Idle again (its activityUpdated seen), untimed.",
+        "the task and sets Alice Idle again (Activity.setAsCurrent answered), untimed.",
         "`create answered to reservationCreated`: from twilio-node's reading the create's "
         "answer to the SDK's event; negative when the event came first (the event bridge is "
         "woken by the create's commit, which comes before its answer is written).",
