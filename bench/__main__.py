@@ -10,7 +10,15 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import callback, fixture, lifecycle, scale, statistics_endpoints, suite
+from bench import (
+    callback,
+    eventbridge,
+    fixture,
+    lifecycle,
+    scale,
+    statistics_endpoints,
+    suite,
+)
 from bench.common import (
     README_PATH,
     RESULTS_PATH,
@@ -29,6 +37,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], Report]] = {
     "suite": lambda args: suite.run(),
     "statistics": lambda args: statistics_endpoints.run(),
     "fixture": lambda args: fixture.run(),
+    "eventbridge": lambda args: eventbridge.run(),
 }
 
 
