@@ -130,7 +130,7 @@ clean:
 
 # Benchmarks, not part of `make test`: bench/README.md. wrk comes from Debian's packages when
 # root can install it; without it a Python load generator runs (the report says which).
-bench: $(VENV)/.dev
+bench: $(VENV)/.dev $(NODE_CLIENT)/.installed
 	@command -v wrk >/dev/null 2>&1 \
 		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 			&& { apt-get install -y -q wrk >/dev/null 2>&1 \
