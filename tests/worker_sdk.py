@@ -76,7 +76,7 @@ class SdkWorker:
         self._answers: dict[int, queue.Queue[dict[str, Any]]] = {}
         self._lock = threading.Condition()
         self.events: list[dict[str, Any]] = []
-        self._read_from = 0  # events before this one were matched by an earlier wait_for()
+        self._matched: set[int] = set()  # indices of events an earlier wait_for() returned
         self._reader = threading.Thread(target=self._read, name="sdk-worker-stdout", daemon=True)
         self._reader.start()
 
@@ -102,21 +102,23 @@ class SdkWorker:
         predicate: Callable[[dict[str, Any]], bool] | None = None,
         timeout: float = EVENT_TIMEOUT,
     ) -> dict[str, Any]:
-        """The first event named event (and passing predicate) after the last one an earlier
-        wait_for() returned; fails the test, naming what came instead, after timeout seconds."""
+        """The earliest event named event (and passing predicate) that no earlier wait_for()
+        returned, whether it came already or comes within timeout seconds: events of one
+        change may come in any order. Fails the test, naming what came, at the timeout."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
-                for index in range(self._read_from, len(self.events)):
-                    found = self.events[index]
+                for index, found in enumerate(self.events):
+                    if index in self._matched:
+                        continue
                     if found["event"] == event and (predicate is None or predicate(found)):
-                        self._read_from = index + 1
+                        self._matched.add(index)
                         return found
                     if found["event"] == "<process ended>":
                         pytest.fail(f"the SDK's process ended: {self._stderr()}")
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    seen = [e["event"] for e in self.events[self._read_from :]]
+                    seen = [e["event"] for e in self.events]
                     pytest.fail(f"no {event} from the SDK within {timeout} s; it sent {seen}")
                 self._lock.wait(left)
 
