@@ -133,17 +133,19 @@ class SdkWorker:
 
     # -- what the test does -----------------------------------------------------------------
 
-    def command(self, name: str, **arguments: Any) -> Any:
+    def command(self, command: str, /, **arguments: Any) -> Any:
         """Run a command of worker.js and return its answer; SdkError if the SDK refused."""
         assert self._process.stdin
         number = next(self._ids)
         with self._lock:
             answers = self._answers.setdefault(number, queue.Queue())
-        self._process.stdin.write(json.dumps({"id": number, "command": name, **arguments}) + "\n")
+        self._process.stdin.write(
+            json.dumps({"id": number, "command": command, **arguments}) + "\n"
+        )
         try:
             answer = answers.get(timeout=ANSWER_TIMEOUT)
         except queue.Empty:
-            pytest.fail(f"the SDK gave no answer to {name} within {ANSWER_TIMEOUT} s")
+            pytest.fail(f"the SDK gave no answer to {command} within {ANSWER_TIMEOUT} s")
         finally:
             with self._lock:
                 self._answers.pop(number, None)
