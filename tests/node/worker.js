@@ -22,6 +22,8 @@
 //                                           wrapUp(argument) / setAttributes(argument)
 //   attributes {attributes}                 Worker.setAttributes(attributes)
 //   updateToken {token}                     Worker.updateToken(token)
+//   request {method, url, params}           one call of the SDK's own transport (its Request, with
+//                                           its token), for a path no public method names
 //   disconnect                              Worker.disconnect()
 "use strict";
 
@@ -200,6 +202,10 @@ const COMMANDS = {
     await worker.setAttributes(attributes);
     return workerOf();
   },
+  request: async ({ method, url, params }) =>
+    method === "GET"
+      ? worker._request.get(url, "v1", params || {})
+      : worker._request.post(url, params || {}, "v1"),
   updateToken: async ({ token }) => {
     worker.updateToken(token);
     return null;
