@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from taskrouter_sandbox.seed import TASK_RESERVATION_TIMEOUT
+from taskrouter_sandbox.seed import ENGLISH_QUEUE, TASK_RESERVATION_TIMEOUT
 from taskrouter_sandbox.testing import TaskRouterSandbox
 from tests.sandbox.eventbridge.conftest import OpenDesk
 from tests.sandbox.eventbridge.desks import activity_of, create_task, set_activity
@@ -217,3 +217,24 @@ def test_a_task_canceled_over_rest_reaches_the_sdk_as_canceled(
     assert (canceled["sid"], canceled["status"]) == (offered["sid"], "canceled")
     assert _rest_reservation(box, task_sid, offered["sid"]).reservation_status == "canceled"
     assert desk.state()["reservations"] == []
+
+
+def test_the_other_offer_of_a_task_accepted_elsewhere_is_rescinded(
+    taskrouter_sandbox: TaskRouterSandbox, desks: OpenDesk
+) -> None:
+    """Multi-reservation (a queue's MaxReservedWorkers above 1): the task is offered to both,
+    the first to accept gets it and the other's reservation is rescinded."""
+    box = taskrouter_sandbox
+    box.workspace.task_queues(box.task_queues[ENGLISH_QUEUE]).update(max_reserved_workers=2)
+    alice, bob = desks("Alice"), desks("Bob")
+    set_activity(box, "Alice", "Idle")
+    set_activity(box, "Bob", "Idle")
+    task = create_task(box, "en")
+    to_alice = alice.wait_for("reservationCreated")["reservation"]
+    to_bob = bob.wait_for("reservationCreated")["reservation"]
+    assert to_alice["task"]["sid"] == to_bob["task"]["sid"] == task.sid
+    bob.reservation(to_bob["sid"], "accept")
+    rescinded = alice.wait_for("reservation.rescinded")["reservation"]
+    assert (rescinded["sid"], rescinded["status"]) == (to_alice["sid"], "rescinded")
+    assert _rest_reservation(box, task.sid, to_alice["sid"]).reservation_status == "rescinded"
+    assert alice.state()["reservations"] == []
