@@ -19,12 +19,13 @@ import json
 from typing import Any
 
 import pytest
+from twilio.base.exceptions import TwilioRestException
 
 from taskrouter_sandbox.seed import ENGLISH_QUEUE, TASK_RESERVATION_TIMEOUT
 from taskrouter_sandbox.testing import TaskRouterSandbox
 from tests.sandbox.eventbridge.conftest import OpenDesk
 from tests.sandbox.eventbridge.desks import activity_of, create_task, set_activity
-from tests.worker_sdk import SdkWorker
+from tests.worker_sdk import SdkError, SdkWorker
 
 pytestmark = pytest.mark.taskrouter_sandbox(transport="http")
 
@@ -238,3 +239,23 @@ def test_the_other_offer_of_a_task_accepted_elsewhere_is_rescinded(
     assert (rescinded["sid"], rescinded["status"]) == (to_alice["sid"], "rescinded")
     assert _rest_reservation(box, task.sid, to_alice["sid"]).reservation_status == "rescinded"
     assert alice.state()["reservations"] == []
+
+
+def test_a_call_rest_refuses_is_the_sdks_rejected_promise_with_rests_message(
+    taskrouter_sandbox: TaskRouterSandbox, desks: OpenDesk
+) -> None:
+    """Completing a task that is only reserved: TaskRouter refuses (a task completes once
+    assigned or wrapping), and the SDK's promise is rejected with the API's own message."""
+    box = taskrouter_sandbox
+    desk = desks("Alice")
+    offered = _offer(box, desk, "Alice", "es")
+    with pytest.raises(SdkError) as refused:
+        desk.task(offered["sid"], "complete", "too early")
+    task = box.workspace.tasks(offered["task"]["sid"])
+    with pytest.raises(TwilioRestException) as over_rest:
+        task.update(assignment_status="completed", reason="too early")
+    # twilio-python puts its own words before the API's message; the SDK its own.
+    message = over_rest.value.msg.removeprefix("Unable to update record: ")
+    assert refused.value.name == "REQUEST_INVALID"
+    assert refused.value.message == f"Request failed with status code 400. {message}"
+    assert task.fetch().assignment_status == "reserved"
