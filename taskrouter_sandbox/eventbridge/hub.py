@@ -47,6 +47,9 @@ _TASK_EVENTS = ("task.updated", "task.canceled", "task.completed", "task.wrapup"
 _WORKER_PREFIXES = ("reservation.", "worker.")
 # The close codes: a socket replaced by closeExistingSessions, and one whose token expired.
 REPLACED, EXPIRED = 4001, 4002
+GOING_AWAY = 1001  # the sandbox is closing (RFC 6455)
+# How long close_all() waits for the feed thread to finish the read it may be in.
+FEED_STOP_TIMEOUT = 5.0
 
 
 class Connection:
@@ -89,6 +92,8 @@ class Hub:
         self._connections: dict[str, list[Connection]] = defaultdict(list)
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        # Set by close_all(): no feed runs and no socket is kept from then on.
+        self._closed = False
         self._seen = 0
         # Called with a worker's grant when its last socket closed from the client's side.
         self.on_gone: Callable[[Grant], None] | None = None
@@ -101,7 +106,7 @@ class Hub:
 
     def _ensure_feeding(self) -> None:
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self._closed or (self._thread is not None and self._thread.is_alive()):
                 return
             self._seen = self._last_event()
             self._thread = threading.Thread(target=self._feed, name="eventbridge-feed", daemon=True)
@@ -112,7 +117,7 @@ class Hub:
             self._wake.wait(POLL)
             self._wake.clear()
             with self._lock:
-                if not self._connections:
+                if self._closed or not self._connections:
                     self._thread = None
                     return
             try:
@@ -190,6 +195,9 @@ class Hub:
         """Keep one worker's socket until it closes (run on the request's own thread)."""
         connection = Connection(ws, grant)
         with self._lock:
+            if self._closed:
+                connection.close(GOING_AWAY, "The sandbox is shutting down")
+                return
             others = list(self._connections[grant.worker_sid]) if close_existing else []
             self._connections[grant.worker_sid].append(connection)
         for other in others:
@@ -236,7 +244,15 @@ class Hub:
                 logger.exception("worker %s could not be set offline", grant.worker_sid)
 
     def close_all(self) -> None:
+        """Close every socket and stop the feed, waiting for the read it may be in: the
+        sandbox's store closes next, and a connection closed under a thread still reading
+        it crashes the process (sqlite). A socket that connects after this is turned away."""
         with self._lock:
+            self._closed = True
             connections = [c for group in self._connections.values() for c in group]
+            feed = self._thread
         for connection in connections:
-            connection.close(1001, "The sandbox is shutting down")
+            connection.close(GOING_AWAY, "The sandbox is shutting down")
+        self._wake.set()
+        if feed is not None and feed is not threading.current_thread():
+            feed.join(FEED_STOP_TIMEOUT)
