@@ -14,7 +14,8 @@
 // - {"id": n, "ok": value} or {"id": n, "error": {"name", "message"}}: the answer to a command.
 //
 // stdin carries one command a line, {"id": n, "command": name, ...}:
-//   state                                   the worker as the SDK holds it
+//   state                                   the worker as the SDK holds it, and the URLs of the
+//                                           websockets the process opened
 //   activity {name, options}                Activity.setAsCurrent(options), by the activity's name
 //   reservation {sid, action, options}      Reservation.accept() / reject(options) / complete() /
 //                                           wrap()
@@ -30,19 +31,22 @@
 const readline = require("node:readline");
 
 // Every websocket this process opens, by URL, to show which ones the SDK opens (its event
-// bridge's, and no GraphQL one unless asked). The SDK takes its WebSocket class from the "ws"
-// package (Node.js 20 has no global one): a subclass of it that notes the URL stands in, and
-// does everything else as ws does.
+// bridge's, and no GraphQL one unless asked). The SDK takes the global WebSocket class where
+// there is one (Node.js 22 on), else the "ws" package's: a subclass of each that notes the URL
+// stands in, and does everything else as the original does.
 const sockets = [];
-const RealWebSocket = require("ws");
-const wsModule = require.cache[require.resolve("ws")];
-class NotedWebSocket extends RealWebSocket {
-  constructor(address, ...rest) {
-    super(address, ...rest);
-    sockets.push(String(address));
-  }
+function noting(WebSocketClass) {
+  return class extends WebSocketClass {
+    constructor(address, ...rest) {
+      super(address, ...rest);
+      sockets.push(String(address));
+    }
+  };
 }
-wsModule.exports = NotedWebSocket;
+require("ws"); // loaded now, so that the SDK's require("ws") gets the noting class from the cache
+const wsModule = require.cache[require.resolve("ws")];
+wsModule.exports = noting(wsModule.exports);
+if (globalThis.WebSocket) globalThis.WebSocket = noting(globalThis.WebSocket);
 
 const { Worker } = require("twilio-taskrouter");
 
@@ -56,7 +60,8 @@ function write(message) {
 // -- what a test reads of the SDK's objects ------------------------------------------------------
 
 function activityOf(activity) {
-  return activity ? { sid: activity.sid, name: activity.name, available: activity.available } : null;
+  if (!activity) return null;
+  return { sid: activity.sid, name: activity.name, available: activity.available };
 }
 
 function taskOf(task) {
@@ -120,7 +125,15 @@ function errorOf(error) {
 
 // -- the events ----------------------------------------------------------------------------------
 
-const RESERVATION_EVENTS = ["accepted", "rejected", "timeout", "canceled", "rescinded", "completed", "wrapup"];
+const RESERVATION_EVENTS = [
+  "accepted",
+  "rejected",
+  "timeout",
+  "canceled",
+  "rescinded",
+  "completed",
+  "wrapup",
+];
 const TASK_EVENTS = ["updated", "completed", "wrapup", "canceled"];
 const CHANNEL_EVENTS = ["capacityUpdated", "availabilityUpdated"];
 // A reconnect loads new Reservation and Channel objects: each is listened to once.
@@ -130,7 +143,9 @@ function listenToReservation(reservation) {
   if (listened.has(reservation)) return;
   listened.add(reservation);
   for (const name of RESERVATION_EVENTS) {
-    reservation.on(name, (updated) => write({ event: `reservation.${name}`, reservation: reservationOf(updated) }));
+    reservation.on(name, (updated) =>
+      write({ event: `reservation.${name}`, reservation: reservationOf(updated) }),
+    );
   }
   const task = reservation.task;
   if (task && !listened.has(task)) {
@@ -148,7 +163,9 @@ function listenToChannels() {
     if (listened.has(channel)) continue;
     listened.add(channel);
     for (const name of CHANNEL_EVENTS) {
-      channel.on(name, (updated) => write({ event: `channel.${name}`, channel: channelOf(updated) }));
+      channel.on(name, (updated) =>
+        write({ event: `channel.${name}`, channel: channelOf(updated) }),
+      );
     }
   }
 }
@@ -168,7 +185,9 @@ worker.on("reservationCreated", (reservation) => {
 worker.on("reservationFailed", (payload) => write({ event: "reservationFailed", payload }));
 worker.on("tokenExpired", () => write({ event: "tokenExpired" }));
 worker.on("tokenUpdated", () => write({ event: "tokenUpdated" }));
-worker.on("disconnected", (reason) => write({ event: "disconnected", reason: reason?.message ?? null }));
+worker.on("disconnected", (reason) =>
+  write({ event: "disconnected", reason: reason?.message ?? null }),
+);
 worker.on("error", (error) => write({ event: "error", error: errorOf(error) }));
 
 // -- the commands --------------------------------------------------------------------------------
@@ -189,13 +208,18 @@ const COMMANDS = {
   },
   reservation: async ({ sid, action, options }) => {
     const reservation = reservationNamed(sid);
-    if (!["accept", "reject", "complete", "wrap"].includes(action)) throw new Error(`no action ${action}`);
-    const updated = action === "reject" ? await reservation.reject(options || {}) : await reservation[action]();
+    if (!["accept", "reject", "complete", "wrap"].includes(action)) {
+      throw new Error(`no action ${action}`);
+    }
+    const updated =
+      action === "reject" ? await reservation.reject(options || {}) : await reservation[action]();
     return reservationOf(updated);
   },
   task: async ({ reservation, action, argument }) => {
     const task = reservationNamed(reservation).task;
-    if (!["complete", "wrapUp", "setAttributes"].includes(action)) throw new Error(`no action ${action}`);
+    if (!["complete", "wrapUp", "setAttributes"].includes(action)) {
+      throw new Error(`no action ${action}`);
+    }
     return taskOf(await task[action](argument));
   },
   attributes: async ({ attributes }) => {
