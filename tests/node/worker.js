@@ -22,6 +22,8 @@
 //   task {reservation, action, argument}    the reservation's Task: complete(argument) /
 //                                           wrapUp(argument) / setAttributes(argument)
 //   attributes {attributes}                 Worker.setAttributes(attributes)
+//   createTask {to, from, workflowSid,      Worker.createTask(...): a task routed to this worker;
+//     taskQueueSid, options}                answers its SID
 //   updateToken {token}                     Worker.updateToken(token)
 //   request {method, url, params}           one call of the SDK's own transport (its Request, with
 //                                           its token), for a path no public method names
@@ -230,6 +232,8 @@ const COMMANDS = {
     method === "GET"
       ? worker._request.get(url, "v1", params || {})
       : worker._request.post(url, params || {}, "v1"),
+  createTask: async ({ to, from, workflowSid, taskQueueSid, options }) =>
+    worker.createTask(to, from, workflowSid, taskQueueSid, options || {}),
   updateToken: async ({ token }) => {
     worker.updateToken(token);
     return null;

@@ -2,7 +2,9 @@
 unmodified) and REST: activity, attributes, and what its sessions do to it.
 
 Followed: the SDK's Worker (https://twilio.github.io/twilio-taskrouter.js/Worker.html:
-activityUpdated and attributesUpdated with the updated Worker, setAttributes(), disconnect();
+activityUpdated and attributesUpdated with the updated Worker, setAttributes(), disconnect(),
+createTask(to, from, workflowSid, taskQueueSid) for a task routed to the worker itself; the
+option connectActivitySid, "the Activity state of the Worker upon connect";
 the options closeExistingSessions, "whether other open sessions of this Worker should be
 terminated", and setWorkerOfflineIfDisconnected, default true, "whether the Worker is set
 Offline when the connection is terminated") and Activity (Activity.html: setAsCurrent({
@@ -19,6 +21,7 @@ from collections.abc import Callable
 
 import pytest
 
+from taskrouter_sandbox.seed import ENGLISH_QUEUE
 from taskrouter_sandbox.testing import TaskRouterSandbox
 from tests.sandbox.eventbridge.conftest import OpenDesk
 from tests.sandbox.eventbridge.desks import activity_of, create_task, set_activity
@@ -155,3 +158,39 @@ def test_one_of_two_desks_closing_leaves_the_worker_as_it_is(
     assert activity_of(box, "Alice") == "Idle"
     set_activity(box, "Alice", "Busy")  # the staying desk still hears of the worker
     staying.wait_for("activityUpdated", lambda e: e["worker"]["activity"]["name"] == "Busy")
+
+
+def test_connect_activity_sid_sets_the_activity_on_connect(
+    taskrouter_sandbox: TaskRouterSandbox, desks: OpenDesk
+) -> None:
+    box = taskrouter_sandbox
+    desk = desks("Bob", connectActivitySid=box.activities["Idle"])
+    desk.wait_for("activityUpdated", lambda e: e["worker"]["activity"]["name"] == "Idle")
+    assert activity_of(box, "Bob") == "Idle"
+
+
+def test_create_task_routes_a_task_to_the_worker_itself(
+    taskrouter_sandbox: TaskRouterSandbox, desks: OpenDesk
+) -> None:
+    """Worker.createTask: a task for this worker (RoutingTarget), its "to" and "from" in the
+    attributes as outbound_to and from."""
+    box = taskrouter_sandbox
+    desk = desks("Alice")
+    desk.set_activity("Idle")
+    task_sid = desk.command(
+        "createTask",
+        to="+15550100",
+        **{"from": "client:alice"},
+        workflowSid=box.workflow_sid,
+        taskQueueSid=box.task_queues[ENGLISH_QUEUE],
+        options={"attributes": {"selected_language": "en"}},
+    )
+    task = box.workspace.tasks(task_sid).fetch()
+    assert task.routing_target == box.workers["Alice"]
+    assert json.loads(task.attributes) == {
+        "selected_language": "en",
+        "outbound_to": "+15550100",
+        "from": "client:alice",
+    }
+    offered = desk.wait_for("reservationCreated")["reservation"]
+    assert (offered["task"]["sid"], offered["workerSid"]) == (task_sid, box.workers["Alice"])
