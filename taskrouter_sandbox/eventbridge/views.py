@@ -112,8 +112,17 @@ def _call() -> Response:
         grant = bridge.grant(parsed["token"])
     except TokenError as error:
         return _refused(error)
-    answer = bridge.requests.answer(parsed, grant, request.headers.get("If-Match"))
-    return _answer(answer.status, answer.body)
+    # The events this call sets off reach the worker's socket once its answer has been sent
+    # (the response's close), as at Twilio (Hub.answering).
+    bridge.hub.answering(grant.worker_sid)
+    try:
+        answer = bridge.requests.answer(parsed, grant, request.headers.get("If-Match"))
+        response = _answer(answer.status, answer.body)
+    except BaseException:
+        bridge.hub.answered(grant.worker_sid)
+        raise
+    response.call_on_close(lambda: bridge.hub.answered(grant.worker_sid))
+    return response
 
 
 def _refuse_bad_tokens() -> Response | None:
