@@ -8,7 +8,9 @@ reports as its "error" event.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app, json, request
@@ -138,12 +140,27 @@ def _refuse_bad_tokens() -> Response | None:
 
 def _events(ws: Any) -> None:
     grant: Grant = request.environ["taskrouter.grant"]
-    _bridge().hub.serve(
-        ws,
-        grant,
-        close_existing=_flag("closeExistingSessions", False),
-        offline_if_gone=_flag("setWorkerOfflineIfDisconnected", True),
-    )
+    try:
+        _bridge().hub.serve(
+            ws,
+            grant,
+            close_existing=_flag("closeExistingSessions", False),
+            offline_if_gone=_flag("setWorkerOfflineIfDisconnected", True),
+        )
+    finally:
+        if ws.mode == "werkzeug":
+            _end_sending(request.environ["werkzeug.socket"])
+
+
+def _end_sending(sock: socket.socket) -> None:
+    """Werkzeug's server (flask run, the standalone sandbox, the test fixture) writes an HTTP
+    response once the app returns, after a websocket too; a browser reads those bytes after
+    the server's close frame as a broken frame ("Invalid frame header", an error in its
+    console). With the socket's sending side shut once the websocket is done, that write fails
+    and werkzeug takes it for a dropped connection. (gunicorn writes nothing: flask-sock
+    stops its response.)"""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
 
 
 def bind(app: Flask, sandbox: Sandbox, name: str, url_prefix: str) -> EventBridge:

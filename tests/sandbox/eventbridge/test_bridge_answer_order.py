@@ -20,11 +20,17 @@ from urllib.parse import urlsplit
 
 import pytest
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, Request, TextMessage
+from wsproto.events import AcceptConnection, RejectConnection, Request, TextMessage
 
 pytestmark = pytest.mark.taskrouter_sandbox(transport="http")
 
 DEADLINE = 10.0
+
+
+@pytest.fixture
+def bridged(taskrouter_sandbox):
+    """The test's sandbox, served over HTTP."""
+    return taskrouter_sandbox
 
 
 class RawSocket:
@@ -37,17 +43,26 @@ class RawSocket:
         target = f"{parts.path}?token={token}&closeExistingSessions=false"
         self.sock.sendall(self.ws.send(Request(host=parts.netloc, target=target)))
         self.messages: list[str] = []
+        self.received = b""  # every byte, as it came
         while not any(isinstance(event, AcceptConnection) for event in self._read()):
             pass
 
     def _read(self) -> list[object]:
-        self.ws.receive_data(self.sock.recv(65536))
+        data = self.sock.recv(65536)
+        assert data, "the bridge closed the socket"
+        self.received += data
+        self.ws.receive_data(data)
         events = list(self.ws.events())
+        refused = [event for event in events if isinstance(event, RejectConnection)]
+        assert not refused, f"the bridge refused the socket: HTTP {refused[0].status_code}"
         self.messages += [event.data for event in events if isinstance(event, TextMessage)]
         return events
 
     def read_available(self) -> None:
         self._read()
+
+    def read_events(self) -> list[object]:
+        return self._read()
 
     def events(self) -> list[dict]:
         # A heartbeat is a blank message.
@@ -57,8 +72,8 @@ class RawSocket:
         self.sock.close()
 
 
-def test_a_worker_made_available_gets_the_answer_before_its_reservation(taskrouter_sandbox):
-    sandbox = taskrouter_sandbox
+def test_a_worker_made_available_gets_the_answer_before_its_reservation(bridged):
+    sandbox = bridged
     bridge = sandbox.event_bridge
     token = sandbox.worker_token("Alice", ttl=60)
     websocket = RawSocket(bridge["wsServer"], token)
