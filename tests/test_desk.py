@@ -6,6 +6,8 @@ desks section with and without the SDK installed.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from twilio.jwt import Jwt
@@ -56,6 +58,18 @@ def test_a_sandbox_worker_gets_a_token_for_the_sandboxs_event_bridge(server, for
     assert (grant.worker_sid, grant.workspace_sid) == (alice, body["workspaceSid"])
 
 
+def test_the_token_lives_an_hour_unless_ttl_says_otherwise(server):
+    box = server.sandbox
+    lifetimes = []
+    for form in ({"WorkerName": "Alice"}, {"WorkerName": "Alice", "Ttl": "8"}):
+        token = login(server, **form).json()["token"]
+        grant = check(token, box.account_sid, box.api_key_sid, box.api_key_secret)
+        lifetimes.append(round(grant.expires - time.time()))
+    # Seconds, as the event bridge counts them (this machine's clock, whatever the sandbox's).
+    assert lifetimes[0] in range(3590, 3601)
+    assert lifetimes[1] in range(0, 9)
+
+
 def test_a_json_body_works_too(server):
     response = requests.post(f"{server.url}{TOKEN_URL}", json={"WorkerName": "Bob"}, timeout=10)
     assert response.status_code == 200, response.text
@@ -99,7 +113,20 @@ def test_a_json_body_works_too(server):
             {"Worker": "Alice"},
             400,
             "unknown_parameter",
-            "/desk/token does not take Worker (given in the body): it takes WorkerSid, WorkerName",
+            "/desk/token does not take Worker (given in the body): it takes WorkerSid, "
+            "WorkerName, Ttl",
+        ),
+        (
+            {"WorkerName": "Alice", "Ttl": "0"},
+            400,
+            "invalid_parameter",
+            "Ttl must be a whole number from 1 to 86400",
+        ),
+        (
+            {"WorkerName": "Alice", "Ttl": "86401"},
+            400,
+            "invalid_parameter",
+            "Ttl must be a whole number from 1 to 86400",
         ),
     ],
 )

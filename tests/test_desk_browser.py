@@ -155,3 +155,39 @@ def test_alice_takes_the_quickstarts_task_at_her_desk_and_a_rejected_one_goes_to
     browser_tab.screenshot("bob-assigned")
 
     assert browser_tab.problems == []
+
+
+# The token's lifetime in this test, in seconds: the SDK emits tokenExpired 5 s before the end.
+SHORT_TTL = 8
+
+
+def test_a_desk_renews_its_token_and_carries_on_past_the_first_tokens_end(live_app, tab):
+    """Worker: tokenExpired, then updateToken(); TaskRouter.js v2's reconnect page: a socket
+    closed at the token's end opens again with the token updated, and the worker's state is
+    fetched anew. Tokens here live SHORT_TTL seconds of real time, as the SDK's timers do."""
+    server = live_app()
+    browser_tab = tab("desk-token")
+    page = browser_tab.page
+    logins = []
+
+    def short_lived(route):
+        logins.append(route.request.post_data)
+        route.continue_(post_data=f"{route.request.post_data}&Ttl={SHORT_TTL}")
+
+    page.route("**/desk/token", short_lived)
+    page.goto(f"{server.url}/")
+    log_in(page, "Alice")
+    alice = desk(page, "Alice")
+    connection = alice.locator(".desk-connection")
+    expect(connection).to_have_text("Connected (token renewed)", timeout=SHORT_TTL * 1000)
+    # The first token's socket is closed at its end; the SDK opens another with the new one.
+    expect(connection).to_have_text("Connected", timeout=(SHORT_TTL + 5) * 1000)
+    assert len(logins) >= 2
+    expect(alice.locator(".desk-problem")).to_be_hidden()
+
+    task_sid = create_task(page, "es")
+    choose_activity(page, "Alice", "Idle")
+    expect(reservation_in(page, "Alice", task_sid)).to_have_attribute("data-status", "pending")
+    browser_tab.screenshot("after-renewal")
+    page.unroute_all(behavior="ignoreErrors")
+    assert browser_tab.problems == []

@@ -13,10 +13,18 @@ from pathlib import Path
 from flask import Blueprint, Flask, current_app, jsonify, request, send_file
 
 from taskrouter_quickstart.config import ConfigError
-from taskrouter_quickstart.routes import ApiError, BodyField, accepts_body, check_sid, parameter
+from taskrouter_quickstart.routes import (
+    ApiError,
+    BodyField,
+    Kind,
+    accepts_body,
+    check_sid,
+    integer_parameter,
+    parameter,
+)
 from taskrouter_quickstart.security import control_required
 from taskrouter_quickstart.taskrouter import current_taskrouter
-from taskrouter_quickstart.worker_login import worker_login
+from taskrouter_quickstart.worker_login import DEFAULT_TTL, MAX_TTL, worker_login
 
 bp = Blueprint("desk", __name__)
 
@@ -107,14 +115,17 @@ def _chosen_worker():
 @accepts_body(
     BodyField("WorkerSid", aliases=("worker_sid",)),
     BodyField("WorkerName", aliases=("worker_name",)),
+    BodyField("Ttl", Kind.WHOLE_NUMBER, ("ttl",)),
 )
 def token():
     """A worker's access token for the Worker SDK and the event bridge to hand it:
-    {"token", "ebServer", "wsServer", "workerSid", "workspaceSid", "workerName"}."""
+    {"token", "ebServer", "wsServer", "workerSid", "workspaceSid", "workerName"}; Ttl, the
+    token's lifetime in seconds, is an hour unless given."""
+    ttl = integer_parameter("Ttl", ("ttl",), 1, MAX_TTL)
     worker = _chosen_worker()
     try:
         # The bridge as the browser reaches this server (through ngrok: its https URL).
-        login = worker_login(current_app, worker.sid, request.url_root)
+        login = worker_login(current_app, worker.sid, request.url_root, ttl or DEFAULT_TTL)
     except ConfigError as exc:
         raise ApiError(503, "not_configured", str(exc)) from None
     response = jsonify({**login, "workerName": worker.friendly_name})
