@@ -191,3 +191,38 @@ def test_a_desk_renews_its_token_and_carries_on_past_the_first_tokens_end(live_a
     browser_tab.screenshot("after-renewal")
     page.unroute_all(behavior="ignoreErrors")
     assert browser_tab.problems == []
+
+
+def test_a_refused_token_shows_as_the_sdks_error_in_the_desk(live_app, tab):
+    """Worker: error. The bridge refuses a token signed with another key (HTTP 401 to the
+    websocket's upgrade), which the SDK reports as its error event, and the desk shows it."""
+    server = live_app()
+    browser_tab = tab("desk-refused")
+    page = browser_tab.page
+
+    def forged(route):
+        login = route.fetch().json()
+        header, payload, _ = login["token"].split(".")
+        route.fulfill(json={**login, "token": f"{header}.{payload}.forged-signature"})
+
+    page.route("**/desk/token", forged)
+    page.goto(f"{server.url}/")
+    alice = desk(page, "Alice")
+    alice.get_by_role("button", name="Log in as Alice").click()
+    expect(alice.locator(".desk-problem")).to_have_text(
+        "The Worker SDK: Could not connect to Twilio's servers."
+    )
+    expect(alice.locator(".desk-connection")).not_to_have_text("Connected")
+    browser_tab.screenshot("refused")
+    alice.get_by_role("button", name="Log out").click()
+    expect(alice.locator(".desk-connection")).to_have_text("Logged out")
+    page.unroute_all(behavior="ignoreErrors")
+    # The browser reports the refused upgrade, and the SDK logs its error; nothing else.
+    others = [
+        problem
+        for problem in browser_tab.problems
+        if "failed: HTTP Authentication failed" not in problem
+        and "WebSocket error occurred" not in problem
+    ]
+    assert others == []
+    assert browser_tab.problems, "the refusal left no trace in the console"
