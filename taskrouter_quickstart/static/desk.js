@@ -244,7 +244,9 @@
     }
 
     add(reservation) {
-      if (this.reservations.has(reservation.sid)) return;
+      // After a reconnection the SDK loads its reservations anew, as new objects: their
+      // events go to those, so they take the old ones' place.
+      if (this.reservations.get(reservation.sid) === reservation) return;
       this.reservations.set(reservation.sid, reservation);
       const render = () => this.renderReservations();
       for (const event of RESERVATION_EVENTS) reservation.on(event, render);
