@@ -60,9 +60,6 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/pyth
 	$(PIP) --no-deps --editable .
 	touch $(VENV)/.runtime $@
 
-run: $(VENV)/.runtime
-	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
-
 # The browser tests drive Debian's Chromium: install it where root can; elsewhere they skip.
 browser:
 	@[ -x /usr/bin/chromium ] \
@@ -116,7 +113,33 @@ $(NODE_CLIENT)/.installed: tests/node/package.json tests/node/package-lock.json
 		echo "npm could not install tests/node's packages (offline?): the twilio-node tests will skip"; \
 	fi
 
-test: $(VENV)/.dev browser $(CONTRACTS)/$(CONTRACT_VERSION).fetched $(NODE_CLIENT)/.installed
+# Twilio's Worker SDK for the agents' desks on the console page: desk/package-lock.json pins
+# twilio-taskrouter and esbuild, installed into .cache/desk by npm ci, again only when the lock
+# file changes. The package's browser build still requires its dependencies by name (it is made
+# for bundlers), so desk's build script bundles it with them, unmodified, into the one script
+# the server serves (.cache/desk/twilio-taskrouter.js). Without npm, or offline, make run and
+# make test go on and the desks say how to turn them on.
+DESK := $(CACHE)/desk
+
+$(DESK)/.installed: desk/package.json desk/package-lock.json
+	@mkdir -p $(DESK)
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "npm is not available: the agents' desks on the page stay off (install npm, then make run)"; \
+	elif cp desk/package.json desk/package-lock.json $(DESK)/ \
+		&& (cd $(DESK) && npm ci --silent --no-update-notifier --ignore-scripts \
+			--no-audit --no-fund --fetch-retries=0 --fetch-timeout=30000 >/dev/null 2>&1 \
+			&& npm run --silent build); then \
+		touch $@; \
+	else \
+		echo "npm could not install or bundle desk's packages (offline?): the agents' desks on the page stay off"; \
+	fi
+
+# The desks' SDK first, so that the page serves it from the start.
+run: $(VENV)/.runtime $(DESK)/.installed
+	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev browser $(CONTRACTS)/$(CONTRACT_VERSION).fetched $(NODE_CLIENT)/.installed \
+		$(DESK)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

@@ -25,7 +25,14 @@ from taskrouter_quickstart import (
     token_cookie,
 )
 from taskrouter_quickstart.config import ConfigError
-from taskrouter_quickstart.routes import ApiError, assignment, console, reservations, tasks
+from taskrouter_quickstart.routes import (
+    ApiError,
+    assignment,
+    console,
+    desk,
+    reservations,
+    tasks,
+)
 from taskrouter_quickstart.taskrouter import TaskRouterError
 
 # Callbacks and action parameters are small; anything bigger is not from TaskRouter.
@@ -97,7 +104,7 @@ def _create_app(test_config: Mapping[str, object] | None) -> Flask:
 
     register_error_handlers(app)
     token_cookie.init_app(app)
-    for module in (assignment, tasks, reservations, console):
+    for module in (assignment, tasks, reservations, console, desk):
         app.register_blueprint(module.bp)
     cli.init_app(app)
     if serving_as is not None and serving_as.port is None:

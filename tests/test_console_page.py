@@ -219,8 +219,11 @@ def test_the_page_forms_work_as_a_browser_posts_them(
         assert sent_form(upstream.calls[0]) == {"ReservationStatus": ["accepted"]}
 
 
-def test_the_page_runs_no_inline_code_under_a_strict_policy(client):
-    response = client.get("/")
+def test_the_page_runs_no_inline_code_under_a_strict_policy(make_app, tmp_path):
+    # With the desks' Worker SDK installed, as make run does.
+    sdk = tmp_path / "twilio-taskrouter.js"
+    sdk.write_text("var Twilio;")
+    response = make_app(DESK_SDK_PATH=str(sdk)).test_client().get("/")
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'self'" in policy
     assert "unsafe-inline" not in policy
@@ -228,6 +231,8 @@ def test_the_page_runs_no_inline_code_under_a_strict_policy(client):
     # Only external scripts and style sheets, no inline handlers or style attributes.
     assert re.findall(r"<script\b[^>]*>", page) == [
         '<script src="/static/console.js" defer>',
+        '<script src="/desk/twilio-taskrouter.js" defer>',
+        '<script src="/static/desk.js" defer>',
     ]
     assert "<style" not in page
     assert not re.search(r"\son[a-z]+\s*=", page)
@@ -238,6 +243,7 @@ def test_the_page_runs_no_inline_code_under_a_strict_policy(client):
 def test_the_page_script_and_style_are_served(client):
     for path, mimetype in (
         ("/static/console.js", "text/javascript"),
+        ("/static/desk.js", "text/javascript"),
         ("/static/console.css", "text/css"),
         ("/static/favicon.svg", "image/svg+xml"),
     ):

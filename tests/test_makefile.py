@@ -1,8 +1,9 @@
 """The Makefile: `make run` serves where HOST and PORT say (the command line, the environment,
 `.env`, or the defaults, in that order; the server reads the same values to know its own
 address); a Python older than the project supports stops make before a venv is made; and
-`make test` fetches the contract tests' description of TaskRouter once, without failing when it
-cannot. Fake `python3` and `npm` scripts stand in for real ones, so no pyenv or network is needed.
+`make test` fetches the contract tests' description of TaskRouter once, and `make run` and
+`make test` install the desks' Worker SDK once, without failing when they cannot. Fake
+`python3` and `npm` scripts stand in for real ones, so no pyenv or network is needed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def _copy_project(folder: Path) -> None:
         "requirements-dev.txt",
         "tests/node/package.json",
         "tests/node/package-lock.json",
+        "desk/package.json",
+        "desk/package-lock.json",
     ):
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, folder / name)
@@ -259,3 +262,96 @@ def test_without_npm_make_goes_on(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("npm is not available")
     assert not (tmp_path / STAMP).exists()
+
+
+# -- the agents' desks: Twilio's Worker SDK, installed and bundled by npm ----------------------
+
+DESK_STAMP = ".cache/desk/.installed"
+DESK_BUNDLE = ".cache/desk/twilio-taskrouter.js"
+
+# npm ci installs from the lock file beside it; npm run build bundles. Each call is logged
+# with the folder it ran in.
+FAKE_DESK_NPM = f"""#!{sys.executable}
+import os, sys
+from pathlib import Path
+
+args = sys.argv[1:]
+with open(Path(__file__).with_suffix(".log"), "a") as log:
+    print(os.getcwd(), " ".join(args), file=log)
+here = Path.cwd()
+if args[0] == "ci":
+    assert (here / "package-lock.json").exists()
+    (here / "node_modules").mkdir(exist_ok=True)
+elif args[:2] == ["run", "--silent"] and args[2] == "build":
+    (here / "twilio-taskrouter.js").write_text("var Twilio;")
+else:
+    sys.exit(1)
+"""
+
+
+def test_the_desks_sdk_is_installed_and_bundled_once_from_the_lock_file(tmp_path):
+    _copy_project(tmp_path)
+    path, log = _fake_npm(tmp_path, FAKE_DESK_NPM)
+
+    first = _make(tmp_path, DESK_STAMP, path=path)
+    second = _make(tmp_path, DESK_STAMP, path=path)
+
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout == first.stderr == ""
+    calls = log.read_text().splitlines()
+    desk = tmp_path / ".cache" / "desk"
+    assert [call.split(" ", 2)[:2] for call in calls] == [[str(desk), "ci"], [str(desk), "run"]]
+    assert "--ignore-scripts" in calls[0]
+    assert calls[1].endswith("run --silent build")
+    assert (tmp_path / DESK_BUNDLE).read_text() == "var Twilio;"
+    assert (desk / "package-lock.json").read_text() == (ROOT / "desk/package-lock.json").read_text()
+
+
+@pytest.mark.parametrize("goal", ["run", "test"])
+def test_make_run_and_make_test_install_the_desks_sdk(tmp_path, goal):
+    _copy_project(tmp_path)
+    completed = _make(tmp_path, "-n", goal)
+    assert completed.returncode == 0, completed.stderr
+    assert "npm ci" in completed.stdout
+    assert "npm run --silent build" in completed.stdout
+
+
+def test_the_desks_lock_pins_the_sdk_without_registry_urls():
+    package = json.loads((ROOT / "desk/package.json").read_text())
+    lock = json.loads((ROOT / "desk/package-lock.json").read_text())
+    assert package["dependencies"] == {"twilio-taskrouter": "2.1.1"}
+    assert lock["packages"]["node_modules/twilio-taskrouter"]["version"] == "2.1.1"
+    assert all("resolved" not in entry for entry in lock["packages"].values())
+
+
+def test_a_failing_npm_leaves_the_desks_off_and_does_not_fail_make(tmp_path):
+    _copy_project(tmp_path)
+    path, log = _fake_npm(tmp_path, OFFLINE_NPM)
+
+    for _ in range(2):
+        completed = _make(tmp_path, DESK_STAMP, path=path)
+        assert completed.returncode == 0, completed.stderr
+        (line,) = completed.stdout.splitlines()
+        assert line.startswith("npm could not install or bundle desk's packages (offline?)")
+
+    # Tried again the next time.
+    assert len(log.read_text().splitlines()) == 2
+    assert not (tmp_path / DESK_STAMP).exists()
+
+
+def test_without_npm_the_desks_say_how_to_turn_them_on(tmp_path):
+    _copy_project(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("mkdir", "cp", "awk", "sed", "tail", "tr"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    _fake_python(bin_dir / "python3", "3.11.7")
+
+    completed = _make(tmp_path, DESK_STAMP, path=str(bin_dir))
+
+    assert completed.returncode == 0, completed.stderr
+    (line,) = completed.stdout.splitlines()
+    assert line == (
+        "npm is not available: the agents' desks on the page stay off (install npm, then make run)"
+    )
+    assert not (tmp_path / DESK_STAMP).exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
@@ -14,12 +15,14 @@ from taskrouter_quickstart.routes import (
     ApiError,
     BodyField,
     accepts_body,
+    desk,
     invalid_parameter,
     parameter,
     require_sid,
 )
 from taskrouter_quickstart.security import NON_ACTING_METHODS, control_required, is_loopback_host
 from taskrouter_quickstart.taskrouter import current_taskrouter
+from taskrouter_quickstart.worker_login import TWILIO_EVENT_BRIDGE
 
 bp = Blueprint("console", __name__)
 
@@ -27,6 +30,13 @@ RECENT_CALLBACKS = 20
 # The page loads only its own script and style sheet: no inline code can run on it.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# Against a Twilio account the desks' Worker SDK talks to Twilio's event bridge (the sandbox's
+# bridge is this server: 'self').
+_TWILIO_BRIDGE_HOST = urlsplit(TWILIO_EVENT_BRIDGE).netloc
+TWILIO_CONTENT_SECURITY_POLICY = (
+    f"{CONTENT_SECURITY_POLICY}; "
+    f"connect-src 'self' https://{_TWILIO_BRIDGE_HOST} wss://{_TWILIO_BRIDGE_HOST}"
 )
 TASK_OUTCOMES = {"canceled": "Canceled on the console page", "completed": "Completed"}
 MAX_REASON_LENGTH = 255
@@ -130,12 +140,20 @@ def index():
                 "update_task": url_for("console.update_task"),
                 "accept": url_for("reservations.accept_reservation"),
                 "reject": url_for("reservations.reject_reservation"),
+                "desk_token": url_for("desk.token"),
+                "desk_sdk": url_for("desk.sdk"),
             },
+            desk_sdk_installed=desk.sdk_path(current_app) is not None,
+            desk_how_to_enable=desk.HOW_TO_ENABLE,
             callbacks=callbacks,
             log_error=log_error,
         )
     )
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["Content-Security-Policy"] = (
+        CONTENT_SECURITY_POLICY
+        if settings["BACKEND"] == "sandbox"
+        else TWILIO_CONTENT_SECURITY_POLICY
+    )
     # The page may carry the control token in its links: keep it out of shared caches.
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -395,6 +395,8 @@
 
   function render(state) {
     for (const [id, data, rows] of sections) renderSection(id, data(state), rows, state);
+    // The agents' desks (desk.js) take their workers from the same state.
+    document.dispatchEvent(new CustomEvent("console:state", { detail: state }));
     renderGuide(state);
     renderWorkflow(state);
     clearStaleBanners(state);

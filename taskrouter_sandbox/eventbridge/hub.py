@@ -45,6 +45,10 @@ _WORKER_EVENTS = ("worker.activity.update", "worker.attributes.update")
 _CHANNEL_EVENTS = ("worker.capacity.update", "worker.channel.availability.update")
 _TASK_EVENTS = ("task.updated", "task.canceled", "task.completed", "task.wrapup")
 _WORKER_PREFIXES = ("reservation.", "worker.")
+# How long after the answer to a worker's own call the events it set off follow. The SDK takes
+# the answer through a chain of promises that a browser may run after a websocket message sent
+# a moment later; at Twilio routing follows the answer on its own time anyway.
+ANSWER_GAP = 0.1  # seconds
 # The close codes: a socket replaced by closeExistingSessions, and one whose token expired.
 REPLACED, EXPIRED = 4001, 4002
 GOING_AWAY = 1001  # the sandbox is closing (RFC 6455)
@@ -95,6 +99,11 @@ class Hub:
         # Set by close_all(): no feed runs and no socket is kept from then on.
         self._closed = False
         self._seen = 0
+        # Workers whose own call is being answered (how many calls), and the messages kept
+        # back for them meanwhile; _sending keeps a release's flush and new sends in order.
+        self._answering: dict[str, int] = defaultdict(int)
+        self._kept: dict[str, list[str]] = defaultdict(list)
+        self._sending = threading.Lock()
         # Called with a worker's grant when its last socket closed from the client's side.
         self.on_gone: Callable[[Grant], None] | None = None
 
@@ -184,10 +193,44 @@ class Hub:
 
     def _send(self, worker_sid: str, event_type: str, payload: dict[str, Any]) -> None:
         message = json.dumps({"event_type": event_type, "payload": payload})
+        with self._sending:
+            if self._answering.get(worker_sid):
+                self._kept[worker_sid].append(message)
+                return
+            self._deliver(worker_sid, [message])
+
+    def _deliver(self, worker_sid: str, messages: list[str]) -> None:
         with self._lock:
             connections = list(self._connections.get(worker_sid, ()))
-        for connection in connections:
-            connection.send(message)
+        for message in messages:
+            for connection in connections:
+                connection.send(message)
+
+    # -- a call's answer before what it set off ----------------------------------------------
+
+    def answering(self, worker_sid: str) -> None:
+        """The worker's own call (through the envelope) is being answered: keep its events
+        until ANSWER_GAP after answered(). At Twilio what a call sets off (the reservation
+        for a worker just made available, and its move to Reserved) comes after the call's
+        answer; the SDK applies the answer over whatever came before it, so an event that
+        overtook the answer would be undone (the worker shown Idle while TaskRouter has it
+        Reserved)."""
+        with self._sending:
+            self._answering[worker_sid] += 1
+
+    def answered(self, worker_sid: str) -> None:
+        """The call's answer is out: send what was kept, in order, ANSWER_GAP later."""
+        timer = threading.Timer(ANSWER_GAP, self._release, (worker_sid,))
+        timer.daemon = True
+        timer.start()
+
+    def _release(self, worker_sid: str) -> None:
+        with self._sending:
+            self._answering[worker_sid] -= 1
+            if self._answering[worker_sid] > 0:
+                return
+            del self._answering[worker_sid]
+            self._deliver(worker_sid, self._kept.pop(worker_sid, []))
 
     # -- one socket -------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ reports as its "error" event.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app, json, request
@@ -112,8 +114,17 @@ def _call() -> Response:
         grant = bridge.grant(parsed["token"])
     except TokenError as error:
         return _refused(error)
-    answer = bridge.requests.answer(parsed, grant, request.headers.get("If-Match"))
-    return _answer(answer.status, answer.body)
+    # The events this call sets off reach the worker's socket once its answer has been sent
+    # (the response's close), as at Twilio (Hub.answering).
+    bridge.hub.answering(grant.worker_sid)
+    try:
+        answer = bridge.requests.answer(parsed, grant, request.headers.get("If-Match"))
+        response = _answer(answer.status, answer.body)
+    except BaseException:
+        bridge.hub.answered(grant.worker_sid)
+        raise
+    response.call_on_close(lambda: bridge.hub.answered(grant.worker_sid))
+    return response
 
 
 def _refuse_bad_tokens() -> Response | None:
@@ -129,12 +140,27 @@ def _refuse_bad_tokens() -> Response | None:
 
 def _events(ws: Any) -> None:
     grant: Grant = request.environ["taskrouter.grant"]
-    _bridge().hub.serve(
-        ws,
-        grant,
-        close_existing=_flag("closeExistingSessions", False),
-        offline_if_gone=_flag("setWorkerOfflineIfDisconnected", True),
-    )
+    try:
+        _bridge().hub.serve(
+            ws,
+            grant,
+            close_existing=_flag("closeExistingSessions", False),
+            offline_if_gone=_flag("setWorkerOfflineIfDisconnected", True),
+        )
+    finally:
+        if ws.mode == "werkzeug":
+            _end_sending(request.environ["werkzeug.socket"])
+
+
+def _end_sending(sock: socket.socket) -> None:
+    """Werkzeug's server (flask run, the standalone sandbox, the test fixture) writes an HTTP
+    response once the app returns, after a websocket too; a browser reads those bytes after
+    the server's close frame as a broken frame ("Invalid frame header", an error in its
+    console). With the socket's sending side shut once the websocket is done, that write fails
+    and werkzeug takes it for a dropped connection. (gunicorn writes nothing: flask-sock
+    stops its response.)"""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
 
 
 def bind(app: Flask, sandbox: Sandbox, name: str, url_prefix: str) -> EventBridge:
