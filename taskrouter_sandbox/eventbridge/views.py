@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, json, request
 from flask_sock import Sock
 
 from taskrouter_sandbox.api.errors import error_body
+from taskrouter_sandbox.eventbridge import logs
 from taskrouter_sandbox.eventbridge import requests as envelope
 from taskrouter_sandbox.eventbridge.hub import Hub
 from taskrouter_sandbox.eventbridge.resources import Resources
@@ -182,6 +183,7 @@ def close_sockets(app: Flask) -> None:
 
 def init_app(app: Flask, sandbox: Sandbox, url_prefix: str, name: str) -> EventBridge:
     """Serve the event bridge of sandbox at url_prefix + /v1/wschannels."""
+    logs.install()
     blueprint = Blueprint(name, __name__)
     blueprint.add_url_rule(PATH, "call", _call, methods=["POST"], provide_automatic_options=False)
     blueprint.add_url_rule(PATH, "preflight", _preflight, methods=["OPTIONS"])
