@@ -24,6 +24,7 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
 from taskrouter_sandbox.api.errors import error_body
+from taskrouter_sandbox.domain.errors import EngineError
 from taskrouter_sandbox.eventbridge import payloads
 from taskrouter_sandbox.eventbridge.resources import ACTIVE_STATUSES, Resources
 from taskrouter_sandbox.eventbridge.tokens import Grant
@@ -123,7 +124,7 @@ class Requests:
             match = pattern.fullmatch(below)
             if match is None:
                 continue
-            me = match.groupdict().get("me")
+            me = match.groupdict().get("me") or self._holder(grant, match)
             if me is not None and me != grant.worker_sid:
                 return _error(
                     403,
@@ -141,6 +142,19 @@ class Requests:
             }
             return self._carry_out(method, url, params, kind, grant, match, if_match)
         return _error(403, 20403, f"A worker's token cannot reach {below}")
+
+    def _holder(self, grant: Grant, match: re.Match[str]) -> str | None:
+        """The worker of a reservation named through its task (Tasks/WT/Reservations/WR):
+        a worker's token answers its own reservations only, by either path. None when there
+        is no such reservation (the REST API then answers its 404)."""
+        reservation_sid = match.groupdict().get("reservation")
+        if reservation_sid is None:
+            return None
+        try:
+            row = self._resources.engine.get_reservation(grant.workspace_sid, reservation_sid)
+        except EngineError:
+            return None
+        return row["worker_sid"]
 
     # -- through the REST API ---------------------------------------------------------------
 
