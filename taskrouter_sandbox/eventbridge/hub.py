@@ -15,7 +15,6 @@ see exactly what the REST API and the event callbacks see, and nothing is kept t
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -27,6 +26,7 @@ from typing import Any
 from simple_websocket import ConnectionClosed
 
 from taskrouter_sandbox.domain.errors import EngineError
+from taskrouter_sandbox.eventbridge.connection import Connection
 from taskrouter_sandbox.eventbridge.resources import Resources
 from taskrouter_sandbox.eventbridge.tokens import Grant
 from taskrouter_sandbox.store import StoreError
@@ -54,30 +54,6 @@ REPLACED, EXPIRED = 4001, 4002
 GOING_AWAY = 1001  # the sandbox is closing (RFC 6455)
 # How long close_all() waits for the feed thread to finish the read it may be in.
 FEED_STOP_TIMEOUT = 5.0
-
-
-class Connection:
-    """One open socket of a worker; sends are serialised (heartbeats and events come from
-    different threads)."""
-
-    def __init__(self, ws: Any, grant: Grant) -> None:
-        self.ws = ws
-        self.grant = grant
-        self._lock = threading.Lock()
-        self.closed_by_server = False
-
-    def send(self, message: str) -> bool:
-        with self._lock:
-            try:
-                self.ws.send(message)
-                return True
-            except (ConnectionClosed, OSError):
-                return False
-
-    def close(self, code: int, message: str) -> None:
-        self.closed_by_server = True
-        with self._lock, contextlib.suppress(ConnectionClosed, OSError):
-            self.ws.close(reason=code, message=message)
 
 
 class Hub:
