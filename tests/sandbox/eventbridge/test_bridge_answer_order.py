@@ -40,7 +40,11 @@ class RawSocket:
         parts = urlsplit(ws_server)
         self.sock = socket.create_connection((parts.hostname, parts.port), timeout=DEADLINE)
         self.ws = WSConnection(ConnectionType.CLIENT)
-        target = f"{parts.path}?token={token}&closeExistingSessions=false"
+        # Nothing to write when it closes: the test's sandbox closes right after.
+        target = (
+            f"{parts.path}?token={token}&closeExistingSessions=false"
+            "&setWorkerOfflineIfDisconnected=false"
+        )
         self.sock.sendall(self.ws.send(Request(host=parts.netloc, target=target)))
         self.messages: list[str] = []
         self.received = b""  # every byte, as it came
