@@ -98,20 +98,22 @@ class SdkWorker:
 
     def wait_for(
         self,
-        event: str,
+        event: str | tuple[str, ...],
         predicate: Callable[[dict[str, Any]], bool] | None = None,
         timeout: float = EVENT_TIMEOUT,
     ) -> dict[str, Any]:
-        """The earliest event named event (and passing predicate) that no earlier wait_for()
-        returned, whether it came already or comes within timeout seconds: events of one
-        change may come in any order. Fails the test, naming what came, at the timeout."""
+        """The earliest event named event (or any of a tuple of names) and passing predicate
+        that no earlier wait_for() returned, whether it came already or comes within timeout
+        seconds: events of one change may come in any order. Fails the test, naming what
+        came, at the timeout."""
+        names = (event,) if isinstance(event, str) else event
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
                 for index, found in enumerate(self.events):
                     if index in self._matched:
                         continue
-                    if found["event"] == event and (predicate is None or predicate(found)):
+                    if found["event"] in names and (predicate is None or predicate(found)):
                         self._matched.add(index)
                         return found
                     if found["event"] == "<process ended>":
