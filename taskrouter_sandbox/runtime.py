@@ -16,6 +16,7 @@ import re
 import secrets
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import IO
@@ -58,6 +59,14 @@ def _signing_key(tx: Transaction, regenerate: bool) -> tuple[str, str]:
         tx.set_setting("api_key_sid", sid)
         tx.set_setting("api_key_secret", secret)
     return sid, secret
+
+
+def _run_all(hooks: list[Callable[[], None]]) -> None:
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            logger.exception("a close hook failed")
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,8 @@ class Sandbox:
         self._start_lock = threading.Lock()
         self._server_lock: IO[str] | None = None
         self._reset_seen: int | None = None
+        # Run first by close(): what uses the store from threads of its own (the event bridge).
+        self.close_hooks: list[Callable[[], None]] = []
 
     def _credentials(self, regenerate: bool = False) -> tuple[str, str]:
         """Pinned credentials win; otherwise generated once and kept in the database. With
@@ -133,14 +144,9 @@ class Sandbox:
     ) -> str:
         """An access token for the Worker SDK, as Twilio issues one: a worker of the seeded
         workspace unless workspace_sid names another."""
-        return tokens.mint(
-            self.account_sid,
-            self.api_key_sid,
-            self.api_key_secret,
-            workspace_sid or self.seeded.workspace_sid,
-            worker_sid,
-            ttl,
-        )
+        key, workspace_sid = (self.api_key_sid, self.api_key_secret), workspace_sid
+        workspace_sid = workspace_sid or self.seeded.workspace_sid
+        return tokens.mint(self.account_sid, *key, workspace_sid, worker_sid, ttl)
 
     def reset(self, *, new_credentials: bool = False, seed: str | None = None) -> Seeded:
         """Wipe every resource and event, then seed a workspace again: of the kind given, else
@@ -459,6 +465,7 @@ class Sandbox:
         return self._started_pid == os.getpid()
 
     def close(self) -> None:
+        _run_all(self.close_hooks)
         self.stop()
         if self._server_lock is not None:
             self._server_lock.close()

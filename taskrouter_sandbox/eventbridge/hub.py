@@ -74,6 +74,7 @@ class Hub:
         self._thread: threading.Thread | None = None
         # Set by close_all(): no feed runs and no socket is kept from then on.
         self._closed = False
+        self._gone_lock = threading.Lock()
         self._seen = 0
         # Workers whose own call is being answered (how many calls), and the messages kept
         # back for them meanwhile; _sending keeps a release's flush and new sends in order.
@@ -257,10 +258,14 @@ class Hub:
                 if last:
                     self._connections.pop(grant.worker_sid, None)
         if last and offline_if_gone and not connection.closed_by_server and self.on_gone:
-            try:
-                self.on_gone(grant)
-            except Exception:
-                logger.exception("worker %s could not be set offline", grant.worker_sid)
+            # Under _gone_lock, which close_all() waits for: the store may be closing.
+            with self._gone_lock:
+                if self._closed:
+                    return
+                try:
+                    self.on_gone(grant)
+                except Exception:
+                    logger.exception("worker %s could not be set offline", grant.worker_sid)
 
     def close_all(self) -> None:
         """Close every socket and stop the feed, waiting for the read it may be in: the
@@ -275,3 +280,5 @@ class Hub:
         self._wake.set()
         if feed is not None and feed is not threading.current_thread():
             feed.join(FEED_STOP_TIMEOUT)
+        with self._gone_lock:
+            pass  # a worker being set offline as this began is set: nothing more will be

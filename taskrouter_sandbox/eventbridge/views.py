@@ -75,6 +75,7 @@ class EventBridge:
         self.hub.on_gone = self._set_offline
         self.requests = envelope.Requests(app, url_prefix, self.resources, self._credentials)
         sandbox.engine.on_commit(self.hub.committed)
+        sandbox.close_hooks.append(self.close)
 
     def close(self) -> None:
         """Close the sockets and stop hearing of the sandbox's changes."""
