@@ -20,6 +20,7 @@ from werkzeug.serving import make_server
 
 from taskrouter_quickstart import serving
 from taskrouter_quickstart.app import create_app
+from taskrouter_sandbox.eventbridge import views as eventbridge
 
 TASKROUTER = "https://taskrouter.twilio.com"
 
@@ -303,6 +304,9 @@ class LiveApp:
         return [row for row in log.recent(50) if row["task_sid"] == task_sid]
 
     def close(self) -> None:
+        # As the harness and the standalone server do: the event bridge's sockets and feed
+        # first, since a feed still reading when the store closes crashes the process.
+        eventbridge.close_sockets(self.app)
         self.server.shutdown()
         self.thread.join(5)
         self.server.server_close()
