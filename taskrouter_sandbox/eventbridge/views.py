@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, json, request
 from flask_sock import Sock
 
 from taskrouter_sandbox.api.errors import error_body
+from taskrouter_sandbox.domain.errors import EngineError
 from taskrouter_sandbox.eventbridge import logs
 from taskrouter_sandbox.eventbridge import requests as envelope
 from taskrouter_sandbox.eventbridge.hub import Hub
@@ -133,10 +134,17 @@ def _refuse_bad_tokens() -> Response | None:
     """Before the upgrade: a websocket with a token that does not pass gets a 401."""
     if request.endpoint is None or not request.endpoint.endswith(".events"):
         return None
+    bridge = _bridge()
     try:
-        request.environ["taskrouter.grant"] = _bridge().grant(request.args.get("token"))
+        grant = bridge.grant(request.args.get("token"))
     except TokenError as error:
         return _refused(error)
+    try:
+        bridge.sandbox.engine.get_worker(grant.workspace_sid, grant.worker_sid)
+    except EngineError:
+        message = f"the token's worker {grant.worker_sid} is not in workspace {grant.workspace_sid}"
+        return _answer(403, error_body(403, 20403, message))
+    request.environ["taskrouter.grant"] = grant
     return None
 
 

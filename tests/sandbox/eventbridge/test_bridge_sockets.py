@@ -18,12 +18,19 @@ import requests
 import simple_websocket
 
 from taskrouter_sandbox.domain.values import Paging
-from taskrouter_sandbox.eventbridge import hub
+from taskrouter_sandbox.eventbridge import hub, tokens
 from taskrouter_sandbox.runtime import Sandbox
 from taskrouter_sandbox.testing import TaskRouterSandbox
 from tests.websocket_client import WebSocketClient
 
 WAIT = 5.0  # seconds: a bound, never a pause
+# A websocket upgrade's headers, for a request that is refused before it.
+UPGRADE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
 
 
 @pytest.fixture
@@ -82,16 +89,24 @@ def test_a_socket_opens_with_init_naming_the_worker_and_the_tokens_lifetime(box)
 @pytest.mark.parametrize("token", ["", "not-a-token"])
 def test_a_bad_token_is_refused_before_the_upgrade(box, token: str) -> None:
     url = box.event_bridge["ebServer"] + "?" + urlencode({"token": token})
-    upgrade = {
-        "Connection": "Upgrade",
-        "Upgrade": "websocket",
-        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-        "Sec-WebSocket-Version": "13",
-    }
-    response = requests.get(url, headers=upgrade, timeout=WAIT)
+    response = requests.get(url, headers=UPGRADE, timeout=WAIT)
     assert response.status_code == 401
     body = response.json()
     assert body["code"] == 20101 and "Invalid access token" in body["message"]
+
+
+def test_a_token_for_a_worker_not_in_its_workspace_is_refused_before_the_upgrade(box) -> None:
+    token = tokens.mint(
+        box.account_sid,
+        box.sandbox.api_key_sid,
+        box.sandbox.api_key_secret,
+        box.workspace_sid,
+        "WK" + "0" * 32,
+    )
+    url = box.event_bridge["ebServer"] + "?" + urlencode({"token": token})
+    response = requests.get(url, headers=UPGRADE, timeout=WAIT)
+    assert response.status_code == 403
+    assert "is not in workspace" in response.json()["message"]
 
 
 def test_a_reservation_made_over_rest_reaches_its_workers_socket(box) -> None:
