@@ -187,7 +187,12 @@ def test_a_desk_renews_its_token_and_carries_on_past_the_first_tokens_end(live_a
 
     task_sid = create_task(page, "es")
     choose_activity(page, "Alice", "Idle")
-    expect(reservation_in(page, "Alice", task_sid)).to_have_attribute("data-status", "pending")
+    # Tokens this short make the SDK reconnect every SHORT_TTL seconds, and an event sent
+    # while it reconnects is lost, as on Twilio (the reconnect page): the desk then shows the
+    # reservation from the state the SDK fetches on reconnecting, at most a token later.
+    expect(reservation_in(page, "Alice", task_sid)).to_have_attribute(
+        "data-status", "pending", timeout=(SHORT_TTL + 5) * 1000
+    )
     browser_tab.screenshot("after-renewal")
     page.unroute_all(behavior="ignoreErrors")
     assert browser_tab.problems == []
@@ -223,6 +228,8 @@ def test_a_refused_token_shows_as_the_sdks_error_in_the_desk(live_app, tab):
         for problem in browser_tab.problems
         if "failed: HTTP Authentication failed" not in problem
         and "WebSocket error occurred" not in problem
+        # Logging out while the SDK retries closes a socket still connecting.
+        and "WebSocket is closed before the connection is established" not in problem
     ]
     assert others == []
     assert browser_tab.problems, "the refusal left no trace in the console"
