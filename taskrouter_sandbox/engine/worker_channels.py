@@ -16,7 +16,7 @@ from taskrouter_sandbox.domain.validation import is_sid
 from taskrouter_sandbox.domain.values import Paging
 from taskrouter_sandbox.engine.listing import paged
 from taskrouter_sandbox.engine.operations import Operations
-from taskrouter_sandbox.state import events, reads
+from taskrouter_sandbox.state import events, reads, transitions
 from taskrouter_sandbox.state.operation import Operation
 from taskrouter_sandbox.store import Order, Page
 
@@ -139,6 +139,8 @@ def update_worker_channel(
                 f"{name} {'available' if updated['available'] else 'unavailable'}",
                 fields,
             )
+        for _change in changes:  # capacity, available: one event each
+            transitions.count_worker_change(op, worker_sid)
         # More capacity or a channel back on may make room for a waiting task.
         op.route_again("worker.capacity.update", workspace_sid, worker_sid)
         return updated

@@ -67,14 +67,19 @@ class Connection:
         """End the TCP connection at once: unblocks a send stuck on a client that stopped
         reading, and the socket's reader, which then ends the socket's request."""
         self.closed_by_server = True
-        with self._changed:
-            self._done = True
-            self._queue.clear()
-            self._changed.notify()
+        self.end()
         sock = getattr(self.ws, "sock", None)
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+    def end(self) -> None:
+        """The socket's request is over (the client closed it, or it was closed): the sender
+        thread ends, since nothing queued can reach the client any more."""
+        with self._changed:
+            self._done = True
+            self._queue.clear()
+            self._changed.notify()
 
     def _send_all(self) -> None:
         while True:

@@ -250,6 +250,7 @@ class Hub:
         except ConnectionClosed:
             pass
         finally:
+            connection.end()
             with self._lock:
                 mine = self._connections.get(grant.worker_sid, [])
                 if connection in mine:

@@ -75,8 +75,16 @@ def check(token: str | None, account_sid: str, key_sid: str, key_secret: str) ->
         raise TokenError("the token's signature does not match") from None
     if decoded.subject != account_sid:
         raise TokenError("the token is for another account")
-    grant = (decoded.payload.get("grants") or {}).get("task_router") or {}
+    # Signed with the key but made by hand, a token may lack what AccessToken always writes.
+    claims = decoded.payload
+    grants = claims.get("grants")
+    grant = grants.get("task_router") if isinstance(grants, dict) else None
+    if not isinstance(grant, dict):
+        grant = {}
     workspace_sid, worker_sid = grant.get("workspace_sid"), grant.get("worker_sid")
     if not isinstance(workspace_sid, str) or not isinstance(worker_sid, str):
         raise TokenError("the token has no TaskRouter grant naming a workspace and a worker")
-    return Grant(account_sid, workspace_sid, worker_sid, int(decoded.payload["exp"]))
+    expires = claims.get("exp")
+    if isinstance(expires, bool) or not isinstance(expires, int | float):
+        raise TokenError(f"the token has no expiry (exp): an access token lives 1 to {MAX_TTL} s")
+    return Grant(account_sid, workspace_sid, worker_sid, int(expires))

@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, json, request
 from flask_sock import Sock
 
 from taskrouter_sandbox.api.errors import error_body
-from taskrouter_sandbox.domain.errors import EngineError
+from taskrouter_sandbox.domain.errors import EngineError, NotFound
 from taskrouter_sandbox.eventbridge import logs
 from taskrouter_sandbox.eventbridge import requests as envelope
 from taskrouter_sandbox.eventbridge.hub import Hub
@@ -96,10 +96,13 @@ class EventBridge:
         """setWorkerOfflineIfDisconnected: the workspace's default activity (Offline in a new
         workspace) once the worker's last socket has closed."""
         engine = self.sandbox.engine
-        workspace = engine.get_workspace(grant.workspace_sid)
-        offline = workspace["default_activity_sid"]
-        if engine.get_worker(grant.workspace_sid, grant.worker_sid)["activity_sid"] != offline:
-            engine.update_worker(grant.workspace_sid, grant.worker_sid, activity_sid=offline)
+        try:
+            workspace = engine.get_workspace(grant.workspace_sid)
+            offline = workspace["default_activity_sid"]
+            if engine.get_worker(grant.workspace_sid, grant.worker_sid)["activity_sid"] != offline:
+                engine.update_worker(grant.workspace_sid, grant.worker_sid, activity_sid=offline)
+        except NotFound:
+            pass  # the worker (or its workspace) was deleted while connected: nothing to set
 
 
 def _bridge() -> EventBridge:

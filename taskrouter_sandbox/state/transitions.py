@@ -118,6 +118,14 @@ def move_worker(
     op.route_again("worker.activity.update", worker["workspace_sid"], worker["sid"])
 
 
+def count_worker_change(op: Operation, worker_sid: str) -> None:
+    """Move the worker's version on by one for a change that leaves its own fields alone: a
+    reservation offered to it, a channel's capacity or availability. Twilio's Worker SDK counts
+    each of those events as one version of the worker (the events carry no worker), and sends
+    that count back as If-Match."""
+    op.tx.update("workers", worker_sid, {"date_updated": op.stamp()})
+
+
 def release_worker(op: Operation, reservation: dict[str, Any], actor: Actor | None = None) -> None:
     """Give a worker back the activity it had before a reservation that ended unaccepted.
 
@@ -235,6 +243,7 @@ def reserve(op: Operation, workspace_sid: str, task_sid: str, worker_sid: str, a
     _move_task(op, task_sid, task["assignment_status"], "reserved")
     op.deadline_at(moment + timedelta(seconds=timeout))
     events.record_reservation(op, sid, "reservation.created", "created", actor)
+    count_worker_change(op, worker_sid)
     if not workspace["multi_task_enabled"] and queue["reservation_activity_sid"]:
         activity = reads.activity_by_sid(op, queue["reservation_activity_sid"])
         move_worker(op, worker, activity, actor)
