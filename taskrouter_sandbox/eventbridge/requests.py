@@ -4,7 +4,7 @@ The SDK POSTs {"url": "Workspaces/WS../Workers/WK..", "method": "GET" or "POST",
 {...}, "token": "<access token>"} with the headers apiVersion (v1, or v2 for its reservation
 list), clientVersion and, when version checks are on, If-Match. The sandbox checks the token,
 lets the worker reach only what a worker's token may (its own worker, channels and
-reservations, the workspace's activities, task queues and tasks), and sends the call to its
+reservations, the workspace's activities and tasks), and sends the call to its
 own REST API in this process, so that every parameter is read, checked and refused exactly
 as there. The answer is {"payload": ...} in the SDK's shapes (payloads.py); a refusal keeps
 the REST API's status and error body, whose "message" the SDK shows.
@@ -43,7 +43,6 @@ _ALLOWED = (
         "reservation",
     ),
     (re.compile(r"Activities"), ("GET",), "activities"),
-    (re.compile(r"TaskQueues"), ("GET",), "list"),
     (re.compile(r"Tasks"), ("POST",), "task"),
     (re.compile(rf"Tasks/{_SID}"), ("GET", "POST"), "task"),
     (
@@ -181,7 +180,7 @@ class Requests:
         match: re.Match[str],
         if_match: str | None,
     ) -> Answer:
-        if kind in ("channels", "activities", "list", "reservations"):
+        if kind in ("channels", "activities", "reservations"):
             return self._list(url, params, kind, grant)
         response = self._call(method, url, params, if_match)
         body = response.get_json(silent=True) or {}
@@ -218,12 +217,10 @@ class Requests:
             contents = [payloads.channel(item) for item in items]
         elif kind == "activities":
             contents = [payloads.activity(item) for item in items]
-        elif kind == "reservations":
+        else:
             contents = [
                 self._resources.reservation(grant.workspace_sid, item["sid"])
                 for item in items
                 if item["reservation_status"] in ACTIVE_STATUSES
             ]
-        else:
-            contents = items
         return Answer(200, {"payload": {"contents": contents, "after_sid": None}})

