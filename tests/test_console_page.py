@@ -230,6 +230,7 @@ def test_the_page_runs_no_inline_code_under_a_strict_policy(make_app, tmp_path):
     page = response.get_data(as_text=True)
     # Only external scripts and style sheets, no inline handlers or style attributes.
     assert re.findall(r"<script\b[^>]*>", page) == [
+        '<script src="/static/dom.js" defer>',
         '<script src="/static/console.js" defer>',
         '<script src="/desk/twilio-taskrouter.js" defer>',
         '<script src="/static/desk.js" defer>',
@@ -244,6 +245,7 @@ def test_the_page_script_and_style_are_served(client):
     for path, mimetype in (
         ("/static/console.js", "text/javascript"),
         ("/static/desk.js", "text/javascript"),
+        ("/static/dom.js", "text/javascript"),
         ("/static/console.css", "text/css"),
         ("/static/favicon.svg", "image/svg+xml"),
     ):

@@ -28,18 +28,7 @@
   const BANNER_MIN_MS = 1500;
   const rendered = {};
 
-  function el(tag, attributes, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      node.setAttribute(name, value === true ? "" : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined) continue;
-      node.append(child instanceof Node ? child : String(child));
-    }
-    return node;
-  }
+  const { el } = window.pageDom;
 
   const code = (text) => el("code", {}, text || "-");
   const status = (text) => el("span", { class: `status status-${text}` }, text);

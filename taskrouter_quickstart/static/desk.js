@@ -25,18 +25,7 @@
   ];
   const TASK_EVENTS = ["updated", "canceled", "completed", "wrapup"];
 
-  function el(tag, attributes, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      node.setAttribute(name, value === true ? "" : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined) continue;
-      node.append(child instanceof Node ? child : String(child));
-    }
-    return node;
-  }
+  const { el } = window.pageDom;
 
   function messageOf(error) {
     return (error && error.message) || String(error);
