@@ -1,7 +1,7 @@
 """The workers' websockets: who is connected, and what each is sent.
 
-A worker's socket gets, as Twilio's event bridge sends them: "init" once it is open (the
-worker, account, workspace and the token's remaining lifetime in ms), a heartbeat (a blank
+A worker's socket gets what the Worker SDK reads from Twilio's event bridge: "init" once
+it is open (the worker, account, workspace and the token's remaining lifetime in ms), a heartbeat (a blank
 message, which the SDK counts as one) every HEARTBEAT seconds, and every TaskRouter event of
 its own: its worker's and channels' changes, its reservations' and their tasks' changes, as
 {"event_type": ..., "payload": ...} in the SDK's shapes.
@@ -47,7 +47,7 @@ _TASK_EVENTS = ("task.updated", "task.canceled", "task.completed", "task.wrapup"
 _WORKER_PREFIXES = ("reservation.", "worker.")
 # How long after the answer to a worker's own call the events it set off follow. The SDK takes
 # the answer through a chain of promises that a browser may run after a websocket message sent
-# a moment later; at Twilio routing follows the answer on its own time anyway.
+# a moment later (Twilio documents no order between the two).
 ANSWER_GAP = 0.1  # seconds
 # The close codes: a socket replaced by closeExistingSessions, and one whose token expired.
 REPLACED, EXPIRED = 4001, 4002

@@ -2,14 +2,13 @@
 websocket at the same path carries its events, as at Twilio (ebServer and wsServer).
 
 Point the SDK there with its ebServer and wsServer options (token endpoints: see the README).
-A websocket whose token is refused gets an HTTP 401 instead of the upgrade, which the SDK
-reports as its "error" event.
+A websocket whose token is refused gets an HTTP 401 instead of the upgrade (403 when the
+token's worker is not in its workspace), which the SDK reports as its "error" event.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +25,6 @@ from taskrouter_sandbox.eventbridge.tokens import Grant, TokenError, check
 
 if TYPE_CHECKING:
     from taskrouter_sandbox.runtime import Sandbox
-
-logger = logging.getLogger(__name__)
 
 PATH = "/v1/wschannels"
 _HUB = "eventbridge"
@@ -121,7 +118,7 @@ def _call() -> Response:
     except TokenError as error:
         return _refused(error)
     # The events this call sets off reach the worker's socket once its answer has been sent
-    # (the response's close), as at Twilio (Hub.answering).
+    # (the response's close): Hub.answering says why.
     bridge.hub.answering(grant.worker_sid)
     try:
         answer = bridge.requests.answer(parsed, grant, request.headers.get("If-Match"))
