@@ -1,9 +1,10 @@
 """The workers' websockets: who is connected, and what each is sent.
 
 A worker's socket gets what the Worker SDK reads from Twilio's event bridge: "init" once
-it is open (the worker, account, workspace and the token's remaining lifetime in ms), a heartbeat (a blank
-message, which the SDK counts as one) every HEARTBEAT seconds, and every TaskRouter event of
-its own: its worker's and channels' changes, its reservations' and their tasks' changes, as
+it is open (the worker, account, workspace and the token's remaining lifetime in ms), a
+heartbeat (a blank message, which the SDK counts as one) every HEARTBEAT seconds, and every
+TaskRouter event of its own: its worker's and channels' changes, its reservations' and their
+tasks' changes, as
 {"event_type": ..., "payload": ...} in the SDK's shapes.
 
 The events come from the events table, the record every change writes in its own
