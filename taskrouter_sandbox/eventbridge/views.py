@@ -54,6 +54,15 @@ def _preflight() -> Response:
     return Response(status=204, headers=_CORS)
 
 
+def _not_a_websocket() -> Response:
+    """A plain GET of the websocket's path (a browser tab, curl): say what the path is."""
+    message = (
+        "This is the Worker SDK's event bridge: its websocket takes a GET with Upgrade: "
+        "websocket and ?token=<the worker's access token>, its calls a POST of a JSON envelope"
+    )
+    return _answer(400, error_body(400, 20001, message))
+
+
 def _refused(error: TokenError) -> Response:
     return _answer(401, error_body(401, error.code, f"Invalid access token: {error}"))
 
@@ -196,6 +205,8 @@ def init_app(app: Flask, sandbox: Sandbox, url_prefix: str, name: str) -> EventB
     blueprint = Blueprint(name, __name__)
     blueprint.add_url_rule(PATH, "call", _call, methods=["POST"], provide_automatic_options=False)
     blueprint.add_url_rule(PATH, "preflight", _preflight, methods=["OPTIONS"])
+    # Below the websocket's rule, which werkzeug matches first for an upgrade only.
+    blueprint.add_url_rule(PATH, "not_a_websocket", _not_a_websocket, methods=["GET"])
     blueprint.before_request(_refuse_bad_tokens)
     Sock().route(PATH, bp=blueprint, endpoint="events")(_events)
     app.register_blueprint(blueprint, url_prefix=url_prefix or None)

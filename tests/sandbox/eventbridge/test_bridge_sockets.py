@@ -95,6 +95,13 @@ def test_a_bad_token_is_refused_before_the_upgrade(box, token: str) -> None:
     assert body["code"] == 20101 and "Invalid access token" in body["message"]
 
 
+def test_a_plain_get_of_the_sockets_path_says_what_it_is(box) -> None:
+    response = requests.get(box.event_bridge["ebServer"], timeout=WAIT)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == 20001 and "Upgrade: websocket" in body["message"]
+
+
 def test_a_token_for_a_worker_not_in_its_workspace_is_refused_before_the_upgrade(box) -> None:
     token = tokens.mint(
         box.account_sid,
