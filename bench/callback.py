@@ -1,5 +1,6 @@
 """Benchmark 1: the assignment callback under the README's gunicorn command, signatures checked,
-beside a bare Flask app under the same settings, both loaded in turn by the same generator.
+beside two peers under the same settings: a bare Flask app, and the callback as Twilio's
+documentation teaches it for Flask; all three loaded in turn by the same generator.
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ from taskrouter_quickstart import config
 from taskrouter_quickstart.routes.assignment import ANSWERS, CALLBACK_LOG_LINE, LOGGED_SIDS
 
 PATH = "/assignment_callback"
-TARGET_RATIO = 0.9
-TARGET_P99_MS = 10.0
+# Issue 18's targets, in one run: ours against what a user would write instead (Twilio's
+# documented Flask handler), against bare Flask, and our p99 against bare Flask's.
+TARGET_VS_DOCUMENTED = 1.5
+TARGET_VS_BARE = 0.8
+TARGET_P99_RATIO = 1.2
 
 
 @dataclass(frozen=True)
@@ -120,17 +124,23 @@ def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def check_answers(ours: str, peer: str, body: str, headers: dict[str, str]) -> None:
-    """Both answer the same JSON to the signed body, and ours refuses a wrong signature."""
+def check_answers(servers: list[tuple[str, str, dict[str, str]]], body: str) -> None:
+    """Every server answers the same JSON to its signed body; the two that check signatures
+    refuse a wrong one (bare Flask checks none)."""
     expected = json.loads(ANSWERS["accept"])
-    for name, url in (("this server", ours), ("bare Flask", peer)):
+    for name, url, headers in servers:
         status, text = _post(url, body, headers)
         if status != 200 or json.loads(text) != expected:
             raise BenchError(f"{name} answered {status} {text[:300]!r} to the signed callback")
-    forged = {**headers, "X-Twilio-Signature": "AAAA" + headers["X-Twilio-Signature"][4:]}
-    status, text = _post(ours, body, forged)
-    if status != 403:
-        raise BenchError(f"this server answered {status} to a forged signature: is checking on?")
+        if name == BARE:
+            continue
+        forged = {**headers, "X-Twilio-Signature": "AAAA" + headers["X-Twilio-Signature"][4:]}
+        status, text = _post(url, body, forged)
+        if status != 403:
+            raise BenchError(f"{name} answered {status} to a forged signature: is checking on?")
+
+
+OURS, BARE, DOCUMENTED = "this server", "bare Flask", "Flask as Twilio documents it"
 
 
 def run(size: Size = FULL, *, generator: str = "auto") -> Report:
@@ -139,46 +149,45 @@ def run(size: Size = FULL, *, generator: str = "auto") -> Report:
     account = Account.make()
     with tempfile.TemporaryDirectory(prefix="bench-callback-") as scratch_dir:
         scratch = Path(scratch_dir)
-        ours_port, peer_port = free_port(), free_port()
         # A literal argument to the factory: the callback log goes to the scratch folder.
         ours_spec = f"app:create_app({{'CALLBACK_LOG_PATH': '{scratch / 'callbacks.sqlite3'}'}})"
-        ours = Server(
-            "this server",
-            gunicorn_argv(command, ours_port, ours_spec),
-            ours_port,
-            server_environment(account, ours_port),
-            scratch / "ours.log",
+        specs = (
+            (OURS, ours_spec),
+            (BARE, "bench.bare_app:create_app()"),
+            (DOCUMENTED, "bench.documented_app:create_app()"),
         )
-        peer = Server(
-            "bare Flask",
-            gunicorn_argv(command, peer_port, "bench.bare_app:create_app()"),
-            peer_port,
-            server_environment(account, peer_port),
-            scratch / "peer.log",
-        )
-        with ours, peer:
-            ours.start()
-            peer.start()
-            wait_all_ready([ours, peer])
-            ours_url, peer_url = ours.url + PATH, peer.url + PATH
+        servers: list[Server] = []
+        for index, (name, spec) in enumerate(specs):
+            port = free_port()
+            servers.append(
+                Server(
+                    name,
+                    gunicorn_argv(command, port, spec),
+                    port,
+                    server_environment(account, port),
+                    scratch / f"server{index}.log",
+                )
+            )
+        with contextlib.ExitStack() as stack:
+            for server in servers:
+                stack.enter_context(server)
+                server.start()
+            wait_all_ready(servers)
             params = callback_params(account)
             body = urlencode(params)
+            # Each server's requests are signed for the exact URL the generator hits there.
             headers = {
-                "Content-Type": "application/x-www-form-urlencoded",
-                "User-Agent": "TwilioProxy/1.1",
-                # Signed for the exact URL the generator hits.
-                "X-Twilio-Signature": RequestValidator(account.auth_token).compute_signature(
-                    ours_url, params
-                ),
+                server.name: _signed_headers(account, server.url + PATH, params)
+                for server in servers
             }
-            check_answers(ours_url, peer_url, body, headers)
+            check_answers([(s.name, s.url + PATH, headers[s.name]) for s in servers], body)
 
             def load(server: Server, duration: float) -> Loaded:
                 cpu = server.cpu_seconds()
                 result = run_load(
                     server.url + PATH,
                     body,
-                    headers,
+                    headers[server.name],
                     connections=size.connections,
                     duration=duration,
                     generator=generator,
@@ -187,20 +196,23 @@ def run(size: Size = FULL, *, generator: str = "auto") -> Report:
                 return Loaded(result, cpu_us)
 
             if size.warmup:
-                load(ours, size.warmup)
-                load(peer, size.warmup)
-            rounds: list[tuple[Loaded, Loaded]] = []
+                for server in servers:
+                    load(server, size.warmup)
+            rounds: list[dict[str, Loaded]] = []
             for index in range(size.rounds):
-                # Alternate which goes first, so a drift in the machine's load hits both.
-                if index % 2 == 0:
-                    mine = load(ours, size.duration)
-                    theirs = load(peer, size.duration)
-                else:
-                    theirs = load(peer, size.duration)
-                    mine = load(ours, size.duration)
-                rounds.append((mine, theirs))
-            floor = handler_floor(ours_url, params, account.auth_token)
+                # Rotate which goes first, so a drift in the machine's load hits every one.
+                order = servers[index % len(servers) :] + servers[: index % len(servers)]
+                rounds.append({server.name: load(server, size.duration) for server in order})
+            floor = handler_floor(servers[0].url + PATH, params, account.auth_token)
     return _report(rounds, floor, size, command, source, generator)
+
+
+def _signed_headers(account: Account, url: str, params: dict[str, str]) -> dict[str, str]:
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "User-Agent": "TwilioProxy/1.1",
+        "X-Twilio-Signature": RequestValidator(account.auth_token).compute_signature(url, params),
+    }
 
 
 @dataclass(frozen=True)
@@ -248,76 +260,112 @@ def handler_floor(url: str, params: dict[str, str], auth_token: str) -> HandlerF
 
 
 def _report(
-    loads: list[tuple[Loaded, Loaded]],
+    rounds: list[dict[str, Loaded]],
     floor: HandlerFloor,
     size: Size,
     command: str,
     source: str,
     generator: str,
 ) -> Report:
-    rounds = [(mine.result, theirs.result) for mine, theirs in loads]
+    def med(name: str, attribute: str) -> float:
+        return median(getattr(one[name].result, attribute) for one in rounds)
 
-    def med(index: int, attribute: str) -> float:
-        return median(getattr(pair[index], attribute) for pair in rounds)
+    def cpu(name: str) -> float:
+        return median(one[name].cpu_us for one in rounds)
 
-    ours_rps, peer_rps = med(0, "requests_per_second"), med(1, "requests_per_second")
-    ours_p99 = med(0, "p99_ms")
-    ours_cpu = median(mine.cpu_us for mine, _ in loads)
-    peer_cpu = median(theirs.cpu_us for _, theirs in loads)
-    ours_errors = sum(pair[0].errors for pair in rounds)
-    peer_errors = sum(pair[1].errors for pair in rounds)
-    report = Report("1. Assignment callback", "this server", "bare Flask")
+    def errors(name: str) -> int:
+        return sum(one[name].result.errors for one in rounds)
+
+    ours_rps, bare_rps = med(OURS, "requests_per_second"), med(BARE, "requests_per_second")
+    documented_rps = med(DOCUMENTED, "requests_per_second")
+    ours_p99, bare_p99 = med(OURS, "p99_ms"), med(BARE, "p99_ms")
+    report = Report("1. Assignment callback", OURS, BARE)
     report.add(
+        Row(
+            "requests/s against the documented handler",
+            ours_rps,
+            "req/s",
+            documented_rps,
+            target=f"ratio >= {TARGET_VS_DOCUMENTED}",
+            met=ours_rps / documented_rps >= TARGET_VS_DOCUMENTED,
+            headline=True,
+            peer_name=DOCUMENTED,
+        ),
         Row(
             "requests/s",
             ours_rps,
             "req/s",
-            peer_rps,
-            target=f"ratio >= {TARGET_RATIO}",
-            met=ours_rps / peer_rps >= TARGET_RATIO,
+            bare_rps,
+            target=f"ratio >= {TARGET_VS_BARE}",
+            met=ours_rps / bare_rps >= TARGET_VS_BARE,
             headline=True,
         ),
-        Row("p50 latency", med(0, "p50_ms"), "ms", med(1, "p50_ms")),
+        Row("p50 latency", med(OURS, "p50_ms"), "ms", med(BARE, "p50_ms")),
         Row(
             "p99 latency",
             ours_p99,
             "ms",
-            med(1, "p99_ms"),
-            target=f"< {TARGET_P99_MS:g} ms",
-            met=ours_p99 < TARGET_P99_MS,
+            bare_p99,
+            target=f"ratio <= {TARGET_P99_RATIO}",
+            met=ours_p99 / bare_p99 <= TARGET_P99_RATIO,
             headline=True,
         ),
-        Row("server CPU per request", ours_cpu, "us", peer_cpu),
+        Row(
+            "p99 latency against the documented handler",
+            ours_p99,
+            "ms",
+            med(DOCUMENTED, "p99_ms"),
+            peer_name=DOCUMENTED,
+        ),
+        Row("server CPU per request", cpu(OURS), "us", cpu(BARE)),
+        Row(
+            "server CPU per request against the documented handler",
+            cpu(OURS),
+            "us",
+            cpu(DOCUMENTED),
+            peer_name=DOCUMENTED,
+        ),
         Row(
             "failed or non-2xx",
-            ours_errors,
+            errors(OURS),
             "requests",
-            peer_errors,
+            errors(BARE),
             target="0",
-            met=ours_errors == 0,
+            met=errors(OURS) == 0 and errors(DOCUMENTED) == 0,
         ),
     )
+    bare_cpu, ours_cpu = cpu(BARE), cpu(OURS)
     report.notes.append(
-        f"CPU: a ratio of {TARGET_RATIO} allows ours {peer_cpu / TARGET_RATIO - peer_cpu:.0f} us "
-        f"of server CPU per request more than bare Flask's {peer_cpu:.0f} us; it used "
-        f"{ours_cpu - peer_cpu:.0f} us more. Checking the signature and logging the callback's "
-        f"line cost {floor.total:.0f} us here: {floor.parse:.0f} us to parse the form, "
-        f"{floor.signature:.0f} us for twilio's compute_signature and {floor.log_line:.0f} us "
-        "for the log line through Flask's default handler (timed in the benchmark's process)."
+        f"Where the difference to bare Flask goes: a ratio of {TARGET_VS_BARE} allows ours "
+        f"{bare_cpu / TARGET_VS_BARE - bare_cpu:.0f} us of server CPU per request more than bare "
+        f"Flask's {bare_cpu:.0f} us; it used {ours_cpu - bare_cpu:.0f} us more. Checking the "
+        f"signature and logging the callback's line cost {floor.total:.0f} us here: "
+        f"{floor.parse:.0f} us to parse the form, {floor.signature:.0f} us for twilio's "
+        f"compute_signature and {floor.log_line:.0f} us for the log line through Flask's default "
+        "handler (timed in the benchmark's process). The documented handler, doing that work "
+        f"with Flask's own form parsing and a validator built per request, spends "
+        f"{cpu(DOCUMENTED):.0f} us of server CPU per request."
     )
     report.notes += [
         f"Generator: {generator}, {size.connections} connections, {size.duration:g} s per load, "
-        f"{len(rounds)} rounds alternating which server goes first; figures are medians.",
-        f"Server command ({source}): `{command}`; the peer is bench/bare_app.py under the same "
-        "settings.",
+        f"{len(rounds)} rounds rotating which server goes first; figures are medians.",
+        f"Server command ({source}): `{command}`; the peers are bench/bare_app.py (no signature "
+        "check, no log) and bench/documented_app.py (Twilio's Flask validation guide: a "
+        "decorator validating request.url, request.form and X-Twilio-Signature with "
+        "RequestValidator, and a log line naming the ReservationSid) under the same settings.",
         "Ours runs in Twilio mode with a throwaway account, ASSIGNMENT_MODE=accept, "
         "VALIDATE_SIGNATURES=true, its callback log in a temporary folder; each request carries "
         "a realistic form body signed with RequestValidator.compute_signature for the URL hit.",
-        "Rounds (ours / peer req/s, p99 ms): "
+        f"Documented handler: {number(documented_rps)} req/s, p99 "
+        f"{number(med(DOCUMENTED, 'p99_ms'))} ms, {errors(DOCUMENTED)} failed.",
+        "Rounds (ours / bare / documented req/s, p99 ms): "
         + "; ".join(
-            f"{number(a.requests_per_second)} / {number(b.requests_per_second)}, "
-            f"{number(a.p99_ms)} / {number(b.p99_ms)}"
-            for a, b in rounds
+            " / ".join(
+                number(one[name].result.requests_per_second) for name in (OURS, BARE, DOCUMENTED)
+            )
+            + ", "
+            + " / ".join(number(one[name].result.p99_ms) for name in (OURS, BARE, DOCUMENTED))
+            for one in rounds
         ),
     ]
     return report

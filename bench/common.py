@@ -310,6 +310,8 @@ class Row:
     target: str = ""
     met: bool | None = None
     headline: bool = False
+    # The peer this row compares with, where it is not the report's own.
+    peer_name: str | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -360,8 +362,11 @@ def report_markdown(report: Report) -> str:
         "|---|---:|---:|---:|---|---|",
     ]
     for row in report.rows:
+        peer = number(row.peer)
+        if row.peer_name is not None and row.peer is not None:
+            peer += f" ({row.peer_name})"
         lines.append(
-            f"| {row.label} ({row.unit}) | {number(row.value)} | {number(row.peer)} "
+            f"| {row.label} ({row.unit}) | {number(row.value)} | {peer} "
             f"| {number(row.ratio)} | {row.target or '-'} | {_met(row)} |"
         )
     if report.notes:
@@ -381,7 +386,8 @@ def headline_markdown(reports: Sequence[Report], machine: Machine) -> str:
     for report in reports:
         for row in report.rows:
             if row.headline:
-                peer = f"{number(row.peer)} ({report.peer})" if row.peer is not None else "-"
+                name = row.peer_name or report.peer
+                peer = f"{number(row.peer)} ({name})" if row.peer is not None else "-"
                 lines.append(
                     f"| {report.title} | {row.label} ({row.unit}) | {number(row.value)} "
                     f"| {peer} | {number(row.ratio)} | {row.target or '-'} | {_met(row)} |"

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bench import callback, lifecycle, scale, statistics_endpoints, suite
+from bench import callback, documented_app, lifecycle, scale, statistics_endpoints, suite
 from bench.__main__ import main as bench_main
 from bench.common import (
     HEADLINE_END,
@@ -42,10 +42,16 @@ def rows_of(report: Report) -> dict[str, Row]:
 # -- the five benchmarks, tiny ------------------------------------------------------------------
 
 
-def test_callback_benchmark_runs_both_servers_without_errors():
+def test_callback_benchmark_runs_all_three_servers_without_errors():
     report = callback.run(callback.SMOKE, generator="python")
     rows = rows_of(report)
     assert rows["requests/s"].value > 0 and rows["requests/s"].peer > 0
+    # The second peer, the callback as Twilio's Flask guide writes it, loaded in the same run.
+    documented = rows["requests/s against the documented handler"]
+    assert documented.peer > 0 and documented.peer_name == callback.DOCUMENTED
+    assert documented.target == "ratio >= 1.5"
+    assert rows["p99 latency"].target == "ratio <= 1.2"
+    assert any("Documented handler:" in note and " 0 failed" in note for note in report.notes)
     assert rows["p99 latency"].value >= rows["p50 latency"].value > 0
     # A wrong signature would turn every request into a 403 and count here.
     assert rows["failed or non-2xx"].value == 0
@@ -53,6 +59,22 @@ def test_callback_benchmark_runs_both_servers_without_errors():
     assert rows["server CPU per request"].value > 0 and rows["server CPU per request"].peer > 0
     assert any("Generator: python" in note for note in report.notes)
     assert any("Checking the signature and logging" in note for note in report.notes)
+
+
+def test_the_documented_handler_refuses_a_request_twilio_did_not_sign():
+    app = documented_app.create_app()
+    client = app.test_client()
+    form = {"ReservationSid": "WR" + "0" * 32}
+    assert client.post("/assignment_callback", data=form).status_code == 403
+    url = "http://localhost/assignment_callback"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TWILIO_AUTH_TOKEN", "a-token")
+        signature = RequestValidator("a-token").compute_signature(url, form)
+        answer = client.post(
+            "/assignment_callback", data=form, headers={"X-Twilio-Signature": signature}
+        )
+    assert answer.status_code == 200
+    assert answer.get_json() == {"instruction": "accept"}
 
 
 def test_lifecycle_benchmark_sees_every_task_assigned():
