@@ -14,25 +14,24 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from twilio.jwt.access_token import AccessToken
-from twilio.jwt.access_token.grants import TaskRouterGrant
 
 from taskrouter_quickstart.config import DEFAULT_TASKROUTER_BASE_URL, ConfigError
+from taskrouter_sandbox.eventbridge import tokens
+from taskrouter_sandbox.eventbridge.tokens import DEFAULT_TTL, MAX_TTL
+from taskrouter_sandbox.eventbridge.views import PATH as EVENT_BRIDGE
+
+__all__ = ["DEFAULT_TTL", "MAX_TTL", "worker_login"]
 
 # Twilio's event bridge, where the SDK connects when given no ebServer and wsServer.
-TWILIO_EVENT_BRIDGE = "https://event-bridge.twilio.com/v1/wschannels"
-EVENT_BRIDGE = "/v1/wschannels"  # beside a TaskRouter's /v1, as the sandbox serves it
-DEFAULT_TTL = 3600
-MAX_TTL = 86400  # Twilio's longest access token lifetime
+TWILIO_EVENT_BRIDGE = "https://event-bridge.twilio.com" + EVENT_BRIDGE
 
 
 def worker_login(
     app: Flask, worker_sid: str, base_url: str, ttl: int = DEFAULT_TTL
 ) -> dict[str, Any]:
     """{"token", "ebServer", "wsServer"} for worker_sid of the configured workspace; base_url:
-    this server's address as the desk reaches it (for the sandbox's bridge)."""
-    if not 1 <= ttl <= MAX_TTL:
-        raise ValueError(f"a token lives 1 to {MAX_TTL} seconds, not {ttl}")
+    this server's address as the desk reaches it (for the sandbox's bridge). ValueError for
+    a ttl outside 1 to MAX_TTL seconds."""
     settings = app.config
     workspace_sid = str(settings["TWILIO_WORKSPACE_SID"])
     if settings["BACKEND"] == "sandbox":
@@ -47,11 +46,8 @@ def worker_login(
                 "Twilio signs access tokens with an API key (Twilio Console > Account > API "
                 "keys & tokens)"
             )
-        access = AccessToken(
-            str(settings["TWILIO_ACCOUNT_SID"]), str(key), str(secret), identity=worker_sid, ttl=ttl
-        )
-        access.add_grant(TaskRouterGrant(workspace_sid=workspace_sid, worker_sid=worker_sid))
-        token = access.to_jwt()
+        account_sid = str(settings["TWILIO_ACCOUNT_SID"])
+        token = tokens.mint(account_sid, str(key), str(secret), workspace_sid, worker_sid, ttl)
         api = str(settings["TASKROUTER_BASE_URL"]).rstrip("/")
         bridge = TWILIO_EVENT_BRIDGE if api == DEFAULT_TASKROUTER_BASE_URL else api + EVENT_BRIDGE
     return {

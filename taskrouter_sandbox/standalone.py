@@ -152,9 +152,6 @@ def base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-EVENT_BRIDGE_PATH = "/v1/wschannels"
-
-
 def export_lines(sandbox: Sandbox, url: str) -> list[str]:
     """The environment a client needs, under the names the quickstart server reads."""
     values = {
@@ -170,7 +167,7 @@ def export_lines(sandbox: Sandbox, url: str) -> list[str]:
     values["TWILIO_API_KEY"] = sandbox.api_key_sid
     values["TWILIO_API_SECRET"] = sandbox.api_key_secret
     lines = [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
-    bridge = f"{url}{EVENT_BRIDGE_PATH}"
+    bridge = f"{url}{eventbridge.PATH}"
     lines.append(
         f"# Worker SDK: new Worker(token, {{ebServer: '{bridge}', "
         f"wsServer: '{bridge.replace('http', 'ws', 1)}'}})"

@@ -296,7 +296,7 @@ class TaskRouterSandbox:
                 "the Worker SDK needs a real server: use transport='http' "
                 "(@pytest.mark.taskrouter_sandbox(transport='http'))"
             )
-        url = f"{self.base_url}/v1/wschannels"
+        url = f"{self.base_url}{eventbridge.PATH}"
         return {"ebServer": url, "wsServer": "ws" + url.removeprefix("http")}
 
     # -- what a test does -------------------------------------------------------------------
