@@ -22,11 +22,6 @@ def _epoch(value: str | None) -> int | None:
     return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
 
 
-def _epoch_ms(value: str | None) -> int | None:
-    seconds = _epoch(value)
-    return None if seconds is None else seconds * 1000
-
-
 def version_of(etag: str | None) -> str | None:
     """The version inside an ETag ('"3"' -> '3'), which the SDK sends back as If-Match."""
     return etag.strip('"') if etag else None
@@ -94,7 +89,7 @@ def reservation(
     timeout: int | None,
 ) -> dict[str, Any]:
     """task_payload: the reservation's task (task()); timeout: seconds it was offered for."""
-    payload = {
+    return {
         "account_sid": rest["account_sid"],
         **_dates(rest, "date_created", "date_updated"),
         "reservation_status": rest["reservation_status"],
@@ -107,7 +102,6 @@ def reservation(
         "worker_sid": rest["worker_sid"],
         "workspace_sid": rest["workspace_sid"],
     }
-    return payload
 
 
 def channel(rest: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +112,8 @@ def channel(rest: dict[str, Any]) -> dict[str, Any]:
         "available_capacity_percentage": rest["available_capacity_percentage"],
         "configured_capacity": rest["configured_capacity"],
         **_dates(rest, "date_created", "date_updated"),
-        "last_reserved_time": _epoch_ms(rest.get("last_reserved_time")),
+        # The sandbox keeps no last reservation time (REST's WorkerChannel has none either).
+        "last_reserved_time": None,
         "sid": rest["sid"],
         "task_channel_sid": rest["task_channel_sid"],
         "task_channel_unique_name": rest["task_channel_unique_name"],
