@@ -134,6 +134,31 @@ def _url(setting: Setting, value: object) -> str:
     return text.rstrip("/")
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _redis_url(setting: Setting, value: object) -> str:
+    # The value may hold a password: no message here repeats it.
+    text = str(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in REDIS_SCHEMES:
+        raise setting.error(
+            "must be a redis://, rediss:// or unix:// URL, such as redis://127.0.0.1:6379/0"
+        )
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise setting.error("must name the socket's path, such as unix:///run/redis.sock")
+        return text
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise setting.error("has a malformed port") from None
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        raise setting.error("may end only in a database number, such as /0")
+    return text
+
+
 def _boolean(setting: Setting, value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -221,6 +246,12 @@ SETTINGS = (
         'make one with: python3 -c "import secrets; print(secrets.token_urlsafe(32))"',
     ),
     Setting("TWILIO_HTTP_TIMEOUT", _timeout, 10.0, "seconds; see Settings in README.md"),
+    Setting(
+        "REDIS_URL",
+        _redis_url,
+        None,
+        "unset keeps the callback log in SQLite; see Running on several hosts in README.md",
+    ),
 )
 
 SETTING_NAMES = frozenset(setting.name for setting in SETTINGS)

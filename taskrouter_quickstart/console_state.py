@@ -5,7 +5,6 @@ that lets many open pages share one set of REST calls.
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -222,14 +221,14 @@ def _queue_members(workspace, tasks) -> list[str] | None:
 
 
 def _callbacks(
-    log: callback_log.CallbackLog,
+    log: callback_log.QueuedLog,
     worker_names: dict[str, str],
     workspace_sid: str | None,
     workflow_sid: str | None,
 ):
     try:
         rows = log.recent(CALLBACKS_SHOWN, workspace_sid=workspace_sid, workflow_sid=workflow_sid)
-    except (sqlite3.Error, OSError) as exc:
+    except callback_log.READ_ERRORS as exc:
         return [], f"The callback log could not be read: {exc}"
     callbacks = []
     for row in rows:
@@ -327,7 +326,7 @@ def _statistics(taskrouter: TaskRouter) -> dict[str, object]:
 
 # The quickstart's lifecycle, drawn as the strip at the top of the page.
 def build_state(
-    taskrouter: TaskRouter, log: callback_log.CallbackLog, backend: str, mode: str
+    taskrouter: TaskRouter, log: callback_log.QueuedLog, backend: str, mode: str
 ) -> dict[str, object]:
     """Everything the page's live lists show, as JSON-ready values."""
     workspace = taskrouter.workspace

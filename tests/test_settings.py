@@ -40,6 +40,7 @@ def test_defaults_without_any_setting():
         "PORT": 5000,
         "INSTANCE_PATH": None,
         "SANDBOX_DATABASE": None,
+        "REDIS_URL": None,
     }
     assert not config.account_configured(settings)
     assert config.backend(settings) == "sandbox"

@@ -117,7 +117,7 @@ def answer_callback(app: Flask, values: Mapping[str, str]) -> str:
         log.record(record)
     except Exception as exc:
         # The answer matters more than the record: TaskRouter is waiting on it.
-        app.logger.warning("Could not record the callback in %s: %s", log.path, exc)
+        app.logger.warning("Could not record the callback in %s: %s", log.where, exc)
     return answer
 
 

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
@@ -54,7 +53,11 @@ ACTIONS = frozenset(
 
 @bp.record_once
 def _init(setup_state) -> None:
-    console_state.init_app(setup_state.app)
+    app = setup_state.app
+    console_state.init_app(app)
+    # A log shared by several hosts (Redis) says when another process recorded a callback:
+    # the next poll then shows it at once, not a cache period later.
+    app.extensions[callback_log.EXTENSION_KEY].on_change(console_state.state_cache(app).invalidate)
 
 
 @bp.after_app_request
@@ -112,7 +115,7 @@ def index():
         rows = log.recent(RECENT_CALLBACKS, **_workspace_filter(taskrouter))
         callbacks = [_with_actions(row) for row in rows]
         log_error = None
-    except (sqlite3.Error, OSError) as exc:
+    except callback_log.READ_ERRORS as exc:
         callbacks, log_error = [], str(exc)
 
     callback_url = _callback_url()
