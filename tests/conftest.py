@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 from taskrouter_quickstart import serving
 from taskrouter_quickstart.app import create_app
 from taskrouter_sandbox.eventbridge import views as eventbridge
+from tests.redis_server import RedisServer
 
 TASKROUTER = "https://taskrouter.twilio.com"
 
@@ -61,6 +62,30 @@ def refused_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         yield probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """One real redis-server for this test process (each xdist worker has its own)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """The shared redis-server's URL, emptied for this test."""
+    with redis_server.client() as client:
+        client.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def own_redis_server(tmp_path):
+    """A redis-server of this test's own, which it may stop, pause and start again."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
