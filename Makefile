@@ -15,7 +15,7 @@ python_version = $(shell $(1) -c 'import sys; print("%d.%d.%d" % sys.version_inf
 new_enough = $(shell echo '$(1)' | awk -F. -v min=$(MIN_PYTHON) \
 	'{ split(min, m, "."); if ($$1 > m[1] || ($$1 == m[1] && $$2 >= m[2])) print "yes" }')
 needed = Python $(MIN_PYTHON) or newer is needed
-ifneq ($(filter-out clean browser,$(or $(MAKECMDGOALS),venv)),)
+ifneq ($(filter-out clean browser redis,$(or $(MAKECMDGOALS),venv)),)
   ifneq ($(and $(wildcard $(BIN)/python),$(if $(filter clean,$(MAKECMDGOALS)),,yes)),)
     found := $(call python_version,$(BIN)/python)
     ifeq ($(call new_enough,$(found)),)
@@ -40,7 +40,7 @@ PORT ?= $(or $(call dotenv,PORT),5000)
 # The server reads HOST and PORT too: the local sandbox calls it back at that address.
 export HOST PORT
 
-.PHONY: run test lint format clean bench browser
+.PHONY: run test lint format clean bench browser redis
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,15 @@ browser:
 		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 			&& apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "Chromium (/usr/bin/chromium) is not available: the browser tests will skip"
+
+# The Redis callback log's tests start Debian's redis-server themselves (never a service):
+# install it where root can; elsewhere they skip.
+redis:
+	@[ -x /usr/bin/redis-server ] \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+			&& { apt-get install -y -qq redis-server >/dev/null 2>&1 \
+				|| { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; }; } \
+		|| echo "redis-server (/usr/bin/redis-server) is not available: the Redis tests will skip"
 
 # Twilio's OpenAPI description of TaskRouter v1, which the contract tests read
 # (tests/contract.py): Twilio publishes it in this npm package (MIT). Fetched by name and pinned
@@ -138,7 +147,7 @@ $(DESK)/.installed: desk/package.json desk/package-lock.json
 run: $(VENV)/.runtime $(DESK)/.installed
 	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.dev browser $(CONTRACTS)/$(CONTRACT_VERSION).fetched $(NODE_CLIENT)/.installed \
+test: $(VENV)/.dev browser redis $(CONTRACTS)/$(CONTRACT_VERSION).fetched $(NODE_CLIENT)/.installed \
 		$(DESK)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
