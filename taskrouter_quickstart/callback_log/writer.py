@@ -196,6 +196,20 @@ class QueuedLog:
     def _make_sink(self) -> BatchSink:
         raise NotImplementedError
 
+    def recent(
+        self,
+        limit: int = 20,
+        *,
+        workspace_sid: str | None = None,
+        workflow_sid: str | None = None,
+    ) -> list[Row]:
+        """The newest callbacks first, this process's queued ones included (rows.in_workspace
+        with workspace_sid); raises one of callback_log.READ_ERRORS when the store is away."""
+        raise NotImplementedError
+
+    def count(self) -> int:
+        raise NotImplementedError
+
     def _current_writer(self, start: bool) -> ProcessWriter | None:
         writer = self._writer
         if writer is not None and writer.pid == os.getpid() and not writer.stopping:
