@@ -1,17 +1,16 @@
-"""The callback log: a bounded SQLite file in the instance folder, shared by every process.
+"""The callback log's SQLite store: a bounded file in the instance folder, shared by every
+process, and its writer thread under a locked or broken file.
 
 record() only queues; each process's writer thread writes in batches, and reads flush first.
+What both stores promise alike (order, bound, filter, fork, exit) is in
+test_callback_log_stores.py, run against this one and Redis.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -38,44 +37,11 @@ def fields(number: int) -> dict[str, str]:
     }
 
 
-def test_newest_first_and_bounded(tmp_path):
-    log = CallbackLog(tmp_path / "callbacks.sqlite3", keep=5)
-    for number in range(12):
-        log.record(fields(number))
-
-    assert log.count() == 5
-    rows = log.recent(limit=10)
-    assert [row["task_sid"] for row in rows] == [f"WT{n:032x}" for n in (11, 10, 9, 8, 7)]
-    assert set(rows[0]) == set(callback_log.FIELDS)
-
-
-def test_default_bound_is_200(tmp_path):
-    log = CallbackLog(tmp_path / "callbacks.sqlite3")
-    for number in range(205):
-        log.record(fields(number))
-    assert log.count() == 200
-    assert log.recent(limit=1)[0]["task_sid"] == f"WT{204:032x}"
-
-
 def test_file_uses_write_ahead_logging(tmp_path):
     path = tmp_path / "callbacks.sqlite3"
     CallbackLog(path)
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-def test_long_values_are_clipped(tmp_path):
-    log = CallbackLog(tmp_path / "callbacks.sqlite3")
-    log.record({"task_sid": "W" * 500, "task_attributes": "x" * 100_000, "answer": "{}"})
-    [row] = log.recent()
-    assert len(row["task_sid"]) == callback_log.MAX_SID_LENGTH
-    assert len(row["task_attributes"]) == callback_log.MAX_ATTRIBUTES_LENGTH
-    assert row["reservation_sid"] is None
-
-
-def test_keep_must_be_positive(tmp_path):
-    with pytest.raises(ValueError, match="keep must be at least 1"):
-        CallbackLog(tmp_path / "callbacks.sqlite3", keep=0)
 
 
 def test_init_app_puts_the_file_in_the_instance_folder(tmp_path):
@@ -84,28 +50,6 @@ def test_init_app_puts_the_file_in_the_instance_folder(tmp_path):
     log = app.extensions[callback_log.EXTENSION_KEY]
     assert log.path == tmp_path / "instance" / callback_log.FILENAME
     assert log.path.exists()
-
-
-def test_records_from_other_processes_are_shared(tmp_path):
-    path = tmp_path / "callbacks.sqlite3"
-    log = CallbackLog(path)
-    writer = textwrap.dedent(
-        f"""
-        import sys
-        sys.path.insert(0, {str(ROOT)!r})
-        from taskrouter_quickstart.callback_log import CallbackLog
-        log = CallbackLog({str(path)!r})
-        for number in range(25):
-            log.record({{"task_sid": f"WT{{number:032x}}", "answer": "{{}}"}})
-        """
-    )
-    workers = [subprocess.Popen([sys.executable, "-c", writer]) for _ in range(2)]
-    for worker in workers:
-        assert worker.wait(timeout=60) == 0
-    log.record(fields(99))
-
-    assert log.count() == 51
-    assert log.recent(limit=1)[0]["task_sid"] == f"WT{99:032x}"
 
 
 @pytest.fixture
@@ -236,24 +180,6 @@ def test_a_batch_larger_than_keep_is_trimmed_in_its_transaction(make_log, write_
     ]
 
 
-def test_recent_sees_every_callback_recorded_before_it(make_log):
-    log = make_log()
-
-    def record_many(first: int) -> None:
-        for number in range(first, first + 25):
-            log.record(fields(number))
-
-    threads = [threading.Thread(target=record_many, args=(n * 25,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    rows = log.recent(limit=200)
-    assert len(rows) == 100
-    assert {row["task_sid"] for row in rows} == {f"WT{n:032x}" for n in range(100)}
-
-
 def test_a_full_queue_drops_the_row_with_a_warning(make_log, write_lock, caplog):
     # The writer holds one row while it waits on the lock, the queue two more.
     log = make_log(queue_size=2, max_batch=1)
@@ -305,85 +231,6 @@ def test_a_pid_change_starts_a_new_writer_with_an_empty_queue(make_log, write_lo
     child_writer.close()
     monkeypatch.undo()
     parent_writer.close()
-
-
-def test_a_forked_child_writes_through_its_own_writer(tmp_path):
-    if not hasattr(os, "fork"):
-        pytest.skip("os.fork is not available on this platform")
-    path = tmp_path / "callbacks.sqlite3"
-    script = textwrap.dedent(
-        f"""
-        import json, os, sys
-        sys.path.insert(0, {str(ROOT)!r})
-        from taskrouter_quickstart.callback_log import CallbackLog
-        log = CallbackLog({str(path)!r})
-        log.record({{"task_sid": "WT-parent-before-fork", "answer": "{{}}"}})
-        assert log.flush(timeout=10)
-        pid = os.fork()
-        if pid == 0:
-            # No flush here: the child's writer must write it when the child exits.
-            log.record({{"task_sid": "WT-child", "answer": "{{}}"}})
-            sys.exit(0)
-        _, status = os.waitpid(pid, 0)
-        log.record({{"task_sid": "WT-parent-after-fork", "answer": "{{}}"}})
-        rows = log.recent()
-        print(json.dumps({{
-            "child_exit": os.waitstatus_to_exitcode(status),
-            "task_sids": [row["task_sid"] for row in rows],
-        }}))
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome["child_exit"] == 0
-    assert outcome["task_sids"] == ["WT-parent-after-fork", "WT-child", "WT-parent-before-fork"]
-
-
-def test_queued_rows_are_written_at_exit(tmp_path):
-    path = tmp_path / "callbacks.sqlite3"
-    script = textwrap.dedent(
-        f"""
-        import sys
-        sys.path.insert(0, {str(ROOT)!r})
-        from taskrouter_quickstart.callback_log import CallbackLog
-        log = CallbackLog({str(path)!r})
-        for number in range(300):
-            log.record({{"task_sid": f"WT{{number:032x}}", "answer": "{{}}"}})
-        """
-    )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
-    log = CallbackLog(path, keep=500)
-    assert log.count() == 200
-    assert log.recent(limit=1)[0]["task_sid"] == f"WT{299:032x}"
-
-
-def test_close_writes_what_is_queued_and_record_starts_again(make_log):
-    log = make_log()
-    log.record(fields(1))
-    first = log._writer
-    log.close()
-    assert first is not None and not first.thread.is_alive()
-    with sqlite3.connect(log.path) as connection:
-        assert connection.execute("SELECT COUNT(*) FROM assignment_callbacks").fetchone()[0] == 1
-
-    assert log.record(fields(2)) is True
-    assert log._writer is not first
-    assert log.count() == 2
-
-
-@pytest.mark.parametrize(
-    ("option", "message"),
-    [
-        ({"queue_size": 0}, "queue_size must be at least 1"),
-        ({"max_batch": 0}, "max_batch must be at least 1"),
-    ],
-)
-def test_bad_writer_options_are_refused(tmp_path, option, message):
-    with pytest.raises(ValueError, match=message):
-        CallbackLog(tmp_path / "callbacks.sqlite3", **option)
 
 
 def test_init_app_logs_through_the_app_logger(tmp_path):

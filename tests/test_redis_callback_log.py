@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from taskrouter_quickstart import console_state
+from taskrouter_quickstart.app import create_app
 from taskrouter_quickstart.callback_log import CallbackLogError
 from taskrouter_quickstart.callback_log.redis_log import (
     CHANNEL,
@@ -103,27 +103,22 @@ def test_good_redis_urls_are_kept_as_written(value):
     assert load_settings({"REDIS_URL": value})["REDIS_URL"] == value
 
 
-def test_the_server_stops_at_start_on_a_bad_redis_url(tmp_path):
-    """A real `flask` process, as gunicorn's workers start: one line, exit status 3."""
-    environ = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
+def test_the_server_stops_at_start_on_a_bad_redis_url(tmp_path, monkeypatch, capsys):
+    """As `flask run` and gunicorn's workers start (no test_config): one line, exit status 3."""
+    monkeypatch.chdir(tmp_path)  # no .env
+    for name, value in {
         **BLANK_SETTINGS,
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "REDIS_URL": f"http://:{PASSWORD}@127.0.0.1:6379",
-        "SERVER_SOFTWARE": "gunicorn/test",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", "from app import create_app; create_app()"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 3
-    assert done.stderr.startswith("error: REDIS_URL must be a redis://")
-    assert PASSWORD not in done.stderr
+    }.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        create_app()
+    assert stopped.value.code == 3
+    error = capsys.readouterr().err
+    assert error.startswith("error: REDIS_URL must be a redis://")
+    assert error.count("\n") == 1
+    assert PASSWORD not in error
 
 
 def test_without_redis_url_redis_is_not_even_imported(tmp_path):

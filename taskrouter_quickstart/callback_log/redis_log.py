@@ -44,7 +44,7 @@ SOCKET_TIMEOUT_SECONDS = 2.0
 READ_CHUNK = 100
 # The listener waits this long for a message before checking that it should go on, and pings
 # Redis this often, so that a connection gone quiet is noticed and made again.
-LISTEN_POLL_SECONDS = 1.0
+LISTEN_POLL_SECONDS = 0.5
 HEALTH_CHECK_SECONDS = 10
 # After a lost connection the listener tries again after this long, doubling up to the cap.
 RECONNECT_FIRST_SECONDS = 0.2
