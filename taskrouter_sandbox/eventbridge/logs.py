@@ -3,7 +3,7 @@
 The Worker SDK carries its token in the websocket's query string (?token=...), and the access
 logs of werkzeug's server (flask run, the standalone sandbox) and gunicorn's print request
 lines whole. A token is a credential for as long as it lives: the line keeps its place and
-the token becomes [hidden].
+the token becomes [redacted], as the quickstart server writes a control token.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 # The loggers whose records carry request lines.
 ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
 _TOKEN = re.compile(r"((?:^|[?&])token=)[^&\s\"']+")
-HIDDEN = r"\1[hidden]"
+HIDDEN = r"\1[redacted]"
 
 
 def hide_tokens(text: str) -> str:

@@ -20,7 +20,7 @@ def test_werkzeugs_request_line_keeps_its_place_and_loses_the_token() -> None:
     assert HideTokens().filter(record)
     message = record.getMessage()
     assert TOKEN not in message
-    assert "/v1/wschannels?token=[hidden]&closeExistingSessions=false" in message
+    assert "/v1/wschannels?token=[redacted]&closeExistingSessions=false" in message
 
 
 def test_gunicorns_atoms_lose_the_token_too() -> None:
