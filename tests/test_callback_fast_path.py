@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import io
 import logging
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from flask import request
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from taskrouter_quickstart.routes.assignment import CallbackFastPath
+from taskrouter_quickstart.routes.assignment import CallbackFastPath, parse_form
 
 CALLBACK = "/assignment_callback"
 LOCAL_URL = "http://localhost/assignment_callback"
@@ -268,3 +270,20 @@ def test_the_host_is_signed_as_sent_on_both_paths(
     response = view_app.test_client().post(CALLBACK, data=callback_params, headers=headers)
     assert (response.status_code, response.data) == (200, b"{}")
     assert (fast_entered, view_entered) == ([], [CALLBACK])
+
+
+# Any text a client could send as a body: escapes good and bad, UTF-8 and not, separators,
+# plus signs and blank fields.
+_FORM_TEXT = st.lists(
+    st.sampled_from(
+        [*"ab=&+%;09AFaf zé€\x80", "%20", "%2B", "%C3%A9", "%C3", "%ff", "%e2%82", "%80"]
+    ),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=_FORM_TEXT | st.text(max_size=40))
+def test_the_fast_path_parses_a_form_exactly_as_werkzeug_does(text):
+    expected = parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
+    assert parse_form(text) == expected
