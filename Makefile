@@ -68,12 +68,15 @@ browser:
 		|| echo "Chromium (/usr/bin/chromium) is not available: the browser tests will skip"
 
 # The Redis callback log's tests start Debian's redis-server themselves (never a service):
-# install it where root can; elsewhere they skip.
+# install it where root can; elsewhere they skip. The package enables and starts a system
+# service of its own, which the tests do not use: it is stopped and disabled at once.
 redis:
 	@[ -x /usr/bin/redis-server ] \
 		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 			&& { apt-get install -y -qq redis-server >/dev/null 2>&1 \
-				|| { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; }; } \
+				|| { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; } \
+			&& { systemctl disable --now redis-server >/dev/null 2>&1 \
+				|| service redis-server stop >/dev/null 2>&1 || true; }; } \
 		|| echo "redis-server (/usr/bin/redis-server) is not available: the Redis tests will skip"
 
 # Twilio's OpenAPI description of TaskRouter v1, which the contract tests read

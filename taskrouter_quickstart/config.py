@@ -140,7 +140,10 @@ REDIS_SCHEMES = ("redis", "rediss", "unix")
 def _redis_url(setting: Setting, value: object) -> str:
     # The value may hold a password: no message here repeats it.
     text = str(value).strip()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise setting.error("is not a URL, such as redis://127.0.0.1:6379/0") from None
     if parts.scheme not in REDIS_SCHEMES:
         raise setting.error(
             "must be a redis://, rediss:// or unix:// URL, such as redis://127.0.0.1:6379/0"
@@ -148,7 +151,7 @@ def _redis_url(setting: Setting, value: object) -> str:
     if parts.scheme == "unix":
         if not parts.path:
             raise setting.error("must name the socket's path, such as unix:///run/redis.sock")
-        return text
+        return _redis_options_checked(setting, text)
     try:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
@@ -156,6 +159,21 @@ def _redis_url(setting: Setting, value: object) -> str:
     database = parts.path.strip("/")
     if database and not database.isdigit():
         raise setting.error("may end only in a database number, such as /0")
+    return _redis_options_checked(setting, text)
+
+
+def _redis_options_checked(setting: Setting, text: str) -> str:
+    """The URL, once redis-py reads its options (?socket_timeout=, ?db=, ?ssl_cert_reqs=,
+    ...) as it will: a bad one stops start-up here, not at the first callback."""
+    import redis  # Only with REDIS_URL set: the embedded default needs no redis package.
+
+    try:
+        pool = redis.Redis.from_url(text).connection_pool
+        # Made, not connected: an option its kind of connection does not take fails here.
+        pool.connection_class(**pool.connection_kwargs)
+    except (ValueError, TypeError, redis.RedisError):
+        # redis-py's own words may repeat the value, and a query may hold a password.
+        raise setting.error("has a malformed option in its query") from None
     return text
 
 

@@ -20,7 +20,7 @@ from twilio.request_validator import RequestValidator
 
 from taskrouter_quickstart import console_state
 from taskrouter_quickstart.app import create_app
-from taskrouter_quickstart.callback_log import CallbackLogError
+from taskrouter_quickstart.callback_log import CallbackLogError, redis_log
 from taskrouter_quickstart.callback_log.redis_log import (
     CHANNEL,
     LIST_KEY,
@@ -41,6 +41,14 @@ def wait_for(condition, timeout: float = 10.0, what: str = "the condition") -> N
     while not condition():
         assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
         time.sleep(0.01)
+
+
+def listed(log: RedisCallbackLog) -> list[str | None] | None:
+    """The task SIDs the log lists, or None while it cannot be read."""
+    try:
+        return [row["task_sid"] for row in log.recent()]
+    except CallbackLogError:
+        return None
 
 
 @pytest.fixture
@@ -78,6 +86,18 @@ def make_log():
             "REDIS_URL may end only in a database number, such as /0",
         ),
         ("unix://", "REDIS_URL must name the socket's path, such as unix:///run/redis.sock"),
+        (f"redis://:{PASSWORD}@[::1/0", "REDIS_URL is not a URL, such as redis://127.0.0.1:6379/0"),
+        # redis-py reads the query's options: each is refused at start-up, not at first use.
+        (
+            f"redis://:{PASSWORD}@127.0.0.1:6379/0?socket_timeout=abc",
+            "REDIS_URL has a malformed option in its query",
+        ),
+        ("unix:///run/r.sock?db=zz", "REDIS_URL has a malformed option in its query"),
+        (
+            f"redis://:{PASSWORD}@127.0.0.1/0?ssl_cert_reqs=bogus",
+            "REDIS_URL has a malformed option in its query",
+        ),
+        ("redis://127.0.0.1/0?protocol=9", "REDIS_URL has a malformed option in its query"),
     ],
 )
 def test_a_bad_redis_url_is_named_without_its_password(value, message):
@@ -97,6 +117,8 @@ def test_a_bad_redis_url_is_named_without_its_password(value, message):
         "rediss://:secret@redis.example:6380",
         "unix:///run/r.sock",
         "redis://",
+        "rediss://redis.example:6380/1?ssl_cert_reqs=none",
+        "redis://127.0.0.1/0?socket_timeout=1.5&protocol=3",
     ],
 )
 def test_good_redis_urls_are_kept_as_written(value):
@@ -174,6 +196,50 @@ def test_record_returns_at_once_while_redis_does_not_answer(make_log, own_redis_
     assert 5 <= log.batches <= 6
 
 
+def test_a_frozen_redis_fails_the_pages_read_soon_and_the_next_ones_at_once(
+    make_log, own_redis_server
+):
+    log = make_log(own_redis_server.url)
+    assert log.count() == 0
+    own_redis_server.pause()
+    try:
+        # The writer now waits on Redis with this row: the page does not wait on it long.
+        log.record(fields(1))
+        started = time.monotonic()
+        with pytest.raises(CallbackLogError, match="Timeout"):
+            log.recent()
+        first = time.monotonic() - started
+        started = time.monotonic()
+        with pytest.raises(CallbackLogError, match="Timeout"):
+            log.recent()
+        again = time.monotonic() - started
+    finally:
+        own_redis_server.resume()
+    # The wait for this process's row, then one read's timeout, not retried; the writer's
+    # own timeout (SOCKET_TIMEOUT_SECONDS) is longer than both.
+    assert first < redis_log.READ_FLUSH_SECONDS + redis_log.READ_TIMEOUT_SECONDS + 0.5
+    assert first < redis_log.SOCKET_TIMEOUT_SECONDS
+    assert again < 0.1
+
+
+def test_a_batch_whose_answer_came_late_is_not_written_twice(make_log, own_redis_server, caplog):
+    log = make_log(own_redis_server.url)
+    assert log.count() == 0
+    own_redis_server.pause()
+    try:
+        log.record(fields(1))
+        # Long enough for the writer's MULTI to time out; Redis runs it once it resumes.
+        time.sleep(redis_log.SOCKET_TIMEOUT_SECONDS + 0.5)
+    finally:
+        own_redis_server.resume()
+    assert log.flush(timeout=10)
+    # The writer gave the batch up and said so; a retry of the MULTI would have sent it again
+    # on a new connection, and Redis could then run both.
+    assert "Could not record 1 callback(s)" in caplog.text
+    time.sleep(0.5)
+    assert own_redis_server.client().llen(redis_log.LIST_KEY) <= 1
+
+
 def test_redis_down_at_start_up_is_a_warning_and_the_log_recovers(make_log, tmp_path, caplog):
     server = RedisServer(tmp_path / "redis", password=PASSWORD)
     caplog.set_level(logging.INFO)
@@ -193,7 +259,8 @@ def test_redis_down_at_start_up_is_a_warning_and_the_log_recovers(make_log, tmp_
     server.start()
     try:
         log.record(fields(2))
-        assert [row["task_sid"] for row in log.recent()] == [f"WT{2:032x}"]
+        # A failed read answers the next ones at once for READ_FAILURE_SECONDS.
+        wait_for(lambda: listed(log) == [f"WT{2:032x}"], what="the log answering again")
     finally:
         server.stop()
     assert PASSWORD not in caplog.text
@@ -336,9 +403,14 @@ def test_the_page_says_redis_is_down_and_callbacks_are_still_answered(live_app, 
         server.start()
         answer = signed_callback(callback_url, auth_token, workspace_sid, 3)
         assert answer.status_code == 200
-        live.app.extensions["console_state"].invalidate()
-        state = requests.get(f"{live.url}/console/state", timeout=10).json()
-        assert state["callbacks_error"] is None
+
+        def state_once_redis_answers():
+            live.app.extensions["console_state"].invalidate()
+            state = requests.get(f"{live.url}/console/state", timeout=10).json()
+            return state if state["callbacks_error"] is None else None
+
+        wait_for(state_once_redis_answers, what="the page reading Redis again")
+        state = state_once_redis_answers()
         # The one received while Redis was down is lost (the log said so); the rest is listed.
         assert [c["task_sid"] for c in state["callbacks"]] == [f"WT{3:032x}"]
         assert f"WT{3:032x}" in requests.get(live.url, timeout=10).text

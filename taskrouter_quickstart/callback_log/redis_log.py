@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from urllib.parse import urlsplit
@@ -37,11 +38,15 @@ from taskrouter_quickstart.callback_log.writer import DEFAULT_QUEUE_SIZE, MAX_BA
 KEY_PREFIX = "taskrouter-quickstart:"
 LIST_KEY = f"{KEY_PREFIX}callbacks"
 CHANNEL = f"{KEY_PREFIX}callbacks:changed"
-# The page's reads and the writer's batches give up on a Redis this slow: the page then says
-# the log cannot be read, and the writer reports the batch it lost.
+# The writer's batches give up on a Redis this slow, and report the batch they lost.
 SOCKET_TIMEOUT_SECONDS = 2.0
-# Rows read at a time while filtering by workspace, newest first.
-READ_CHUNK = 100
+# The page's reads give up sooner: the page's whole state waits on them, and each open page
+# holds a server thread (which callbacks are served from too) while it waits.
+READ_TIMEOUT_SECONDS = 0.5
+# After a failed read, the page is told at once for this long instead of waiting again.
+READ_FAILURE_SECONDS = 3.0
+# How long a page waits for this process's own queued rows before reading without them.
+READ_FLUSH_SECONDS = 0.5
 # The listener waits this long for a message before checking that it should go on, and pings
 # Redis this often, so that a connection gone quiet is noticed and made again.
 LISTEN_POLL_SECONDS = 0.5
@@ -66,14 +71,15 @@ def redacted(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-def _client(url: str, name: str, retries: int) -> redis.Redis:
-    # One retry at once, no backoff: a connection Redis dropped (a restart) is made again on
-    # the next command, and a Redis that is down fails the page's read at once.
+def _client(url: str, name: str, retries: int, timeout: float = SOCKET_TIMEOUT_SECONDS):
+    # Retries at once, with no backoff, only for a connection that failed (a Redis restart
+    # drops them, and the next command makes one again), never for a timeout: a command whose
+    # answer was late may still have run, and a second LPUSH would record a batch twice.
     return redis.Redis.from_url(
         url,
-        socket_timeout=SOCKET_TIMEOUT_SECONDS,
-        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), retries),
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), retries, supported_errors=(redis.ConnectionError,)),
         health_check_interval=HEALTH_CHECK_SECONDS,
         client_name=name,
     )
@@ -134,7 +140,9 @@ class _Listener:
                     message = pubsub.get_message(timeout=LISTEN_POLL_SECONDS)
                     if message is None:
                         continue
+                    self.log.changed()
                     if message["type"] == "subscribe":
+                        # After changed(): whoever waits on it sees only later messages.
                         self.subscribed.set()
                         delay = RECONNECT_FIRST_SECONDS
                         if failing:
@@ -142,7 +150,6 @@ class _Listener:
                             self.log.logger.info(
                                 "Change notifications from %s are back", self.log.where
                             )
-                    self.log.changed()
             except Exception as exc:
                 # Redis gone, or anything else: the page falls back to its cache's period.
                 self.subscribed.clear()
@@ -178,13 +185,19 @@ class RedisCallbackLog(QueuedLog):
         self.url = url
         self.where = f"Redis at {redacted(url)}"
         self._clients: dict[int, redis.Redis] = {}
+        self._readers: dict[int, redis.Redis] = {}
+        # (until when, the message): a failed read answers the next pages at once.
+        self._read_failure: tuple[float, str] | None = None
         self._callbacks: list[Callable[[], None]] = []
         self._listener: _Listener | None = None
         self._listener_lock = threading.Lock()
         # A Redis that is down at start-up is no reason not to answer callbacks: the server
         # starts and says so, and the page shows the log's error until Redis answers.
+        # A client of its own, closed at once: under gunicorn's --preload this runs in the
+        # master, whose connection every worker would otherwise inherit and leave idle.
+        pinger = _client(url, f"{KEY_PREFIX}start", 0, READ_TIMEOUT_SECONDS)
         try:
-            self.client().ping()
+            pinger.ping()
         except _ERRORS as exc:
             self.logger.warning(
                 "The callback log's %s does not answer (%s): callbacks are answered, "
@@ -192,6 +205,8 @@ class RedisCallbackLog(QueuedLog):
                 self.where,
                 exc,
             )
+        finally:
+            pinger.close()
 
     def client(self) -> redis.Redis:
         """This process's client (its pool is thread-safe; a forked child makes its own)."""
@@ -200,6 +215,28 @@ class RedisCallbackLog(QueuedLog):
         if client is None:
             client = self._clients.setdefault(pid, _client(self.url, f"{KEY_PREFIX}{pid}", 1))
         return client
+
+    def reader(self) -> redis.Redis:
+        """This process's client for the page's reads, which wait less than the writer."""
+        pid = os.getpid()
+        client = self._readers.get(pid)
+        if client is None:
+            name = f"{KEY_PREFIX}{pid}:reader"
+            client = self._readers.setdefault(pid, _client(self.url, name, 1, READ_TIMEOUT_SECONDS))
+        return client
+
+    def _read(self, command: Callable[[redis.Redis], object]) -> object:
+        failure = self._read_failure
+        if failure is not None and time.monotonic() < failure[0]:
+            raise CallbackLogError(failure[1])
+        try:
+            result = command(self.reader())
+        except _ERRORS as exc:
+            message = f"{self.where}: {exc}"
+            self._read_failure = (time.monotonic() + READ_FAILURE_SECONDS, message)
+            raise CallbackLogError(message) from exc
+        self._read_failure = None
+        return result
 
     def _make_sink(self) -> _RedisSink:
         return _RedisSink(self.client(), self.keep)
@@ -215,43 +252,39 @@ class RedisCallbackLog(QueuedLog):
 
         With workspace_sid, only that workspace's, as the SQLite log filters them.
         """
-        self._flush_for_reading()
+        if self._read_failure is None:
+            # While reads fail, the writer is failing too: the page does not wait on it.
+            self._flush_for_reading(READ_FLUSH_SECONDS)
+        # Filtered, the whole list in one read: reads in parts would see rows that other
+        # hosts pushed meanwhile shift from one part into the next.
+        last = (limit if workspace_sid is None else self.keep) - 1
+        values = self._read(lambda client: client.lrange(LIST_KEY, 0, last))
         found: list[Row] = []
-        start = 0
-        try:
-            while len(found) < limit and start < self.keep:
-                chunk = limit if workspace_sid is None else READ_CHUNK
-                values = self.client().lrange(LIST_KEY, start, start + chunk - 1)
-                for value in values:
-                    row = _parsed(value)
-                    if row is None:
-                        continue
-                    if workspace_sid is None or in_workspace(row, workspace_sid, workflow_sid):
-                        found.append(row)
-                        if len(found) == limit:
-                            break
-                if len(values) < chunk:
+        for value in values:
+            row = _parsed(value)
+            if row is None:
+                continue
+            if workspace_sid is None or in_workspace(row, workspace_sid, workflow_sid):
+                found.append(row)
+                if len(found) == limit:
                     break
-                start += chunk
-        except _ERRORS as exc:
-            raise CallbackLogError(f"{self.where}: {exc}") from exc
         return found
 
     def count(self) -> int:
         self.flush()
-        try:
-            return int(self.client().llen(LIST_KEY))
-        except _ERRORS as exc:
-            raise CallbackLogError(f"{self.where}: {exc}") from exc
+        return int(self._read(lambda client: client.llen(LIST_KEY)))
 
     def close(self) -> None:
         super().close()
         listener = self._listener
         if listener is not None:
             listener.stop()
-        client = self._clients.pop(os.getpid(), None)
-        if client is not None:
-            client.close()
+            # start_listening() after close() starts a new one.
+            self._listener = None
+        for clients in (self._clients, self._readers):
+            client = clients.pop(os.getpid(), None)
+            if client is not None:
+                client.close()
 
     def on_change(self, callback: Callable[[], None]) -> None:
         self._callbacks.append(callback)

@@ -242,12 +242,12 @@ class QueuedLog:
         writer = self._current_writer(start=False)
         return writer is None or writer.flush(timeout)
 
-    def _flush_for_reading(self) -> None:
-        if not self.flush():
+    def _flush_for_reading(self, timeout: float = FLUSH_TIMEOUT_SECONDS) -> None:
+        if not self.flush(timeout):
             self.logger.warning(
                 "Showing the callback log without this process's newest callbacks: "
-                "the writer did not finish within %.0f s",
-                FLUSH_TIMEOUT_SECONDS,
+                "the writer did not finish within %g s",
+                timeout,
             )
 
     def close(self) -> None:
