@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from taskrouter_quickstart import config
 from taskrouter_quickstart.app import create_app
+from tests.conftest import ACCOUNT_ENVIRON
 
 ROOT = Path(__file__).resolve().parents[1]
 FLASK = Path(sys.executable).with_name("flask")
@@ -146,3 +148,47 @@ def test_flask_cli_prints_one_error_line_and_exits_non_zero(settings, message):
     assert result.returncode == 3
     assert result.stderr.splitlines() == [message]
     assert "Traceback" not in result.stderr
+
+
+LOG_DESTINATIONS = """
+import io, json, logging, sys
+from flask.logging import default_handler
+from taskrouter_quickstart.app import ErrorStreamHandler, create_app
+
+app = create_app({"TESTING": True, "ENVIRON": json.loads(sys.argv[1]),
+                  "CALLBACK_LOG_PATH": sys.argv[2], "INSTANCE_PATH": sys.argv[3]})
+kinds = [type(handler).__name__ for handler in app.logger.handlers]
+errors = io.StringIO()
+with app.test_request_context(environ_overrides={"wsgi.errors": errors}):
+    app.logger.info("inside a request")
+app.logger.info("outside any request")
+print(json.dumps({"handlers": kinds, "request_stream": errors.getvalue()}))
+"""
+
+
+def test_the_apps_log_lines_go_where_flasks_default_handler_sends_them(tmp_path):
+    # In a process of its own: pytest's own logging handlers would keep Flask from adding
+    # its default handler, which is the one the app replaces.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LOG_DESTINATIONS,
+            json.dumps(dict(ACCOUNT_ENVIRON)),
+            str(tmp_path / "callbacks.sqlite3"),
+            str(tmp_path / "instance"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**clean_environ(), "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["handlers"] == ["ErrorStreamHandler"]
+    # Flask's format; inside a request, to that request's wsgi.errors; else to stderr; once.
+    assert shown["request_stream"].count("INFO in <string>: inside a request\n") == 1
+    assert "outside" not in shown["request_stream"]
+    assert result.stderr.count("INFO in <string>: outside any request\n") == 1
+    assert "inside a request" not in result.stderr
