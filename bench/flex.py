@@ -180,6 +180,32 @@ def task_attributes(team: int, skill: str, rng: random.Random, ticket: int) -> s
     )
 
 
+# Copies are dated up to this many seconds before their original (all of its dates by the
+# same amount), so a queue's copies interleave with its other tasks instead of queueing up
+# behind their original in runs of identical tasks.
+COPY_SPREAD = 1800
+_TASK_DATES = frozenset(
+    {
+        "date_created",
+        "date_updated",
+        "timeout_at",
+        "task_queue_entered_date",
+        "target_entered_date",
+        "target_timeout_at",
+        "routing_date",
+        "virtual_start_time",
+    }
+)
+
+
+def _shifted(column: str, seconds: str) -> str:
+    """SQL for a stored date (2024-01-01T09:00:00.000000Z, or NULL) moved `seconds` back."""
+    return (
+        f"strftime('%Y-%m-%dT%H:%M:%S', substr({column}, 1, 19), '-' || {seconds} || ' seconds')"
+        f" || substr({column}, 20)"
+    )
+
+
 class Builder:
     """The engine in process on the database file, building and then growing the workspace."""
 
@@ -322,8 +348,10 @@ class Builder:
 
     def copy_tasks(self, built: Built, count: int) -> None:
         """count more pending tasks, each a copy of one the engine made (its row and its
-        events, with new SIDs and ticket numbers), in one transaction: the rows and indexes
-        routing reads are the engine's own, at a small part of the engine's cost."""
+        events, with new SIDs and ticket numbers, dated up to COPY_SPREAD earlier, its
+        language and priority drawn afresh), in one transaction: the rows and indexes routing
+        reads are the engine's own, at a small part of the engine's cost. (The events' JSON
+        keeps the original's attributes and priority; routing never reads it.)"""
         with self.store.transaction() as tx:
             columns = {
                 table: [
@@ -341,25 +369,40 @@ class Builder:
             tx.execute("DROP TABLE IF EXISTS temp.copies")
             tx.execute(
                 "CREATE TEMP TABLE copies (original TEXT NOT NULL, sid TEXT PRIMARY KEY,"
-                " ticket INTEGER NOT NULL)"
+                " ticket INTEGER NOT NULL, shift INTEGER NOT NULL, language TEXT NOT NULL,"
+                " priority INTEGER NOT NULL)"
             )
             while count > 0:
                 batch = min(count, made)
                 tx.execute(
-                    "INSERT INTO temp.copies (original, sid, ticket)"
+                    "INSERT INTO temp.copies (original, sid, ticket, shift, language, priority)"
                     " SELECT sid, 'WT' || lower(hex(randomblob(16))), ? + row_number() OVER"
-                    " (ORDER BY seq) FROM (SELECT sid, seq FROM tasks WHERE workspace_sid = ?"
+                    f" (ORDER BY seq), 1 + abs(random()) % {COPY_SPREAD},"
+                    f" json_extract(?, '$[' || (abs(random()) % {len(TASK_LANGUAGES)}) || ']'),"
+                    f" json_extract(?, '$[' || (abs(random()) % {len(PRIORITIES)}) || ']')"
+                    " FROM (SELECT sid, seq FROM tasks WHERE workspace_sid = ?"
                     " AND assignment_status = 'pending' AND json_extract(attributes, '$.ticket')"
                     " BETWEEN 1 AND ? ORDER BY random() LIMIT ?)",
-                    (self.tickets, built.workspace, self.size.engine_tasks, batch),
+                    (
+                        self.tickets,
+                        json.dumps(TASK_LANGUAGES),
+                        json.dumps(PRIORITIES),
+                        built.workspace,
+                        self.size.engine_tasks,
+                        batch,
+                    ),
                 )
                 self.tickets += batch
                 count -= batch
                 built.pending += batch
             task_columns = ", ".join(columns["tasks"])
             task_values = ", ".join(
-                "json_set(t.attributes, '$.ticket', c.ticket)"
+                "json_set(t.attributes, '$.ticket', c.ticket, '$.language', c.language)"
                 if name == "attributes"
+                else "c.priority"
+                if name == "priority"
+                else _shifted(f"t.{name}", "c.shift")
+                if name in _TASK_DATES
                 else f"t.{name}"
                 for name in columns["tasks"]
             )
@@ -375,6 +418,8 @@ class Builder:
                     "task_sid": "x.task_sid",
                     "resource_sid": "replace(e.resource_sid, x.original, x.task_sid)",
                     "description": "replace(e.description, x.original, x.task_sid)",
+                    "event_date": _shifted("e.event_date", "x.shift"),
+                    "event_date_ms": "e.event_date_ms - 1000 * x.shift",
                 }.get(name, f"e.{name}")
                 for name in columns["events"]
             )
@@ -382,7 +427,7 @@ class Builder:
             # and in its JSON.
             tx.execute(
                 "WITH x AS MATERIALIZED (SELECT 'EV' || lower(hex(randomblob(16))) AS sid,"
-                " e.seq AS event_seq, c.sid AS task_sid, c.original, c.rowid AS copy"
+                " e.seq AS event_seq, c.sid AS task_sid, c.original, c.shift, c.rowid AS copy"
                 " FROM temp.copies c JOIN events e ON e.task_sid = c.original)"
                 f" INSERT INTO events (sid, {event_columns}) SELECT x.sid, {event_values}"
                 " FROM x JOIN events e ON e.seq = x.event_seq ORDER BY x.copy, x.event_seq"
@@ -554,7 +599,9 @@ def _report(size: Size, built: Built, results: list[Measured], wall: float) -> R
         + ", ".join(f"to {result.pending:,} in {result.grow_seconds:.0f} s" for result in results)
         + f". The engine created the first {min(size.engine_tasks, last.pending):,} "
         f"({size.batch} operations per transaction); past them each task is a copy of one of "
-        "those, its row and its four events with new SIDs and ticket numbers, made by SQL "
+        "those, its row and its four events with new SIDs and ticket numbers, dated up to "
+        f"{COPY_SPREAD // 60} minutes earlier and language and priority drawn afresh (so a "
+        "queue's tasks are not runs of one original's copies), made by SQL "
         "in one transaction, since the engine took 332 s (3.7 ms a task) for the 90,000 "
         "more of the first run. Whole benchmark: "
         f"{wall:.0f} s.",
