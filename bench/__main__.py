@@ -14,6 +14,7 @@ from bench import (
     callback,
     eventbridge,
     fixture,
+    flex,
     lifecycle,
     scale,
     statistics_endpoints,
@@ -38,6 +39,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], Report]] = {
     "statistics": lambda args: statistics_endpoints.run(),
     "fixture": lambda args: fixture.run(),
     "eventbridge": lambda args: eventbridge.run(),
+    "flex": lambda args: flex.run(),
 }
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bench import callback, documented_app, lifecycle, scale, statistics_endpoints, suite
+from bench import callback, documented_app, flex, lifecycle, scale, statistics_endpoints, suite
 from bench.__main__ import main as bench_main
 from bench.common import (
     HEADLINE_END,
@@ -113,6 +113,21 @@ def test_statistics_benchmark_times_both_calls_on_what_it_played():
     assert rows["real-time: slowest call"].value >= rows["real-time: queue, p50"].value
     assert report.subject.endswith(f"{size.pending_tasks} pending tasks / {size.workers} workers")
     assert any("3 days before it" in note for note in report.notes)
+
+
+def test_flex_benchmark_routes_and_places_at_each_size():
+    # run() itself checks that every new task is offered and that workers going idle are.
+    size = flex.SMOKE
+    report = flex.run(size)
+    rows = rows_of(report)
+    last = f"{size.pending[-1]:,} pending"
+    for name in ("new task routed", "idle worker placed"):
+        p50, p99 = rows[f"{name}: p50 at {last}"], rows[f"{name}: p99 at {last}"]
+        assert p99.value >= p50.value > 0 and p50.peer > 0
+        assert p50.headline and p50.target == "ratio <= 2" and p50.met is None
+    memory = rows[f"server peak memory at {last} (all processes)"]
+    assert 0 < memory.value < 2000 and memory.met is None
+    assert report.peer == f"{size.pending[0]:,} pending"
 
 
 def test_suite_benchmark_runs_make_tests_commands():

@@ -713,3 +713,14 @@ def test_error_text_carries_the_position(noise: str, prefix: str) -> None:
         assert str(error) == f"{error.message} at position {error.position}"
         assert str(error).endswith(f" at position {error.position}")
         assert error.args == (str(error),)
+
+
+def test_the_parse_cache_holds_a_workspace_at_taskrouters_limits():
+    # A worker's memberships are evaluated against every queue's target_workers: with 5,000
+    # queues (TaskRouter's limit) and their workflows' filters, none may be parsed again.
+    sources = [f'team == "t{index:05d}" AND skills HAS "billing"' for index in range(6000)]
+    parsed = [parse(source) for source in sources]
+    assert expressions.PARSE_CACHE_SIZE >= 10_000
+    assert all(
+        parse(source) is expression for source, expression in zip(sources, parsed, strict=True)
+    )
