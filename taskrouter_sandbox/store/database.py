@@ -105,6 +105,9 @@ class Transaction:
         self.write = write
         self._after_commit: list[Callable[[], None]] = []
         self._rows: dict[tuple[str, str], _CachedRow] = {}
+        # Statements run through this transaction (an executemany counts each row), which
+        # Store.statements adds up after it ends: the benchmark reports them per reservation.
+        self.statements = 0
 
     def cached(
         self,
@@ -148,12 +151,14 @@ class Transaction:
             if self._rows:
                 written = _WRITTEN_TABLE.match(sql)
                 self._forget(written.group(1).lower() if written else None)
+        self.statements += 1
         return self.connection.execute(sql, params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._require_write()
         written = _WRITTEN_TABLE.match(sql)
         self._forget(written.group(1).lower() if written else None)
+        self.statements += len(rows)
         self.connection.executemany(sql, rows)
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
@@ -170,6 +175,7 @@ class Transaction:
         self._require_write()
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
+        self.statements += 1
         self.connection.execute(
             f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(values.values())
         )
@@ -181,6 +187,7 @@ class Transaction:
         if not values:
             return
         assignments = ", ".join(f"{column} = ?" for column in values)
+        self.statements += 1
         self.connection.execute(
             f"UPDATE {table} SET {assignments} WHERE sid = ?", (*values.values(), sid)
         )
@@ -206,6 +213,7 @@ class Transaction:
 
     def delete(self, table: str, sid: str) -> None:
         self._require_write()
+        self.statements += 1
         self.connection.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
         # Foreign keys cascade: anything cached may be gone.
         self._forget(None)
@@ -215,6 +223,7 @@ class Transaction:
 
     def set_setting(self, key: str, value: str) -> None:
         self._require_write()
+        self.statements += 1
         self.connection.execute(
             "INSERT INTO settings (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -249,6 +258,9 @@ class Store:
         self._holders: weakref.WeakSet[_ConnectionHolder] = weakref.WeakSet()
         self._holders_lock = threading.Lock()
         self._closed = False
+        # Statements the transactions of this store have run, BEGIN and COMMIT included
+        # (added up as each ends, without a lock: a count for the benchmark, not a ledger).
+        self.statements = 0
         # One connection cannot serve two threads' transactions at once; a re-entrant lock
         # serialises them and lets one thread nest transactions.
         self._memory_lock = threading.RLock()
@@ -386,6 +398,7 @@ class Store:
         finally:
             if lock is not None:
                 lock.release()
+        self.statements += tx.statements + 2
         for callback in tx._after_commit:
             try:
                 callback()
