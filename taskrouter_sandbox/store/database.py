@@ -43,8 +43,19 @@ class StoreError(RuntimeError):
     """The database cannot be used as asked (closed, newer schema, misuse of transactions)."""
 
 
+# The column names of the last cursor description seen (one per statement executed, shared
+# by its rows): a row is then one dict(zip(...)) instead of a walk over the description.
+_last_columns: tuple[Any, tuple[str, ...]] = ((), ())
+
+
 def _dict_row(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
-    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
+    global _last_columns
+    description = cursor.description
+    seen, names = _last_columns
+    if seen is not description:
+        names = tuple(column[0] for column in description)
+        _last_columns = (description, names)
+    return dict(zip(names, row, strict=True))
 
 
 class _ConnectionHolder:
@@ -187,6 +198,10 @@ class Transaction:
         if not values:
             return
         assignments = ", ".join(f"{column} = ?" for column in values)
+        if table in VERSIONED_TABLES and "version" not in values:
+            # The version moves on here, so the row's version trigger (which would write the
+            # row a second time) finds it moved and does nothing.
+            assignments += ", version = version + 1"
         self.statements += 1
         self.connection.execute(
             f"UPDATE {table} SET {assignments} WHERE sid = ?", (*values.values(), sid)
@@ -303,6 +318,9 @@ class Store:
             timeout=self.busy_timeout_ms / 1000,
             isolation_level=None,
             check_same_thread=False,
+            # The engine runs a few hundred distinct statements (routing's, the updates of
+            # each column set, the listings' filters); sqlite3's default keeps 128 prepared.
+            cached_statements=512,
         )
         connection.row_factory = _dict_row
         connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
