@@ -168,21 +168,7 @@ def engine_run(tasks: int, workers: int, seed: int = 11) -> dict[str, float]:
                     table: tx.scalar(f"SELECT coalesce(max(seq), 0) FROM {table}")
                     for table in FLOOR_TABLES
                 }
-            # WAL pages are counted by checkpointing by hand (about as often as SQLite's own
-            # automatic checkpoint would, every 1,000 pages) and adding up the frames each
-            # checkpoint found in the log; RESTART has the next commit write from its first frame.
-            connection = store._connection()
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            connection.execute("PRAGMA wal_autocheckpoint = 0")
-            wal_pages = 0
-
-            def checkpoint() -> None:
-                nonlocal wal_pages
-                row = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-                if row["busy"]:
-                    raise BenchError("a WAL checkpoint found the database busy")
-                wal_pages += row["log"]
-
+            wal = WalFrames(store.database)
             offered: deque[AssignmentCallback] = deque()
             engine.subscribe(
                 lambda effects: offered.extend(
@@ -191,15 +177,14 @@ def engine_run(tasks: int, workers: int, seed: int = 11) -> dict[str, float]:
             )
             statements = store.statements
             started, cpu_started = time.perf_counter(), time.process_time()
-            for index, (attributes, priority) in enumerate(specs, 1):
+            for attributes, priority in specs:
                 engine.create_task(
                     workspace_sid,
                     attributes=attributes,
                     workflow_sid=workflow_sid,
                     priority=priority,
                 )
-                if index % CHECKPOINT_EVERY == 0:
-                    checkpoint()
+                wal.count()
             created = time.perf_counter()
             accepted = 0
             while offered:
@@ -218,6 +203,7 @@ def engine_run(tasks: int, workers: int, seed: int = 11) -> dict[str, float]:
                         elapsed_ms=0.0,
                     )
                 )
+                wal.count()
                 accepted += 1
                 # Frees the worker, which routing offers the head of its queues at once.
                 engine.update_task(
@@ -226,10 +212,9 @@ def engine_run(tasks: int, workers: int, seed: int = 11) -> dict[str, float]:
                     assignment_status="completed",
                     reason="benchmark",
                 )
-                if accepted % CHECKPOINT_EVERY == 0:
-                    checkpoint()
-            checkpoint()
+                wal.count()
             finished, cpu_finished = time.perf_counter(), time.process_time()
+            wal.close()
             statements = store.statements - statements
             left = engine.list_tasks(
                 workspace_sid, Paging(page_size=1), assignment_status=["pending", "reserved"]
@@ -249,13 +234,33 @@ def engine_run(tasks: int, workers: int, seed: int = 11) -> dict[str, float]:
         "peak_memory_mb": peak_memory_mb,
         "cpu_seconds": cpu_finished - cpu_started,
         "statements": statements,
-        "wal_pages": wal_pages,
+        "wal_pages": wal.frames,
     }
 
 
-# Engine calls between the engine run's WAL checkpoints: a lifecycle's commits wrote about
-# 120 pages (2026-11), so about SQLite's default of a checkpoint every 1,000.
-CHECKPOINT_EVERY = 8
+class WalFrames:
+    """The WAL frames (pages) a store's commits write, counted from the WAL index: its header,
+    at the start of the -shm file, holds mxFrame, the frames in the log, as a native 32-bit
+    integer at byte 16 (SQLite's walformat.html). A commit adds its pages to it; the first
+    commit after a checkpoint has copied the whole log back starts the log again from frame 1.
+    count() after every write call (at most one commit each) adds up the frames written since
+    the last, with the store's own checkpoints left as they are."""
+
+    def __init__(self, database: str) -> None:
+        self._shm = os.open(database + "-shm", os.O_RDONLY)
+        self._last = self._max_frame()
+        self.frames = 0
+
+    def _max_frame(self) -> int:
+        return int.from_bytes(os.pread(self._shm, 4, 16), sys.byteorder)
+
+    def count(self) -> None:
+        now = self._max_frame()
+        self.frames += now - self._last if now >= self._last else now
+        self._last = now
+
+    def close(self) -> None:
+        os.close(self._shm)
 
 
 # The rows a reservation's lifecycle adds, which the floor writes again.

@@ -37,6 +37,8 @@ from taskrouter_sandbox.store.schema import (
 logger = logging.getLogger(__name__)
 
 MEMORY = ":memory:"
+# WAL pages between automatic checkpoints (see Store._open).
+WAL_CHECKPOINT_PAGES = 10_000
 
 
 class StoreError(RuntimeError):
@@ -331,6 +333,12 @@ class Store:
             # of the server loses nothing (the OS holds the writes); only an OS crash or a
             # power cut could. Measured: a routed reservation costs about 40% less.
             connection.execute("PRAGMA synchronous = OFF")
+            # Checkpoint every 10,000 WAL pages (about 40 MB), not SQLite's 1,000: a routed
+            # reservation's commits write about 150-180 pages, many of them the same hot pages
+            # again (index leaves, the event table's last page), which one checkpoint copies
+            # back once. Measured on the engine alone, 1,000 tasks, three runs each way:
+            # 5.27 s of CPU on average against 4.76 s.
+            connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         holder = _ConnectionHolder(connection)
         with self._holders_lock:
             self._holders.add(holder)
