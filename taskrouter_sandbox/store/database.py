@@ -28,6 +28,7 @@ from taskrouter_sandbox.store.schema import (
     _SCHEMA,
     EVENT_WAITS_BACKFILL,
     FREE_VALUE,
+    REBUILT_INDEXES,
     RESOURCE_TABLES,
     SCHEMA_VERSION,
     VERSIONED_TABLES,
@@ -455,6 +456,8 @@ class Store:
                     tx.execute(f"DROP TRIGGER IF EXISTS {trigger}")
                 # Before the indexes over the waits are built.
                 tx.execute(EVENT_WAITS_BACKFILL)
+                for index in REBUILT_INDEXES:
+                    tx.execute(f"DROP INDEX IF EXISTS {index}")
             for statement in _ROUTING_INDEXES:
                 tx.execute(statement)
             if recompute_free:
