@@ -438,15 +438,15 @@ def _report(
             met=min(engine_large.cpu_rate, engine_small.cpu_rate) >= TARGET_ENGINE_RATE,
         ),
         Row(
-            "engine: statements per reservation",
+            "engine: statements",
             engine_large.per_reservation(engine_large.statements),
-            "",
+            "per reservation",
             engine_small.per_reservation(engine_small.statements),
         ),
         Row(
-            "engine: WAL pages per reservation",
+            "engine: WAL pages written",
             engine_large.per_reservation(engine_large.wal_pages),
-            "",
+            "per reservation",
             engine_small.per_reservation(engine_small.wal_pages),
         ),
         Row(
