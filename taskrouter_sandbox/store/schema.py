@@ -7,7 +7,7 @@ rebuilt when SCHEMA_VERSION moves on.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Children before parents: the order in which a wipe empties the tables.
 RESOURCE_TABLES = (
@@ -199,16 +199,20 @@ _SCHEMA = (
     # Version 5 replaced events_type_date, events_queue_type_date and events_workflow_type_date
     # with the same columns and the waits after them (_EVENT_WAIT_INDEXES).
     "DROP INDEX IF EXISTS events_type_date",
-    "CREATE INDEX IF NOT EXISTS events_task ON events (task_sid)",
-    "CREATE INDEX IF NOT EXISTS events_worker ON events (worker_sid)",
-    "CREATE INDEX IF NOT EXISTS events_reservation ON events (reservation_sid)",
+    # Three indexes no query used (EXPLAIN QUERY PLAN over every statement the sandbox's tests
+    # run), each written for every event: the Events list's TaskSid, WorkerSid and
+    # ReservationSid filters search the workspace's window (events_date, which also gives its
+    # order), and a worker's statistics read events_worker_type_date, which events_worker only
+    # repeated the first column of. Dropped from older files when they are opened.
+    "DROP INDEX IF EXISTS events_task",
+    "DROP INDEX IF EXISTS events_worker",
+    "DROP INDEX IF EXISTS events_reservation",
     # Cumulative statistics read one queue's, workflow's or worker's events of some types over
     # a window (taskrouter_sandbox/engine/cumulative_statistics.py). An added index needs no
     # version.
     "DROP INDEX IF EXISTS events_queue_type_date",
     "DROP INDEX IF EXISTS events_workflow_type_date",
-    """CREATE INDEX IF NOT EXISTS events_worker_type_date
-        ON events (worker_sid, event_type, event_date, task_channel_unique_name)""",
+    # events_worker_type_date: in _ROUTING_INDEXES (partial since version 6).
     # Which workers a queue's target_workers selects, kept current on every worker attribute
     # or target_workers change, with the worker's availability and idle time copied in so
     # routing picks the worker idle the longest from one index.
@@ -346,19 +350,32 @@ _FREE_TRIGGERS = (
 # The events of a scope (the workspace, a queue, a workflow) by type over a window: the
 # Events list's EventType filter, and the cumulative statistics, whose counts and waits are
 # read from these entries alone, never from the event rows.
+# A scope column that can be NULL (an event of no queue: task.created, workflow.entered, a
+# worker's own; of no worker: five of a routed task's eight) is left out of its index: the
+# index is partial, WHERE column IS NOT NULL, which SQLite uses for any query comparing the
+# column (= ?, IN (...)) without the query saying so. Version 6 made them partial.
 _EVENT_WAIT_INDEXES = tuple(
     f"""CREATE INDEX IF NOT EXISTS {name} ON events ({column}, event_type, event_date,
-        task_channel_unique_name, wait_seconds, queue_wait_seconds)"""
-    for name, column in (
-        ("events_type_waits", "workspace_sid"),
-        ("events_queue_type_waits", "task_queue_sid"),
-        ("events_workflow_type_waits", "workflow_sid"),
+        task_channel_unique_name, wait_seconds, queue_wait_seconds){where}"""
+    for name, column, where in (
+        ("events_type_waits", "workspace_sid", ""),
+        ("events_queue_type_waits", "task_queue_sid", " WHERE task_queue_sid IS NOT NULL"),
+        ("events_workflow_type_waits", "workflow_sid", ""),
     )
 )
+
+# Indexes whose definition a schema version changed (version 6: made partial, so the rows
+# they have nothing to say about are not written to them): an upgrade drops them, and
+# _ROUTING_INDEXES makes them again as they now stand.
+REBUILT_INDEXES = ("events_queue_type_waits", "events_worker_type_date", "tasks_target_timeout")
 
 _ROUTING_INDEXES = (
     *_VERSION_TRIGGERS,
     *_EVENT_WAIT_INDEXES,
+    # A worker's events of some types over a window (its cumulative statistics).
+    """CREATE INDEX IF NOT EXISTS events_worker_type_date
+        ON events (worker_sid, event_type, event_date, task_channel_unique_name)
+        WHERE worker_sid IS NOT NULL""",
     # The next task for a worker: highest priority, then oldest (FIFO, read forwards)...
     """CREATE INDEX IF NOT EXISTS tasks_fifo
         ON tasks (task_queue_sid, assignment_status, priority DESC, date_created, seq)""",
@@ -368,8 +385,10 @@ _ROUTING_INDEXES = (
     "DROP INDEX IF EXISTS tasks_lifo",
     """CREATE INDEX IF NOT EXISTS tasks_newest
         ON tasks (task_queue_sid, assignment_status, date_created, seq)""",
+    # Only the tasks waiting out a target's timeout (most targets have none): a query reads it
+    # with a comparison of target_timeout_at (<= ?) or, for min(), IS NOT NULL.
     """CREATE INDEX IF NOT EXISTS tasks_target_timeout
-        ON tasks (assignment_status, target_timeout_at)""",
+        ON tasks (assignment_status, target_timeout_at) WHERE target_timeout_at IS NOT NULL""",
     # A queue's waiting tasks in the order their age counts from (the Task resource's age:
     # virtual start, else creation) and in the order they entered the queue: its real-time
     # statistics read the first of each without sorting the queue (an index on an expression
