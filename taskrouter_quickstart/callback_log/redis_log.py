@@ -140,8 +140,12 @@ class _Listener:
                     message = pubsub.get_message(timeout=LISTEN_POLL_SECONDS)
                     if message is None:
                         continue
+                    subscribing = message["type"] == "subscribe"
+                    if subscribing:
+                        # Redis answers again: the page need not wait out a failed read.
+                        self.log.forget_read_failure()
                     self.log.changed()
-                    if message["type"] == "subscribe":
+                    if subscribing:
                         # After changed(): whoever waits on it sees only later messages.
                         self.subscribed.set()
                         delay = RECONNECT_FIRST_SECONDS
@@ -224,6 +228,9 @@ class RedisCallbackLog(QueuedLog):
             name = f"{KEY_PREFIX}{pid}:reader"
             client = self._readers.setdefault(pid, _client(self.url, name, 1, READ_TIMEOUT_SECONDS))
         return client
+
+    def forget_read_failure(self) -> None:
+        self._read_failure = None
 
     def _read(self, command: Callable[[redis.Redis], object]) -> object:
         failure = self._read_failure
