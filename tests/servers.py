@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,8 +75,14 @@ def gunicorn_app(
         *("--workers", str(workers), "--threads", str(threads)),
         *("--bind", f"127.0.0.1:{port}", *options, "app:create_app()"),
     ]
+    # A session of its own, so that the whole group can be killed: see the stop below.
     process = subprocess.Popen(
-        command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command,
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     log: list[str] = []
@@ -106,10 +112,15 @@ def gunicorn_app(
             raise
     finally:
         process.send_signal(signal.SIGINT)
-        try:
+        with suppress(subprocess.TimeoutExpired):
             process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        # Also any worker left behind: gunicorn's gthread worker can deadlock in its SIGQUIT
+        # handler (it shuts its thread pool down while the pool is starting a thread), and a
+        # worker that outlived its master kept the log pipe open, so the reader never saw its
+        # end and closing the pipe under it hung the test run.
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
         reader.join(timeout=5)
-        process.stderr.close()
+        if not reader.is_alive():
+            process.stderr.close()
