@@ -268,7 +268,9 @@ class Sandbox:
             )
             lock_path = None if self.store.database == MEMORY else self.store.database + ".lock"
             if timers:
-                self.scheduler = Scheduler(self.engine.fire_due, lock_path=lock_path)
+                self.scheduler = Scheduler(
+                    self.engine.fire_due, lock_path=lock_path, gone=lambda: self.store.closed
+                )
             self.engine.subscribe(self._deliver)
             if self.scheduler is not None:
                 self.engine.on_deadline(self.scheduler.wake)

@@ -36,12 +36,16 @@ class Scheduler:
         lock_path: str | os.PathLike[str] | None,
         poll_interval: float = 0.25,
         name: str = "sandbox-scheduler",
+        gone: Callable[[], bool] | None = None,
     ) -> None:
         if not callable(tick):
             raise TypeError("tick must be callable")
         if not poll_interval > 0:
             raise ValueError("poll_interval must be positive")
         self._tick = tick
+        # True once what tick() works on is gone (a store closed without stop()): the thread
+        # then ends quietly instead of logging a failed tick every poll.
+        self._gone = gone
         self._lock_path = os.fspath(lock_path) if lock_path is not None else None
         self._poll_interval = poll_interval
         self._name = name
@@ -98,6 +102,10 @@ class Scheduler:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
+            if self._gone is not None and self._gone():
+                self._stopping.set()
+                self._release()
+                return
             if not self._try_lead():
                 self._wait(self._poll_interval)
                 continue

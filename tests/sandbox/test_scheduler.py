@@ -196,6 +196,31 @@ def test_an_exception_in_tick_is_logged_and_the_thread_carries_on(schedulers, ca
     assert scheduler.running
 
 
+def test_once_what_it_ticks_for_is_gone_the_thread_ends_quietly(schedulers, caplog, tmp_path):
+    # A sandbox whose store was closed without stop(): no failed tick logged every poll.
+    gone = threading.Event()
+    ticks: list[int] = []
+    scheduler = schedulers(
+        lambda: ticks.append(1),
+        poll_interval=0.01,
+        lock_path=tmp_path / "timers.lock",
+        gone=gone.is_set,
+    )
+    with caplog.at_level(logging.DEBUG, logger="taskrouter_sandbox.scheduler"):
+        scheduler.start()
+        deadline = time.monotonic() + 3
+        while not ticks:
+            assert time.monotonic() < deadline, "the scheduler never ticked"
+            time.sleep(0.01)
+        gone.set()
+        deadline = time.monotonic() + 3
+        while scheduler.running:
+            assert time.monotonic() < deadline, "the thread went on"
+            time.sleep(0.01)
+    assert not scheduler.is_leader
+    assert "tick failed" not in caplog.text
+
+
 def test_stop_ends_the_thread_and_a_scheduler_starts_once(schedulers):
     timers = Timers()
     scheduler = schedulers(timers.tick, poll_interval=LONG_POLL)
