@@ -53,6 +53,34 @@ def test_one_log_line_per_callback(client, sign, callback_params, sids, auth_tok
     assert auth_token not in caplog.text
 
 
+def test_the_log_line_is_an_ordinary_record_of_the_callback_view(
+    app, client, sign, callback_params, caplog
+):
+    # Made without logger.info(): it must still say where it comes from (Flask's format
+    # prints its module), and the logger's level and filters must still decide.
+    caplog.set_level(logging.INFO, logger=app.logger.name)
+    signature = sign(LOCAL_URL, callback_params)
+    client.post(CALLBACK, data=callback_params, headers={"X-Twilio-Signature": signature})
+    [line] = [r for r in caplog.records if r.getMessage().startswith("Assignment callback Res")]
+    assert (line.name, line.levelname, line.module, line.funcName) == (
+        app.logger.name,
+        "INFO",
+        "assignment",
+        "answer_callback",
+    )
+    assert line.lineno > 1 and line.threadName and line.process
+
+    app.logger.addFilter(lambda record: not record.getMessage().startswith("Assignment"))
+    caplog.clear()
+    client.post(CALLBACK, data=callback_params, headers={"X-Twilio-Signature": signature})
+    assert not [r for r in caplog.records if r.getMessage().startswith("Assignment")]
+    app.logger.filters.clear()
+
+    app.logger.setLevel(logging.WARNING)
+    client.post(CALLBACK, data=callback_params, headers={"X-Twilio-Signature": signature})
+    assert not [r for r in caplog.records if r.getMessage().startswith("Assignment")]
+
+
 def test_callback_is_recorded_without_the_signature(app, client, sign, callback_params, sids):
     signature = sign(LOCAL_URL, callback_params)
     client.post(CALLBACK, data=callback_params, headers={"X-Twilio-Signature": signature})

@@ -15,8 +15,18 @@ from urllib.parse import urlencode
 
 import pytest
 from twilio.request_validator import RequestValidator
+from werkzeug.test import Client
 
-from bench import callback, documented_app, flex, lifecycle, scale, statistics_endpoints, suite
+from bench import (
+    callback,
+    documented_app,
+    flex,
+    floor_app,
+    lifecycle,
+    scale,
+    statistics_endpoints,
+    suite,
+)
 from bench.__main__ import main as bench_main
 from bench.common import (
     HEADLINE_END,
@@ -59,6 +69,11 @@ def test_callback_benchmark_runs_all_three_servers_without_errors():
     assert rows["server CPU per request"].value > 0 and rows["server CPU per request"].peer > 0
     assert any("Generator: python" in note for note in report.notes)
     assert any("Checking the signature and logging" in note for note in report.notes)
+    # The floor, the work no handler can skip, loaded in the same run.
+    floor = rows["requests/s: the floor against the documented handler"]
+    assert floor.value > 0 and floor.peer == documented.peer
+    assert rows["requests/s against the floor"].peer == floor.value
+    assert any(note.startswith("The floor (bench/floor_app.py") for note in report.notes)
 
 
 def test_the_documented_handler_refuses_a_request_twilio_did_not_sign():
@@ -73,6 +88,20 @@ def test_the_documented_handler_refuses_a_request_twilio_did_not_sign():
         answer = client.post(
             "/assignment_callback", data=form, headers={"X-Twilio-Signature": signature}
         )
+    assert answer.status_code == 200
+    assert answer.get_json() == {"instruction": "accept"}
+
+
+def test_the_floor_refuses_a_request_twilio_did_not_sign(monkeypatch):
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "a-token")
+    client = Client(floor_app.create_app())
+    url = "http://localhost/assignment_callback"
+    form = {"ReservationSid": "WR" + "0" * 32, "TaskAttributes": '{"a": "é"}'}
+    signature = RequestValidator("a-token").compute_signature(url, form)
+    for forged in ("AAAA" + signature[4:], ""):
+        answer = client.post(url, data=form, headers={"X-Twilio-Signature": forged})
+        assert answer.status_code == 403
+    answer = client.post(url, data=form, headers={"X-Twilio-Signature": signature})
     assert answer.status_code == 200
     assert answer.get_json() == {"instruction": "accept"}
 
