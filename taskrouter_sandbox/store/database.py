@@ -109,6 +109,9 @@ class _CachedRow:
     # columns those joins follow: a write to either makes the joined columns stale.
     joins: frozenset[str]
     keys: frozenset[str]
+    # The columns of the joined tables the row shows (empty: not said, any column counts):
+    # an update() of a joined row that leaves them alone keeps the cached row.
+    joined: frozenset[str] = frozenset()
 
 
 class Transaction:
@@ -131,32 +134,54 @@ class Transaction:
         *,
         joins: frozenset[str] = frozenset(),
         keys: frozenset[str] = frozenset(),
+        joined: frozenset[str] = frozenset(),
     ) -> dict[str, Any] | None:
         """A copy of table's row sid as load() reads it, read once per transaction.
 
         Routing reads the same task and reservation many times in one operation. update()
         patches a cached row with the values it writes; any other write that could touch it
         (to its table by raw SQL, to a table in joins, to one of the keys its joins follow,
-        any delete) drops it, so the next call reads it again.
+        any delete) drops it, so the next call reads it again. An update() of a row of a
+        table in joins drops it only when it writes one of the joined columns (when given).
         """
         entry = self._rows.get((table, sid))
         if entry is None:
             row = load()
             if row is None:
                 return None
-            entry = self._rows[(table, sid)] = _CachedRow(dict(row), joins, keys)
+            entry = self._rows[(table, sid)] = _CachedRow(dict(row), joins, keys, joined)
         return dict(entry.row)
 
-    def _forget(self, table: str | None, sid: str | None = None) -> None:
-        """Drop cached rows a write to table (row sid, or any row) may have changed; a
-        table of None drops everything."""
+    def seed(
+        self,
+        table: str,
+        sid: str,
+        row: dict[str, Any],
+        *,
+        joins: frozenset[str] = frozenset(),
+        keys: frozenset[str] = frozenset(),
+        joined: frozenset[str] = frozenset(),
+    ) -> None:
+        """Cache a row read (or written) just now in this transaction, as cached() would
+        have loaded it: the next cached() of it reads nothing."""
+        if self.write:
+            self._rows[(table, sid)] = _CachedRow(dict(row), joins, keys, joined)
+
+    def _forget(
+        self, table: str | None, sid: str | None = None, columns: frozenset[str] | None = None
+    ) -> None:
+        """Drop cached rows a write to table (row sid, or any row; columns, when known) may
+        have changed; a table of None drops everything."""
         if not self._rows:
             return
         if table is None:
             self._rows.clear()
             return
         for key, entry in list(self._rows.items()):
-            if (key[0] == table and (sid is None or key[1] == sid)) or table in entry.joins:
+            if (key[0] == table and (sid is None or key[1] == sid)) or (
+                table in entry.joins
+                and (columns is None or not entry.joined or not entry.joined.isdisjoint(columns))
+            ):
                 del self._rows[key]
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
@@ -185,18 +210,36 @@ class Transaction:
         row = self.execute(sql, params).fetchone()
         return None if row is None else next(iter(row.values()))
 
-    def insert(self, table: str, values: dict[str, Any]) -> None:
+    def insert(
+        self, table: str, values: dict[str, Any], *, returning: bool = False
+    ) -> dict[str, Any] | None:
+        """INSERT a row; returning: the whole row as stored (its defaults filled in), from
+        the same statement (RETURNING *)."""
         self._require_write()
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         self.statements += 1
-        self.connection.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(values.values())
-        )
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+        if returning:
+            sql += " RETURNING *"
+        cursor = self.connection.execute(sql, tuple(values.values()))
+        # Every row fetched, so the statement is done before the next one.
+        rows = cursor.fetchall() if returning else None
         if self._rows:
             self._forget(table, values.get("sid"))
+        return rows[0] if rows else None
 
-    def update(self, table: str, sid: str, values: dict[str, Any]) -> None:
+    def update(
+        self,
+        table: str,
+        sid: str,
+        values: dict[str, Any],
+        *,
+        joined: dict[str, Any] | None = None,
+    ) -> None:
+        """UPDATE table's row sid with values (and its version, for a versioned table).
+        joined: the new values of a cached row's joined columns that values' keys change
+        (a task's queue name with its task_queue_sid), so the cached row stays."""
         self._require_write()
         if not values:
             return
@@ -210,12 +253,14 @@ class Transaction:
             f"UPDATE {table} SET {assignments} WHERE sid = ?", (*values.values(), sid)
         )
         if self._rows:
-            self._patch(table, sid, values)
+            self._patch(table, sid, values, joined)
 
-    def _patch(self, table: str, sid: str, values: dict[str, Any]) -> None:
+    def _patch(
+        self, table: str, sid: str, values: dict[str, Any], joined: dict[str, Any] | None
+    ) -> None:
         entry = self._rows.get((table, sid))
-        self._forget(table, sid)
-        if entry is None or entry.keys.intersection(values):
+        self._forget(table, sid, frozenset(values))
+        if entry is None or (joined is None and entry.keys.intersection(values)):
             return
         for value in values.values():
             # Only what SQLite hands back unchanged; a bool would come back as an integer.
@@ -224,6 +269,8 @@ class Transaction:
             ):
                 return
         entry.row.update(values)
+        if joined:
+            entry.row.update(joined)
         if table in VERSIONED_TABLES and "version" in entry.row and "version" not in values:
             # The row's version trigger has just moved it on by one.
             entry.row["version"] += 1
