@@ -100,6 +100,14 @@ def _forget_connections(reference: weakref.ref[Store]) -> None:
 # Anything but a read (_READ) is a write: a read transaction refuses it (StoreError).
 _WRITTEN_TABLE = re.compile(r"\s*(?:UPDATE|INSERT\s+INTO)\s+(\w+)", re.IGNORECASE)
 _READ = re.compile(r"\s*(?:SELECT|PRAGMA|EXPLAIN)\b", re.IGNORECASE)
+# update() of a task or a reservation waits (Transaction.flush) until a statement that could
+# see it runs: one that names its table, or worker_queues (whose free flag the reservations'
+# triggers keep), or any but a SELECT, INSERT or UPDATE (a DELETE may cascade). No other
+# trigger reads them, and other rows refer to them only by sid, which an update never
+# changes. An operation's several updates of one row become one statement.
+_DEFERRED_TABLES = frozenset({"tasks", "reservations"})
+_SEES_DEFERRED = re.compile(r"\b(?:tasks|reservations|worker_queues)\b", re.IGNORECASE)
+_BLIND = re.compile(r"\s*(?:SELECT|INSERT|UPDATE)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -125,6 +133,25 @@ class Transaction:
         # Statements run through this transaction (an executemany counts each row), which
         # Store.statements adds up after it ends: the benchmark reports them per reservation.
         self.statements = 0
+        # (table, sid) -> [the values its update() calls set, how many calls]: not yet written.
+        self._pending: dict[tuple[str, str], list[Any]] = {}
+
+    def flush(self) -> None:
+        """Write the updates still waiting, one UPDATE per row, in the order the rows were
+        first updated (each row's version moved on once per update() call, as if each had
+        been its own statement)."""
+        pending, self._pending = self._pending, {}
+        for (table, sid), (values, calls) in pending.items():
+            assignments = ", ".join(f"{column} = ?" for column in values)
+            self.statements += 1
+            self.connection.execute(
+                f"UPDATE {table} SET {assignments}, version = version + ? WHERE sid = ?",
+                (*values.values(), calls, sid),
+            )
+
+    def _flush_before(self, sql: str) -> None:
+        if _SEES_DEFERRED.search(sql) or not _BLIND.match(sql):
+            self.flush()
 
     def cached(
         self,
@@ -185,6 +212,8 @@ class Transaction:
                 del self._rows[key]
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        if self._pending:
+            self._flush_before(sql)
         if not _READ.match(sql):
             self._require_write()
             if self._rows:
@@ -195,6 +224,8 @@ class Transaction:
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._require_write()
+        if self._pending:
+            self._flush_before(sql)
         written = _WRITTEN_TABLE.match(sql)
         self._forget(written.group(1).lower() if written else None)
         self.statements += len(rows)
@@ -216,6 +247,8 @@ class Transaction:
         """INSERT a row; returning: the whole row as stored (its defaults filled in), from
         the same statement (RETURNING *)."""
         self._require_write()
+        if self._pending and table in _DEFERRED_TABLES:
+            self.flush()
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         self.statements += 1
@@ -243,6 +276,18 @@ class Transaction:
         self._require_write()
         if not values:
             return
+        if table in _DEFERRED_TABLES and "version" not in values:
+            waiting = self._pending.get((table, sid))
+            if waiting is None:
+                self._pending[(table, sid)] = [dict(values), 1]
+            else:
+                waiting[0].update(values)
+                waiting[1] += 1
+            if self._rows:
+                self._patch(table, sid, values, joined)
+            return
+        if self._pending and table in _DEFERRED_TABLES:
+            self.flush()
         assignments = ", ".join(f"{column} = ?" for column in values)
         if table in VERSIONED_TABLES and "version" not in values:
             # The version moves on here, so the row's version trigger (which would write the
@@ -278,6 +323,7 @@ class Transaction:
 
     def delete(self, table: str, sid: str) -> None:
         self._require_write()
+        self.flush()
         self.statements += 1
         self.connection.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
         # Foreign keys cascade: anything cached may be gone.
@@ -465,6 +511,7 @@ class Store:
                 raise
             self._local.transaction = None
             try:
+                tx.flush()
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
