@@ -61,6 +61,27 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
     return dict(zip(names, row, strict=True))
 
 
+def _row_factory() -> Callable[[sqlite3.Cursor, tuple], dict[str, Any]]:
+    """A row factory for one statement's text: its column names read from the first row's
+    cursor description, then kept (one execute per row read is the engine's usual case, and
+    each execute makes a new description)."""
+    names: tuple[str, ...] | None = None
+
+    def make(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
+        nonlocal names
+        if names is None:
+            names = tuple(column[0] for column in cursor.description)
+        return dict(zip(names, row, strict=True))
+
+    return make
+
+
+# Statement texts whose row factories a store keeps (the engine runs a few hundred).
+_MAX_FACTORIES = 2048
+# A statement that may change what columns a statement's text yields.
+_DDL = re.compile(r"\s*(?:ALTER|CREATE|DROP)\b", re.IGNORECASE)
+
+
 class _ConnectionHolder:
     """Owns one thread's connection and closes it when the thread's locals go away."""
 
@@ -125,9 +146,16 @@ class _CachedRow:
 class Transaction:
     """One open transaction: query helpers and hooks that run after a successful commit."""
 
-    def __init__(self, connection: sqlite3.Connection, write: bool) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        write: bool,
+        factories: dict[str, Callable[[sqlite3.Cursor, tuple], dict[str, Any]]] | None = None,
+    ) -> None:
         self.connection = connection
         self.write = write
+        # Statement text -> its row factory (_row_factory), shared by the store's transactions.
+        self._factories = {} if factories is None else factories
         self._after_commit: list[Callable[[], None]] = []
         self._rows: dict[tuple[str, str], _CachedRow] = {}
         # Statements run through this transaction (an executemany counts each row), which
@@ -219,8 +247,17 @@ class Transaction:
             if self._rows:
                 written = _WRITTEN_TABLE.match(sql)
                 self._forget(written.group(1).lower() if written else None)
+            if _DDL.match(sql):
+                self._factories.clear()
         self.statements += 1
-        return self.connection.execute(sql, params)
+        factory = self._factories.get(sql)
+        if factory is None:
+            if len(self._factories) >= _MAX_FACTORIES:
+                self._factories.clear()  # texts built with values in them: keep it bounded
+            factory = self._factories[sql] = _row_factory()
+        cursor = self.connection.cursor()
+        cursor.row_factory = factory
+        return cursor.execute(sql, params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._require_write()
@@ -369,6 +406,8 @@ class Store:
         self._holders: weakref.WeakSet[_ConnectionHolder] = weakref.WeakSet()
         self._holders_lock = threading.Lock()
         self._closed = False
+        # Statement text -> row factory, for every connection of this store (one schema).
+        self._factories: dict[str, Callable[[sqlite3.Cursor, tuple], dict[str, Any]]] = {}
         # Statements the transactions of this store have run, BEGIN and COMMIT included
         # (added up as each ends, without a lock: a count for the benchmark, not a ledger).
         self.statements = 0
@@ -501,7 +540,7 @@ class Store:
         try:
             connection = self._connection()
             connection.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
-            tx = Transaction(connection, write)
+            tx = Transaction(connection, write, self._factories)
             self._local.transaction = tx
             try:
                 yield tx
