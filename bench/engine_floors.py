@@ -1,17 +1,26 @@
-"""What benchmark 3's engine run counts and compares itself with: the WAL pages its commits
-write (WalFrames), and two floors over the rows it added (write_floor, indexed_floor).
+"""Benchmark 3's engine run (engine_run: the engine alone, on a file store or on :memory:) and
+what it counts and compares itself with: the WAL pages its commits write (WalFrames), and two
+floors over the rows it added (write_floor, indexed_floor).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
+import resource
+import secrets
 import sqlite3
 import sys
+import tempfile
 import time
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from bench.common import BenchError
+from bench.live import LANGUAGES, task_attributes, worker_languages, workflow_configuration
 
 if TYPE_CHECKING:
     from taskrouter_sandbox.store import Store
@@ -40,6 +49,18 @@ class WalFrames:
 
     def close(self) -> None:
         os.close(self._shm)
+
+
+class NoWal:
+    """WalFrames' stand-in for a store with no file (the :memory: run): nothing is counted."""
+
+    frames = 0
+
+    def count(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 # The rows a reservation's lifecycle adds, which the floor writes again.
@@ -139,3 +160,133 @@ def indexed_floor(
         return seconds
     finally:
         connection.close()
+
+
+def engine_run(
+    tasks: int, workers: int, seed: int = 11, *, memory: bool = False
+) -> dict[str, float]:
+    """Create `tasks` tasks with `workers` workers available; accept each offer as an
+    assignment callback answering accept would, complete the task to free the worker, until
+    every task has been assigned. Returns the timings. memory: the store is Store(":memory:"),
+    no disk at all (what the engine's own logic costs), with no WAL count and no floors."""
+    from taskrouter_sandbox.clock import SystemClock
+    from taskrouter_sandbox.domain.values import AssignmentCallback, AssignmentOutcome, Paging
+    from taskrouter_sandbox.engine import Engine
+    from taskrouter_sandbox.store import Store
+
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="bench-engine-") as scratch:
+        store = Store(":memory:" if memory else str(Path(scratch) / "engine.sqlite3"))
+        try:
+            engine = Engine(store, SystemClock(), "AC" + secrets.token_hex(16))
+            engine.ensure_routing_state()
+            workspace_sid = engine.create_workspace("Benchmark", multi_task_enabled=False)["sid"]
+            available = engine.list_activities(
+                workspace_sid, Paging(), friendly_name="Available"
+            ).rows[0]["sid"]
+            queue_sids = {
+                language: engine.create_task_queue(
+                    workspace_sid,
+                    f"Language {language}",
+                    target_workers=f'languages HAS "{language}"',
+                )["sid"]
+                for language in LANGUAGES
+            }
+            workflow_sid = engine.create_workflow(
+                workspace_sid,
+                "Benchmark workflow",
+                workflow_configuration(queue_sids),
+                # Never called: this benchmark plays the callback's part itself.
+                assignment_callback_url="http://127.0.0.1:9/assignment",
+                task_reservation_timeout=600,
+            )["sid"]
+            for index in range(workers):
+                engine.create_worker(
+                    workspace_sid,
+                    f"Agent {index:05d}",
+                    activity_sid=available,
+                    attributes=json.dumps({"languages": worker_languages(index, rng)}),
+                )
+            specs = [task_attributes(index, rng) for index in range(tasks)]
+
+            with store.read() as tx:
+                last_seq = {
+                    table: tx.scalar(f"SELECT coalesce(max(seq), 0) FROM {table}")
+                    for table in FLOOR_TABLES
+                }
+            wal = NoWal() if memory else WalFrames(store.database)
+            offered: deque[AssignmentCallback] = deque()
+            engine.subscribe(
+                lambda effects: offered.extend(
+                    effect for effect in effects if isinstance(effect, AssignmentCallback)
+                )
+            )
+            statements = store.statements
+            started, cpu_started = time.perf_counter(), time.process_time()
+            for attributes, priority in specs:
+                engine.create_task(
+                    workspace_sid,
+                    attributes=attributes,
+                    workflow_sid=workflow_sid,
+                    priority=priority,
+                )
+                wal.count()
+            created = time.perf_counter()
+            accepted = 0
+            while offered:
+                offer = offered.popleft()
+                engine.apply_assignment_outcome(
+                    AssignmentOutcome(
+                        reservation_sid=offer.reservation_sid,
+                        instruction="accept",
+                        accept=True,
+                        reject=False,
+                        activity_sid=None,
+                        params={"instruction": "accept"},
+                        alerts=(),
+                        url_used=offer.url,
+                        status_code=200,
+                        elapsed_ms=0.0,
+                    )
+                )
+                wal.count()
+                accepted += 1
+                # Frees the worker, which routing offers the head of its queues at once.
+                engine.update_task(
+                    workspace_sid,
+                    offer.params["TaskSid"],
+                    assignment_status="completed",
+                    reason="benchmark",
+                )
+                wal.count()
+            finished, cpu_finished = time.perf_counter(), time.process_time()
+            wal.close()
+            statements = store.statements - statements
+            left = engine.list_tasks(
+                workspace_sid, Paging(page_size=1), assignment_status=["pending", "reserved"]
+            )
+            peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            floor_seconds = indexed_seconds = 0.0
+            events = 0
+            if not memory:
+                floor_seconds, events = write_floor(store, last_seq, Path(scratch))
+                # One transaction per engine call of the timed part: a create, an accept and a
+                # completion per reservation.
+                writes = tasks + 2 * accepted
+                indexed_seconds = indexed_floor(store, last_seq, Path(scratch), writes)
+        finally:
+            store.close()
+    if accepted != tasks or left.rows:
+        raise BenchError(f"the engine assigned {accepted} of {tasks} tasks")
+    return {
+        "seconds": finished - started,
+        "create_seconds": created - started,
+        "accepted": accepted,
+        "floor_seconds": floor_seconds,
+        "indexed_floor_seconds": indexed_seconds,
+        "events": events,
+        "peak_memory_mb": peak_memory_mb,
+        "cpu_seconds": cpu_finished - cpu_started,
+        "statements": statements,
+        "wal_pages": wal.frames,
+    }

@@ -10,13 +10,10 @@ import json
 import os
 import queue
 import random
-import resource
-import secrets
 import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,17 +22,14 @@ from typing import TYPE_CHECKING
 from twilio.rest import Client
 
 from bench.common import REPO_ROOT, BenchError, Report, Row, cpu_seconds, number
-from bench.engine_floors import FLOOR_TABLES, WalFrames, indexed_floor, write_floor
+from bench.engine_floors import engine_run
 from bench.live import (
-    LANGUAGES,
     BenchWorkspace,
     SandboxAccount,
     build_workspace,
     client_for,
     sandbox_server,
     task_attributes,
-    worker_languages,
-    workflow_configuration,
 )
 from bench.receiver import CallbackReceiver
 
@@ -125,136 +119,17 @@ class EngineRun(Run):
 # -- the engine alone (runs in a child process, so its peak memory is its own) ----------------
 
 
-def engine_run(tasks: int, workers: int, seed: int = 11) -> dict[str, float]:
-    """Create `tasks` tasks with `workers` workers available; accept each offer as an
-    assignment callback answering accept would, complete the task to free the worker, until
-    every task has been assigned. Returns the timings."""
-    from taskrouter_sandbox.clock import SystemClock
-    from taskrouter_sandbox.domain.values import AssignmentCallback, AssignmentOutcome, Paging
-    from taskrouter_sandbox.engine import Engine
-    from taskrouter_sandbox.store import Store
-
-    rng = random.Random(seed)
-    with tempfile.TemporaryDirectory(prefix="bench-engine-") as scratch:
-        store = Store(str(Path(scratch) / "engine.sqlite3"))
-        try:
-            engine = Engine(store, SystemClock(), "AC" + secrets.token_hex(16))
-            engine.ensure_routing_state()
-            workspace_sid = engine.create_workspace("Benchmark", multi_task_enabled=False)["sid"]
-            available = engine.list_activities(
-                workspace_sid, Paging(), friendly_name="Available"
-            ).rows[0]["sid"]
-            queue_sids = {
-                language: engine.create_task_queue(
-                    workspace_sid,
-                    f"Language {language}",
-                    target_workers=f'languages HAS "{language}"',
-                )["sid"]
-                for language in LANGUAGES
-            }
-            workflow_sid = engine.create_workflow(
-                workspace_sid,
-                "Benchmark workflow",
-                workflow_configuration(queue_sids),
-                # Never called: this benchmark plays the callback's part itself.
-                assignment_callback_url="http://127.0.0.1:9/assignment",
-                task_reservation_timeout=600,
-            )["sid"]
-            for index in range(workers):
-                engine.create_worker(
-                    workspace_sid,
-                    f"Agent {index:05d}",
-                    activity_sid=available,
-                    attributes=json.dumps({"languages": worker_languages(index, rng)}),
-                )
-            specs = [task_attributes(index, rng) for index in range(tasks)]
-
-            with store.read() as tx:
-                last_seq = {
-                    table: tx.scalar(f"SELECT coalesce(max(seq), 0) FROM {table}")
-                    for table in FLOOR_TABLES
-                }
-            wal = WalFrames(store.database)
-            offered: deque[AssignmentCallback] = deque()
-            engine.subscribe(
-                lambda effects: offered.extend(
-                    effect for effect in effects if isinstance(effect, AssignmentCallback)
-                )
-            )
-            statements = store.statements
-            started, cpu_started = time.perf_counter(), time.process_time()
-            for attributes, priority in specs:
-                engine.create_task(
-                    workspace_sid,
-                    attributes=attributes,
-                    workflow_sid=workflow_sid,
-                    priority=priority,
-                )
-                wal.count()
-            created = time.perf_counter()
-            accepted = 0
-            while offered:
-                offer = offered.popleft()
-                engine.apply_assignment_outcome(
-                    AssignmentOutcome(
-                        reservation_sid=offer.reservation_sid,
-                        instruction="accept",
-                        accept=True,
-                        reject=False,
-                        activity_sid=None,
-                        params={"instruction": "accept"},
-                        alerts=(),
-                        url_used=offer.url,
-                        status_code=200,
-                        elapsed_ms=0.0,
-                    )
-                )
-                wal.count()
-                accepted += 1
-                # Frees the worker, which routing offers the head of its queues at once.
-                engine.update_task(
-                    workspace_sid,
-                    offer.params["TaskSid"],
-                    assignment_status="completed",
-                    reason="benchmark",
-                )
-                wal.count()
-            finished, cpu_finished = time.perf_counter(), time.process_time()
-            wal.close()
-            statements = store.statements - statements
-            left = engine.list_tasks(
-                workspace_sid, Paging(page_size=1), assignment_status=["pending", "reserved"]
-            )
-            peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            floor_seconds, events = write_floor(store, last_seq, Path(scratch))
-            # One transaction per engine call of the timed part: a create, an accept and a
-            # completion per reservation.
-            writes = tasks + 2 * accepted
-            indexed_seconds = indexed_floor(store, last_seq, Path(scratch), writes)
-        finally:
-            store.close()
-    if accepted != tasks or left.rows:
-        raise BenchError(f"the engine assigned {accepted} of {tasks} tasks")
-    return {
-        "seconds": finished - started,
-        "create_seconds": created - started,
-        "accepted": accepted,
-        "floor_seconds": floor_seconds,
-        "indexed_floor_seconds": indexed_seconds,
-        "events": events,
-        "peak_memory_mb": peak_memory_mb,
-        "cpu_seconds": cpu_finished - cpu_started,
-        "statements": statements,
-        "wal_pages": wal.frames,
-    }
-
-
-def engine_child(*sizes: tuple[int, int]) -> list[EngineRun]:
-    """engine_run for each (tasks, workers) in one fresh interpreter, smallest first."""
+def engine_child(*sizes: tuple[int, int], memory: tuple[int, int] | None = None) -> list[EngineRun]:
+    """engine_run for each (tasks, workers) in one fresh interpreter, smallest first; with
+    memory, one more run of that size on Store(":memory:") last (its run last in the list)."""
     import subprocess
 
+    argv = [f"{tasks}:{workers}" for tasks, workers in sizes]
+    if memory is not None:
+        argv += ["--memory", f"{memory[0]}:{memory[1]}"]
+        sizes = (*sizes, memory)
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.scale", *(f"{tasks}:{workers}" for tasks, workers in sizes)],
+        [sys.executable, "-m", "bench.scale", *argv],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
@@ -389,11 +264,13 @@ def _creator(workspace: BenchWorkspace, attributes: str, priority: int) -> Calla
 
 
 def run(size: Size = FULL) -> Report:
-    engine_small, engine_large = engine_child(size.small, size.large)
+    engine_small, engine_large, engine_memory = engine_child(
+        size.small, size.large, memory=size.small
+    )
     e2e_small = e2e_large = None
     if size.end_to_end:
         e2e_small, e2e_large = end_to_end_runs(size.small, size.large)
-    return _report(size, engine_small, engine_large, e2e_small, e2e_large)
+    return _report(size, engine_small, engine_large, e2e_small, e2e_large, engine_memory)
 
 
 def _sizes(run: Run) -> str:
@@ -406,6 +283,7 @@ def _report(
     engine_large: EngineRun,
     e2e_small: EndToEndRun | None,
     e2e_large: EndToEndRun | None,
+    engine_memory: EngineRun | None = None,
 ) -> Report:
     report = Report("3. Sandbox scale", _sizes(engine_large), _sizes(engine_small))
     size_factor = engine_large.tasks / engine_small.tasks
@@ -437,6 +315,18 @@ def _report(
             target=f">= {TARGET_ENGINE_RATE:,.0f} (both)",
             met=min(engine_large.cpu_rate, engine_small.cpu_rate) >= TARGET_ENGINE_RATE,
         ),
+    )
+    if engine_memory is not None:
+        report.add(
+            Row(
+                f"engine on :memory: (no disk), {engine_memory.tasks:,} tasks: reservations/s",
+                engine_memory.rate,
+                "1/s",
+                engine_small.rate,
+                peer_name="file store, same size",
+            )
+        )
+    report.add(
         Row(
             "engine: statements",
             engine_large.per_reservation(engine_large.statements),
@@ -561,6 +451,17 @@ def _report(
         "reservations/s at the two sizes; per second of the engine process's own CPU time "
         f"{number(engine_large.cpu_rate)} and {number(engine_small.cpu_rate)} (on a shared "
         "machine the wall-clock rate also counts the other work's turns).",
+        *(
+            [
+                f"Engine on :memory:: the same run at {engine_memory.tasks:,} tasks on "
+                'Store(":memory:"), no disk at all, did '
+                f"{number(engine_memory.rate)} reservations/s against "
+                f"{number(engine_small.rate)} on the file store: what the engine's own "
+                "statements and Python cost, apart from storage."
+            ]
+            if engine_memory is not None
+            else []
+        ),
         "Engine counts: statements are those the engine's transactions ran, BEGIN and COMMIT "
         "included, an executemany counting each row (triggers' statements not counted); WAL "
         "pages are the frames its commits wrote, read from the WAL index's frame count after "
@@ -587,9 +488,18 @@ def _size(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The engine-alone runs of benchmark 3.")
     parser.add_argument("sizes", nargs="+", type=_size, metavar="TASKS:WORKERS")
+    parser.add_argument(
+        "--memory",
+        type=_size,
+        metavar="TASKS:WORKERS",
+        help='one more run, last, on Store(":memory:"): no disk at all',
+    )
     args = parser.parse_args(argv)
-    for tasks, workers in args.sizes:
-        result = engine_run(tasks, workers)
+    runs = [(size, False) for size in args.sizes]
+    if args.memory is not None:
+        runs.append((args.memory, True))
+    for (tasks, workers), memory in runs:
+        result = engine_run(tasks, workers, memory=memory)
         print(RESULT_MARK + json.dumps(result), flush=True)
     return 0
 

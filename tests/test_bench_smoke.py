@@ -122,6 +122,9 @@ def test_scale_benchmark_routes_every_task_in_the_engine_and_end_to_end():
     assert 0 < rows["end to end: server peak memory"].value < 2000
     # Every reservation records events and costs both sides some CPU.
     assert rows["engine floor: writing a reservation's rows and events"].value > 0
+    # The same engine on :memory:, at the smaller size only, beside the file store's rate.
+    memory = rows["engine on :memory: (no disk), 40 tasks: reservations/s"]
+    assert memory.value > 0 and memory.peer == rows["engine: reservations/s"].peer
     assert rows["end to end: server CPU per reservation"].value > 0
     assert rows["end to end: harness CPU per reservation"].value > 0
     assert report.subject == "200 tasks / 20 workers"
@@ -359,6 +362,13 @@ def test_bench_cli_refuses_an_unknown_benchmark(capsys):
         bench_main(["callbacks"])
     assert exit_info.value.code == 2
     assert "unknown benchmark callbacks" in capsys.readouterr().err
+
+
+def test_engine_run_on_memory_routes_every_task_with_no_file():
+    result = scale.engine_run(12, 3, memory=True)
+    assert result["accepted"] == 12 and result["statements"] > 0
+    # Nothing on disk to count or to write again.
+    assert result["wal_pages"] == 0 and result["floor_seconds"] == 0.0
 
 
 def test_engine_child_refuses_bad_sizes(capsys):

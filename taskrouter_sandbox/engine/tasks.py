@@ -158,16 +158,16 @@ def create_task(
                     + ("no workflow" if not workflows else "more than one workflow")
                 )
             workflow_sid = workflows[0]["sid"]
-        if workflow_sid is not None and not tx.scalar(
-            "SELECT 1 FROM workflows WHERE sid = ? AND workspace_sid = ?",
-            (workflow_sid, workspace_sid),
+        workflow = None if workflow_sid is None else reads.workflow_row(op, workflow_sid)
+        if workflow_sid is not None and (
+            workflow is None or workflow["workspace_sid"] != workspace_sid
         ):
             raise EngineError(
                 f"WorkflowSid {workflow_sid} is not a Workflow of workspace {workspace_sid}"
             )
-        if task_queue_sid is not None and not tx.scalar(
-            "SELECT 1 FROM task_queues WHERE sid = ? AND workspace_sid = ?",
-            (task_queue_sid, workspace_sid),
+        queue = None if task_queue_sid is None else reads.task_queue_row(op, task_queue_sid)
+        if task_queue_sid is not None and (
+            queue is None or queue["workspace_sid"] != workspace_sid
         ):
             raise EngineError(
                 f"TaskQueueSid {task_queue_sid} is not a TaskQueue of workspace {workspace_sid}"
@@ -179,7 +179,8 @@ def create_task(
             raise EngineError(
                 f"RoutingTarget {routing_target} is not a Worker of workspace {workspace_sid}"
             )
-        channel_sid = channels.resolve(op, workspace_sid, task_channel)
+        channel = channels.named(op, workspace_sid, task_channel or "default")
+        channel_sid = channel["sid"]
         moment = op.now()
         stamp = to_storage(moment)
         sid = new_sid("WT")
@@ -205,6 +206,11 @@ def create_task(
                 "addons": "{}",
                 "date_created": stamp,
                 "date_updated": stamp,
+            },
+            {
+                "task_queue_friendly_name": None,
+                "workflow_friendly_name": None if workflow is None else workflow["friendly_name"],
+                "task_channel_unique_name": channel["unique_name"],
             },
         )
         events.record(

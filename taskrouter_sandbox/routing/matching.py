@@ -103,7 +103,8 @@ _QUEUE_HEAD = {
 
 def pending_in_queue_order(op: Operation, queue_sid: str) -> list[dict[str, Any]]:
     """The queue's pending tasks, the one it would hand out first first."""
-    task_order = op.tx.scalar("SELECT task_order FROM task_queues WHERE sid = ?", (queue_sid,))
+    queue = reads.task_queue_row(op, queue_sid)
+    task_order = None if queue is None else queue["task_order"]
     if task_order not in _QUEUE_HEAD:
         return []
     return op.tx.all(_QUEUE_HEAD[task_order], (queue_sid,))
@@ -150,15 +151,19 @@ def route_task(op: Operation, workspace_sid: str, task_sid: str) -> None:
     if task["target_timeout_at"] is not None and task["target_timeout_at"] <= to_storage(moment):
         target_timed_out(op, task_sid)
         return  # the move noted task.placed, which routes it again
-    queue = op.tx.one(
-        "SELECT max_reserved_workers FROM task_queues WHERE sid = ?",
-        (task["task_queue_sid"],),
-    )
+    queue = reads.task_queue_row(op, task["task_queue_sid"])
     if queue is None:
         return
-    workers = _candidates(op, workspace_sid, task, queue["max_reserved_workers"], moment)
+    workers, free = _candidates(op, workspace_sid, task, queue["max_reserved_workers"], moment)
     for worker_sid in workers:
-        transitions.reserve(op, workspace_sid, task_sid, worker_sid, Actor.workspace(workspace_sid))
+        transitions.reserve(
+            op,
+            workspace_sid,
+            task_sid,
+            worker_sid,
+            Actor.workspace(workspace_sid),
+            holds_no_offer=free,
+        )
     offered(op, task_sid, reserved=bool(workers))  # skip_if, when it just entered a target
 
 
@@ -168,10 +173,13 @@ def _candidates(
     task: dict[str, Any],
     wanted: int,
     moment: datetime,
-) -> list[str]:
+) -> tuple[list[str], bool]:
+    """The workers to offer the task to, best first, and whether they are all free members
+    (single-tasking: available and holding no pending offer, by the triggers' flag)."""
     target = _target(op, task)
     refused = _refused(op, task)
     params: list[Any] = [task["task_queue_sid"]]
+    free = False
     if lifecycle.ignores_capacity(task):
         sql = _ANY_MEMBER_CANDIDATES
     elif _multi_task(op, workspace_sid):
@@ -179,6 +187,7 @@ def _candidates(
         params.append(task["task_channel_sid"])
     else:
         sql = _SINGLE_TASK_CANDIDATES
+        free = True
     pinned = only_worker(op, task, target)
     if pinned is not None:
         sql += " AND wq.worker_sid = ?"
@@ -214,7 +223,7 @@ def _candidates(
     finally:
         cursor.close()
     chosen.sort()
-    return [worker_sid for _, _, worker_sid in chosen[:wanted]]
+    return [worker_sid for _, _, worker_sid in chosen[:wanted]], free
 
 
 def route_worker(op: Operation, workspace_sid: str, worker_sid: str) -> None:
@@ -241,14 +250,10 @@ def _channels_with_room(op: Operation, worker_sid: str) -> set[str]:
 def _route_worker_once(
     op: Operation, workspace_sid: str, worker_sid: str, multi_task: bool
 ) -> bool:
-    worker = op.tx.one(
-        "SELECT k.sid AS worker_sid, k.friendly_name, k.attributes, k.activity_sid,"
-        " k.available, a.friendly_name AS activity_name"
-        " FROM workers k JOIN activities a ON a.sid = k.activity_sid WHERE k.sid = ?",
-        (worker_sid,),
-    )
+    worker = reads.worker_by_sid(op, worker_sid)
     if worker is None or not worker["available"]:
         return False
+    worker["worker_sid"] = worker_sid
     open_channels: set[str] = set()
     if multi_task:
         open_channels = _channels_with_room(op, worker_sid)
@@ -312,17 +317,28 @@ def _route_worker_once(
             cursor.close()
     if best is None:
         return False
-    transitions.reserve(op, workspace_sid, best["sid"], worker_sid, Actor.workspace(workspace_sid))
-    queue = op.tx.one(
-        "SELECT max_reserved_workers FROM task_queues WHERE sid = ?", (best["task_queue_sid"],)
+    transitions.reserve(
+        op,
+        workspace_sid,
+        best["sid"],
+        worker_sid,
+        Actor.workspace(workspace_sid),
+        holds_no_offer=not multi_task,
     )
+    queue = reads.task_queue_row(op, best["task_queue_sid"])
     if queue["max_reserved_workers"] > 1:
         # The other offers of a multi-reservation task go out with this one.
-        for other in _candidates(
+        others, free = _candidates(
             op, workspace_sid, best, queue["max_reserved_workers"] - 1, moment
-        ):
+        )
+        for other in others:
             transitions.reserve(
-                op, workspace_sid, best["sid"], other, Actor.workspace(workspace_sid)
+                op,
+                workspace_sid,
+                best["sid"],
+                other,
+                Actor.workspace(workspace_sid),
+                holds_no_offer=free,
             )
     return True
 

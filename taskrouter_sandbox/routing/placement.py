@@ -39,10 +39,7 @@ def workflow_plan(op: Operation, workflow_sid: str | None) -> tuple[dict, Plan] 
         return None
     cache = op.workflow_plans
     if workflow_sid not in cache:
-        workflow = op.tx.one(
-            "SELECT sid, friendly_name, configuration FROM workflows WHERE sid = ?",
-            (workflow_sid,),
-        )
+        workflow = reads.workflow_row(op, workflow_sid)
         cache[workflow_sid] = (
             None if workflow is None else (workflow, routing_plan(workflow["configuration"]))
         )
@@ -128,9 +125,12 @@ def enter_queue(
         tx.update("tasks", task_sid, values)
         return
     values["task_queue_entered_date"] = stamp
-    tx.update("tasks", task_sid, values)
+    queue = reads.task_queue_row(op, task_queue_sid)
+    # The cached task keeps its joined queue name, which moves with it.
+    tx.update(
+        "tasks", task_sid, values, joined={"task_queue_friendly_name": queue["friendly_name"]}
+    )
     fields = events.task_fields(op, task_sid)
-    queue = tx.one("SELECT target_workers FROM task_queues WHERE sid = ?", (task_queue_sid,))
     fields["TaskQueueTargetExpression"] = queue["target_workers"]
     if task["task_queue_sid"] is not None:
         fields["TaskQueuePreviousSid"] = task["task_queue_sid"]
@@ -157,7 +157,7 @@ def enter_queue(
 def _target_fields(op: Operation, task_sid: str, item: Filter, target: Target) -> dict[str, Any]:
     """A workflow target's event fields: the task, in the target's queue (target-matched is
     recorded before the task moves there), and the filter and target."""
-    queue = op.tx.one("SELECT friendly_name FROM task_queues WHERE sid = ?", (target.queue,))
+    queue = reads.task_queue_row(op, target.queue)
     return {
         **events.task_fields(op, task_sid),
         "TaskQueueSid": target.queue,

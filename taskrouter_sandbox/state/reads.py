@@ -62,8 +62,13 @@ EVENT_SELECT = "SELECT e.* FROM events e"
 # What the joined columns of TASK_SELECT and RESERVATION_SELECT come from (for tx.cached).
 _TASK_JOINS = frozenset({"task_queues", "workflows", "task_channels"})
 _TASK_JOIN_KEYS = frozenset({"task_queue_sid", "workflow_sid", "task_channel_sid"})
+_TASK_JOINED = frozenset({"friendly_name", "unique_name"})
 _RESERVATION_JOINS = frozenset({"workers"})
 _RESERVATION_JOIN_KEYS = frozenset({"worker_sid"})
+_NAME = frozenset({"friendly_name"})
+_ACTIVITIES = frozenset({"activities"})
+_WORKER_JOIN_KEYS = frozenset({"activity_sid"})
+_QUEUE_JOIN_KEYS = frozenset({"reservation_activity_sid", "assignment_activity_sid"})
 
 
 def workspace(op: Operation, workspace_sid: str) -> dict[str, Any]:
@@ -109,19 +114,60 @@ def activity_by_sid(op: Operation, sid: str) -> dict[str, Any] | None:
 
 
 def worker(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
-    return scoped(op, WORKER_SELECT, "k", "Worker", workspace_sid, sid)
+    workspace(op, workspace_sid)
+    row = worker_by_sid(op, sid)
+    if row is None or row["workspace_sid"] != workspace_sid:
+        raise NotFound(f"Worker {sid} not found in workspace {workspace_sid}")
+    return row
 
 
 def worker_by_sid(op: Operation, sid: str) -> dict[str, Any] | None:
-    return op.tx.one(WORKER_SELECT + " WHERE k.sid = ?", (sid,))
+    """A worker with its activity's name, read once per transaction."""
+    tx = op.tx
+    return tx.cached(
+        "workers",
+        sid,
+        lambda: tx.one(WORKER_SELECT + " WHERE k.sid = ?", (sid,)),
+        joins=_ACTIVITIES,
+        keys=_WORKER_JOIN_KEYS,
+        joined=_NAME,
+    )
 
 
 def task_queue(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
-    return scoped(op, TASK_QUEUE_SELECT, "q", "TaskQueue", workspace_sid, sid)
+    workspace(op, workspace_sid)
+    row = task_queue_row(op, sid)
+    if row is None or row["workspace_sid"] != workspace_sid:
+        raise NotFound(f"TaskQueue {sid} not found in workspace {workspace_sid}")
+    return row
+
+
+def task_queue_row(op: Operation, sid: str) -> dict[str, Any] | None:
+    """A queue with its activities' names, read once per transaction: routing reads its
+    name, target, order, reservation limit and activities several times per reservation."""
+    tx = op.tx
+    return tx.cached(
+        "task_queues",
+        sid,
+        lambda: tx.one(TASK_QUEUE_SELECT + " WHERE q.sid = ?", (sid,)),
+        joins=_ACTIVITIES,
+        keys=_QUEUE_JOIN_KEYS,
+        joined=_NAME,
+    )
 
 
 def workflow(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
-    return scoped(op, WORKFLOW_SELECT, "f", "Workflow", workspace_sid, sid)
+    workspace(op, workspace_sid)
+    row = workflow_row(op, sid)
+    if row is None or row["workspace_sid"] != workspace_sid:
+        raise NotFound(f"Workflow {sid} not found in workspace {workspace_sid}")
+    return row
+
+
+def workflow_row(op: Operation, sid: str) -> dict[str, Any] | None:
+    """A workflow, read once per transaction."""
+    tx = op.tx
+    return tx.cached("workflows", sid, lambda: tx.one(WORKFLOW_SELECT + " WHERE f.sid = ?", (sid,)))
 
 
 def task_channel(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
@@ -145,6 +191,26 @@ def task_row(op: Operation, sid: str) -> dict[str, Any] | None:
         lambda: tx.one(TASK_SELECT + " WHERE t.sid = ?", (sid,)),
         joins=_TASK_JOINS,
         keys=_TASK_JOIN_KEYS,
+        joined=_TASK_JOINED,
+    )
+
+
+def seed_task(op: Operation, row: dict[str, Any]) -> None:
+    """Cache a task row (TASK_SELECT's columns) just read or written in this transaction."""
+    op.tx.seed(
+        "tasks", row["sid"], row, joins=_TASK_JOINS, keys=_TASK_JOIN_KEYS, joined=_TASK_JOINED
+    )
+
+
+def seed_reservation(op: Operation, row: dict[str, Any]) -> None:
+    """Cache a reservation row (RESERVATION_SELECT's columns) just read or written."""
+    op.tx.seed(
+        "reservations",
+        row["sid"],
+        row,
+        joins=_RESERVATION_JOINS,
+        keys=_RESERVATION_JOIN_KEYS,
+        joined=_NAME,
     )
 
 
@@ -157,6 +223,7 @@ def reservation_row(op: Operation, sid: str) -> dict[str, Any] | None:
         lambda: tx.one(RESERVATION_SELECT + " WHERE r.sid = ?", (sid,)),
         joins=_RESERVATION_JOINS,
         keys=_RESERVATION_JOIN_KEYS,
+        joined=_NAME,
     )
 
 

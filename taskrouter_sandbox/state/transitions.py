@@ -49,9 +49,12 @@ def _move_reservation(op: Operation, reservation_sid: str, current: str, target:
 # -- new rows ---------------------------------------------------------------------------
 
 
-def insert_task(op: Operation, row: dict[str, Any]) -> None:
-    """A new task: pending, ready for its workflow."""
-    op.tx.insert("tasks", {**row, "assignment_status": "pending"})
+def insert_task(op: Operation, row: dict[str, Any], names: dict[str, Any]) -> None:
+    """A new task: pending, ready for its workflow. names: its joined names as
+    reads.TASK_SELECT shows them (its queue's, workflow's and channel's), with which the row
+    as stored is cached for the rest of the operation."""
+    stored = op.tx.insert("tasks", {**row, "assignment_status": "pending"}, returning=True)
+    reads.seed_task(op, {**stored, **names})
 
 
 def insert_worker(op: Operation, row: dict[str, Any], activity: dict[str, Any]) -> None:
@@ -136,10 +139,7 @@ def release_worker(op: Operation, reservation: dict[str, Any], actor: Actor | No
     if previous is None:
         return
     worker = reads.worker_by_sid(op, reservation["worker_sid"])
-    queue = op.tx.one(
-        "SELECT reservation_activity_sid FROM task_queues WHERE sid = ?",
-        (reservation["task_queue_sid"],),
-    )
+    queue = reads.task_queue_row(op, reservation["task_queue_sid"])
     if worker is None or queue is None:
         return
     if worker["activity_sid"] != queue["reservation_activity_sid"]:
@@ -152,12 +152,22 @@ def release_worker(op: Operation, reservation: dict[str, Any], actor: Actor | No
 # -- reservations -----------------------------------------------------------------------
 
 
-def reserve(op: Operation, workspace_sid: str, task_sid: str, worker_sid: str, actor: Actor) -> str:
+def reserve(
+    op: Operation,
+    workspace_sid: str,
+    task_sid: str,
+    worker_sid: str,
+    actor: Actor,
+    *,
+    holds_no_offer: bool = False,
+) -> str:
     """Offer a pending task to an eligible worker: the step routing takes for each match.
 
     Creates the pending reservation, marks the task reserved, moves a single-tasking
     worker to the queue's reservation activity and queues the assignment callback.
-    Returns the reservation's SID.
+    Returns the reservation's SID. holds_no_offer: the caller has just found, in this
+    operation, that the worker holds no pending reservation at all (routing's free
+    members, or its own check), so neither check of one is made again.
     """
     tx = op.tx
     workspace = reads.workspace(op, workspace_sid)
@@ -174,7 +184,7 @@ def reserve(op: Operation, workspace_sid: str, task_sid: str, worker_sid: str, a
         raise EngineError(
             f"Worker {worker['friendly_name']} is not available ({worker['activity_name']})"
         )
-    if tx.scalar(
+    if not holds_no_offer and tx.scalar(
         "SELECT 1 FROM reservations WHERE task_sid = ? AND worker_sid = ?"
         " AND reservation_status = 'pending'",
         (task_sid, worker_sid),
@@ -187,6 +197,7 @@ def reserve(op: Operation, workspace_sid: str, task_sid: str, worker_sid: str, a
     if (
         heeds_capacity
         and not workspace["multi_task_enabled"]
+        and not holds_no_offer
         and tx.scalar(
             "SELECT 1 FROM reservations WHERE worker_sid = ? AND reservation_status = 'pending'",
             (worker_sid,),
@@ -219,12 +230,14 @@ def reserve(op: Operation, workspace_sid: str, task_sid: str, worker_sid: str, a
             f"Worker {worker['friendly_name']} does not match TaskQueue "
             f"{queue['friendly_name']}'s target workers ({queue['target_workers']})"
         )
-    workflow = tx.one(reads.WORKFLOW_SELECT + " WHERE f.sid = ?", (task["workflow_sid"],))
+    workflow = (
+        None if task["workflow_sid"] is None else reads.workflow_row(op, task["workflow_sid"])
+    )
     timeout = workflow["task_reservation_timeout"] if workflow else DEFAULT_RESERVATION_TIMEOUT
     moment = op.now()
     stamp = to_storage(moment)
     sid = new_sid("WR")
-    tx.insert(
+    stored = tx.insert(
         "reservations",
         {
             "sid": sid,
@@ -239,7 +252,9 @@ def reserve(op: Operation, workspace_sid: str, task_sid: str, worker_sid: str, a
             "date_created": stamp,
             "date_updated": stamp,
         },
+        returning=True,
     )
+    reads.seed_reservation(op, {**stored, "worker_name": worker["friendly_name"]})
     _move_task(op, task_sid, task["assignment_status"], "reserved")
     op.deadline_at(moment + timedelta(seconds=timeout))
     events.record_reservation(op, sid, "reservation.created", "created", actor)
@@ -287,15 +302,13 @@ def accept(op: Operation, reservation: dict[str, Any]) -> None:
         + " WHERE r.task_sid = ? AND r.reservation_status = 'pending' AND r.sid != ?",
         (task_sid, reservation["sid"]),
     ):
+        reads.seed_reservation(op, other)
         _move_reservation(op, other["sid"], other["reservation_status"], "rescinded")
         events.record_reservation(op, other["sid"], "reservation.rescinded", "rescinded")
         release_worker(op, other)
         op.route_again("reservation.rescinded", workspace_sid, other["sid"])
     workspace = reads.workspace(op, workspace_sid)
-    queue = op.tx.one(
-        "SELECT assignment_activity_sid FROM task_queues WHERE sid = ?",
-        (reservation["task_queue_sid"],),
-    )
+    queue = reads.task_queue_row(op, reservation["task_queue_sid"])
     if not workspace["multi_task_enabled"] and queue and queue["assignment_activity_sid"]:
         worker = reads.worker(op, workspace_sid, reservation["worker_sid"])
         activity = reads.activity_by_sid(op, queue["assignment_activity_sid"])
@@ -381,6 +394,7 @@ def wrap_task(op: Operation, workspace_sid: str, task_sid: str) -> None:
         reads.RESERVATION_SELECT + " WHERE r.task_sid = ? AND r.reservation_status = 'accepted'",
         (task_sid,),
     ):
+        reads.seed_reservation(op, reservation)
         _move_reservation(op, reservation["sid"], "accepted", "wrapping")
         events.record_reservation(op, reservation["sid"], "reservation.wrapup", "wrapping up")
         op.route_again("reservation.wrapup", workspace_sid, reservation["sid"])
@@ -412,6 +426,7 @@ def finish_task(
         + f" WHERE r.task_sid = ? AND r.reservation_status IN ({reads.OPEN_RESERVATIONS})",
         (task_sid,),
     ):
+        reads.seed_reservation(op, reservation)
         if reservation["reservation_status"] == "pending":
             _move_reservation(op, reservation["sid"], "pending", "canceled")
             events.record_reservation(

@@ -10,14 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from taskrouter_sandbox.store.files import make_private_file, tighten_if_present
@@ -31,19 +29,17 @@ from taskrouter_sandbox.store.schema import (
     REBUILT_INDEXES,
     RESOURCE_TABLES,
     SCHEMA_VERSION,
-    VERSIONED_TABLES,
     WORKER_CHANNELS_BACKFILL,
 )
+from taskrouter_sandbox.store.transaction import StoreError, Transaction, _Statement
+
+__all__ = ["MEMORY", "WAL_CHECKPOINT_PAGES", "Store", "StoreError", "Transaction"]
 
 logger = logging.getLogger(__name__)
 
 MEMORY = ":memory:"
 # WAL pages between automatic checkpoints (see Store._open).
 WAL_CHECKPOINT_PAGES = 10_000
-
-
-class StoreError(RuntimeError):
-    """The database cannot be used as asked (closed, newer schema, misuse of transactions)."""
 
 
 # The column names of the last cursor description seen (one per statement executed, shared
@@ -96,167 +92,6 @@ def _forget_connections(reference: weakref.ref[Store]) -> None:
     store._holders = weakref.WeakSet()
 
 
-# The table a write statement names; a DELETE may cascade, so it is treated as touching all.
-# Anything but a read (_READ) is a write: a read transaction refuses it (StoreError).
-_WRITTEN_TABLE = re.compile(r"\s*(?:UPDATE|INSERT\s+INTO)\s+(\w+)", re.IGNORECASE)
-_READ = re.compile(r"\s*(?:SELECT|PRAGMA|EXPLAIN)\b", re.IGNORECASE)
-
-
-@dataclass
-class _CachedRow:
-    row: dict[str, Any]
-    # Tables whose rows the cached row's joined columns come from, and the row's own
-    # columns those joins follow: a write to either makes the joined columns stale.
-    joins: frozenset[str]
-    keys: frozenset[str]
-
-
-class Transaction:
-    """One open transaction: query helpers and hooks that run after a successful commit."""
-
-    def __init__(self, connection: sqlite3.Connection, write: bool) -> None:
-        self.connection = connection
-        self.write = write
-        self._after_commit: list[Callable[[], None]] = []
-        self._rows: dict[tuple[str, str], _CachedRow] = {}
-        # Statements run through this transaction (an executemany counts each row), which
-        # Store.statements adds up after it ends: the benchmark reports them per reservation.
-        self.statements = 0
-
-    def cached(
-        self,
-        table: str,
-        sid: str,
-        load: Callable[[], dict[str, Any] | None],
-        *,
-        joins: frozenset[str] = frozenset(),
-        keys: frozenset[str] = frozenset(),
-    ) -> dict[str, Any] | None:
-        """A copy of table's row sid as load() reads it, read once per transaction.
-
-        Routing reads the same task and reservation many times in one operation. update()
-        patches a cached row with the values it writes; any other write that could touch it
-        (to its table by raw SQL, to a table in joins, to one of the keys its joins follow,
-        any delete) drops it, so the next call reads it again.
-        """
-        entry = self._rows.get((table, sid))
-        if entry is None:
-            row = load()
-            if row is None:
-                return None
-            entry = self._rows[(table, sid)] = _CachedRow(dict(row), joins, keys)
-        return dict(entry.row)
-
-    def _forget(self, table: str | None, sid: str | None = None) -> None:
-        """Drop cached rows a write to table (row sid, or any row) may have changed; a
-        table of None drops everything."""
-        if not self._rows:
-            return
-        if table is None:
-            self._rows.clear()
-            return
-        for key, entry in list(self._rows.items()):
-            if (key[0] == table and (sid is None or key[1] == sid)) or table in entry.joins:
-                del self._rows[key]
-
-    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        if not _READ.match(sql):
-            self._require_write()
-            if self._rows:
-                written = _WRITTEN_TABLE.match(sql)
-                self._forget(written.group(1).lower() if written else None)
-        self.statements += 1
-        return self.connection.execute(sql, params)
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._require_write()
-        written = _WRITTEN_TABLE.match(sql)
-        self._forget(written.group(1).lower() if written else None)
-        self.statements += len(rows)
-        self.connection.executemany(sql, rows)
-
-    def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
-        return self.execute(sql, params).fetchone()
-
-    def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        return self.execute(sql, params).fetchall()
-
-    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        row = self.execute(sql, params).fetchone()
-        return None if row is None else next(iter(row.values()))
-
-    def insert(self, table: str, values: dict[str, Any]) -> None:
-        self._require_write()
-        columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        self.statements += 1
-        self.connection.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(values.values())
-        )
-        if self._rows:
-            self._forget(table, values.get("sid"))
-
-    def update(self, table: str, sid: str, values: dict[str, Any]) -> None:
-        self._require_write()
-        if not values:
-            return
-        assignments = ", ".join(f"{column} = ?" for column in values)
-        if table in VERSIONED_TABLES and "version" not in values:
-            # The version moves on here, so the row's version trigger (which would write the
-            # row a second time) finds it moved and does nothing.
-            assignments += ", version = version + 1"
-        self.statements += 1
-        self.connection.execute(
-            f"UPDATE {table} SET {assignments} WHERE sid = ?", (*values.values(), sid)
-        )
-        if self._rows:
-            self._patch(table, sid, values)
-
-    def _patch(self, table: str, sid: str, values: dict[str, Any]) -> None:
-        entry = self._rows.get((table, sid))
-        self._forget(table, sid)
-        if entry is None or entry.keys.intersection(values):
-            return
-        for value in values.values():
-            # Only what SQLite hands back unchanged; a bool would come back as an integer.
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, str | int | float)
-            ):
-                return
-        entry.row.update(values)
-        if table in VERSIONED_TABLES and "version" in entry.row and "version" not in values:
-            # The row's version trigger has just moved it on by one.
-            entry.row["version"] += 1
-        self._rows[(table, sid)] = entry
-
-    def delete(self, table: str, sid: str) -> None:
-        self._require_write()
-        self.statements += 1
-        self.connection.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
-        # Foreign keys cascade: anything cached may be gone.
-        self._forget(None)
-
-    def setting(self, key: str) -> str | None:
-        return self.scalar("SELECT value FROM settings WHERE key = ?", (key,))
-
-    def set_setting(self, key: str, value: str) -> None:
-        self._require_write()
-        self.statements += 1
-        self.connection.execute(
-            "INSERT INTO settings (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run callback once the outermost transaction has committed (never on rollback)."""
-        self._after_commit.append(callback)
-
-    def _require_write(self) -> None:
-        if not self.write:
-            raise StoreError("a read transaction cannot change the database")
-
-
 class Store:
     """The sandbox database: a connection per thread for files, one locked one for :memory:.
 
@@ -276,6 +111,9 @@ class Store:
         self._holders: weakref.WeakSet[_ConnectionHolder] = weakref.WeakSet()
         self._holders_lock = threading.Lock()
         self._closed = False
+        # Statement text -> what is known of it, for every connection of this store (one
+        # schema): Transaction._statement.
+        self._known: dict[str, _Statement] = {}
         # Statements the transactions of this store have run, BEGIN and COMMIT included
         # (added up as each ends, without a lock: a count for the benchmark, not a ledger).
         self.statements = 0
@@ -408,7 +246,7 @@ class Store:
         try:
             connection = self._connection()
             connection.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
-            tx = Transaction(connection, write)
+            tx = Transaction(connection, write, self._known)
             self._local.transaction = tx
             try:
                 yield tx
@@ -418,6 +256,7 @@ class Store:
                 raise
             self._local.transaction = None
             try:
+                tx.flush()
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")

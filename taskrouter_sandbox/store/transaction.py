@@ -1,0 +1,322 @@
+"""A transaction over the sandbox database: query helpers, a row cache, updates held until a
+statement could see them, and hooks that run after a successful commit (store/database.py
+opens them).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from taskrouter_sandbox.store.schema import VERSIONED_TABLES
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as asked (closed, newer schema, misuse of transactions)."""
+
+
+# The table a write statement names; a DELETE may cascade, so it is treated as touching all.
+# Anything but a read (_READ) is a write: a read transaction refuses it (StoreError).
+_WRITTEN_TABLE = re.compile(r"\s*(?:UPDATE|INSERT\s+INTO)\s+(\w+)", re.IGNORECASE)
+_READ = re.compile(r"\s*(?:SELECT|PRAGMA|EXPLAIN)\b", re.IGNORECASE)
+# update() of a task or a reservation waits (Transaction.flush) until a statement that could
+# see it runs: one that names its table, or worker_queues (whose free flag the reservations'
+# triggers keep), or any but a SELECT, INSERT or UPDATE (a DELETE may cascade). No other
+# trigger reads them, and other rows refer to them only by sid, which an update never
+# changes. An operation's several updates of one row become one statement.
+_DEFERRED_TABLES = frozenset({"tasks", "reservations"})
+_SEES_DEFERRED = re.compile(r"\b(?:tasks|reservations|worker_queues)\b", re.IGNORECASE)
+_BLIND = re.compile(r"\s*(?:SELECT|INSERT|UPDATE)\b", re.IGNORECASE)
+# A statement that may change what columns a statement's text yields.
+_DDL = re.compile(r"\s*(?:ALTER|CREATE|DROP)\b", re.IGNORECASE)
+# Statement texts a store keeps what it knows of (the engine runs a few hundred).
+_MAX_STATEMENTS = 2048
+
+
+class _Statement:
+    """What a transaction needs to know of one statement's text, worked out once per store:
+    whether it only reads, the table it writes (None: unknown, or every table a DELETE may
+    cascade to), whether held updates must be written before it, and its row factory."""
+
+    __slots__ = ("ddl", "factory", "flushes", "read", "written")
+
+    def __init__(self, sql: str) -> None:
+        self.read = bool(_READ.match(sql))
+        written = _WRITTEN_TABLE.match(sql)
+        self.written = written.group(1).lower() if written else None
+        self.flushes = bool(_SEES_DEFERRED.search(sql) or not _BLIND.match(sql))
+        self.ddl = bool(_DDL.match(sql))
+        self.factory = _row_factory()
+
+
+def _row_factory() -> Callable[[sqlite3.Cursor, tuple], dict[str, Any]]:
+    """A row factory for one statement's text: its column names read from the first row's
+    cursor description, then kept (one execute per row read is the engine's usual case, and
+    each execute makes a new description)."""
+    names: tuple[str, ...] | None = None
+
+    def make(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
+        nonlocal names
+        if names is None:
+            names = tuple(column[0] for column in cursor.description)
+        return dict(zip(names, row, strict=True))
+
+    return make
+
+
+@dataclass
+class _CachedRow:
+    row: dict[str, Any]
+    # Tables whose rows the cached row's joined columns come from, and the row's own
+    # columns those joins follow: a write to either makes the joined columns stale.
+    joins: frozenset[str]
+    keys: frozenset[str]
+    # The columns of the joined tables the row shows (empty: not said, any column counts):
+    # an update() of a joined row that leaves them alone keeps the cached row.
+    joined: frozenset[str] = frozenset()
+
+
+class Transaction:
+    """One open transaction: query helpers and hooks that run after a successful commit."""
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        write: bool,
+        known: dict[str, _Statement] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.write = write
+        # Statement text -> what is known of it, shared by the store's transactions.
+        self._known = {} if known is None else known
+        self._after_commit: list[Callable[[], None]] = []
+        self._rows: dict[tuple[str, str], _CachedRow] = {}
+        # Statements run through this transaction (an executemany counts each row), which
+        # Store.statements adds up after it ends: the benchmark reports them per reservation.
+        self.statements = 0
+        # (table, sid) -> [the values its update() calls set, how many calls]: not yet written.
+        self._pending: dict[tuple[str, str], list[Any]] = {}
+
+    def flush(self) -> None:
+        """Write the updates still waiting, one UPDATE per row, in the order the rows were
+        first updated (each row's version moved on once per update() call, as if each had
+        been its own statement)."""
+        pending, self._pending = self._pending, {}
+        for (table, sid), (values, calls) in pending.items():
+            assignments = ", ".join(f"{column} = ?" for column in values)
+            self.statements += 1
+            self.connection.execute(
+                f"UPDATE {table} SET {assignments}, version = version + ? WHERE sid = ?",
+                (*values.values(), calls, sid),
+            )
+
+    def _statement(self, sql: str) -> _Statement:
+        statement = self._known.get(sql)
+        if statement is None:
+            if len(self._known) >= _MAX_STATEMENTS:
+                self._known.clear()  # texts built with values in them: keep it bounded
+            statement = self._known[sql] = _Statement(sql)
+        return statement
+
+    def cached(
+        self,
+        table: str,
+        sid: str,
+        load: Callable[[], dict[str, Any] | None],
+        *,
+        joins: frozenset[str] = frozenset(),
+        keys: frozenset[str] = frozenset(),
+        joined: frozenset[str] = frozenset(),
+    ) -> dict[str, Any] | None:
+        """A copy of table's row sid as load() reads it, read once per transaction.
+
+        Routing reads the same task and reservation many times in one operation. update()
+        patches a cached row with the values it writes; any other write that could touch it
+        (to its table by raw SQL, to a table in joins, to one of the keys its joins follow,
+        any delete) drops it, so the next call reads it again. An update() of a row of a
+        table in joins drops it only when it writes one of the joined columns (when given).
+        """
+        entry = self._rows.get((table, sid))
+        if entry is None:
+            row = load()
+            if row is None:
+                return None
+            entry = self._rows[(table, sid)] = _CachedRow(dict(row), joins, keys, joined)
+        return dict(entry.row)
+
+    def seed(
+        self,
+        table: str,
+        sid: str,
+        row: dict[str, Any],
+        *,
+        joins: frozenset[str] = frozenset(),
+        keys: frozenset[str] = frozenset(),
+        joined: frozenset[str] = frozenset(),
+    ) -> None:
+        """Cache a row read (or written) just now in this transaction, as cached() would
+        have loaded it: the next cached() of it reads nothing."""
+        if self.write:
+            self._rows[(table, sid)] = _CachedRow(dict(row), joins, keys, joined)
+
+    def _forget(
+        self, table: str | None, sid: str | None = None, columns: frozenset[str] | None = None
+    ) -> None:
+        """Drop cached rows a write to table (row sid, or any row; columns, when known) may
+        have changed; a table of None drops everything."""
+        if not self._rows:
+            return
+        if table is None:
+            self._rows.clear()
+            return
+        for key, entry in list(self._rows.items()):
+            if (key[0] == table and (sid is None or key[1] == sid)) or (
+                table in entry.joins
+                and (columns is None or not entry.joined or not entry.joined.isdisjoint(columns))
+            ):
+                del self._rows[key]
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        statement = self._statement(sql)
+        if self._pending and statement.flushes:
+            self.flush()
+        if not statement.read:
+            self._require_write()
+            if self._rows:
+                self._forget(statement.written)
+            if statement.ddl:
+                self._known.clear()
+        self.statements += 1
+        cursor = self.connection.cursor()
+        cursor.row_factory = statement.factory
+        return cursor.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._require_write()
+        statement = self._statement(sql)
+        if self._pending and statement.flushes:
+            self.flush()
+        self._forget(statement.written)
+        self.statements += len(rows)
+        self.connection.executemany(sql, rows)
+
+    def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
+        return self.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        return self.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        row = self.execute(sql, params).fetchone()
+        return None if row is None else next(iter(row.values()))
+
+    def insert(
+        self, table: str, values: dict[str, Any], *, returning: bool = False
+    ) -> dict[str, Any] | None:
+        """INSERT a row; returning: the whole row as stored (its defaults filled in), from
+        the same statement (RETURNING *)."""
+        self._require_write()
+        if self._pending and table in _DEFERRED_TABLES:
+            self.flush()
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        self.statements += 1
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+        if returning:
+            sql += " RETURNING *"
+        cursor = self.connection.execute(sql, tuple(values.values()))
+        # Every row fetched, so the statement is done before the next one.
+        rows = cursor.fetchall() if returning else None
+        if self._rows:
+            self._forget(table, values.get("sid"))
+        return rows[0] if rows else None
+
+    def update(
+        self,
+        table: str,
+        sid: str,
+        values: dict[str, Any],
+        *,
+        joined: dict[str, Any] | None = None,
+    ) -> None:
+        """UPDATE table's row sid with values (and its version, for a versioned table).
+        joined: the new values of a cached row's joined columns that values' keys change
+        (a task's queue name with its task_queue_sid), so the cached row stays."""
+        self._require_write()
+        if not values:
+            return
+        if table in _DEFERRED_TABLES and "version" not in values:
+            waiting = self._pending.get((table, sid))
+            if waiting is None:
+                self._pending[(table, sid)] = [dict(values), 1]
+            else:
+                waiting[0].update(values)
+                waiting[1] += 1
+            if self._rows:
+                self._patch(table, sid, values, joined)
+            return
+        if self._pending and table in _DEFERRED_TABLES:
+            self.flush()
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        if table in VERSIONED_TABLES and "version" not in values:
+            # The version moves on here, so the row's version trigger (which would write the
+            # row a second time) finds it moved and does nothing.
+            assignments += ", version = version + 1"
+        self.statements += 1
+        self.connection.execute(
+            f"UPDATE {table} SET {assignments} WHERE sid = ?", (*values.values(), sid)
+        )
+        if self._rows:
+            self._patch(table, sid, values, joined)
+
+    def _patch(
+        self, table: str, sid: str, values: dict[str, Any], joined: dict[str, Any] | None
+    ) -> None:
+        entry = self._rows.get((table, sid))
+        self._forget(table, sid, frozenset(values))
+        if entry is None or (joined is None and entry.keys.intersection(values)):
+            return
+        for value in values.values():
+            # Only what SQLite hands back unchanged; a bool would come back as an integer.
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, str | int | float)
+            ):
+                return
+        entry.row.update(values)
+        if joined:
+            entry.row.update(joined)
+        if table in VERSIONED_TABLES and "version" in entry.row and "version" not in values:
+            # The row's version trigger has just moved it on by one.
+            entry.row["version"] += 1
+        self._rows[(table, sid)] = entry
+
+    def delete(self, table: str, sid: str) -> None:
+        self._require_write()
+        self.flush()
+        self.statements += 1
+        self.connection.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
+        # Foreign keys cascade: anything cached may be gone.
+        self._forget(None)
+
+    def setting(self, key: str) -> str | None:
+        return self.scalar("SELECT value FROM settings WHERE key = ?", (key,))
+
+    def set_setting(self, key: str, value: str) -> None:
+        self._require_write()
+        self.statements += 1
+        self.connection.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run callback once the outermost transaction has committed (never on rollback)."""
+        self._after_commit.append(callback)
+
+    def _require_write(self) -> None:
+        if not self.write:
+            raise StoreError("a read transaction cannot change the database")
