@@ -6,6 +6,7 @@ view.
 from __future__ import annotations
 
 import io
+import json
 import logging
 from urllib.parse import parse_qsl, urlencode
 
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from taskrouter_quickstart.routes.assignment import CallbackFastPath, parse_form
+from taskrouter_quickstart.routes.assignment import CallbackFastPath, _is_json_object, parse_form
 
 CALLBACK = "/assignment_callback"
 LOCAL_URL = "http://localhost/assignment_callback"
@@ -290,3 +291,30 @@ _FORM_TEXT = st.lists(
 def test_the_fast_path_parses_a_form_exactly_as_werkzeug_does(text):
     expected = parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
     assert parse_form(text) == expected
+
+
+def _json_object_verdict(text):
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+_PADDING = st.sampled_from(["", " ", "\n", "\t ", "x", "}", " ]", "\ufeff"])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    text=st.tuples(_PADDING, _JSON_VALUES.map(json.dumps), _PADDING).map("".join)
+    | st.text(alphabet='{}[]":, 0123456789.eE-+tnrufalsx\\', max_size=20)
+    | st.just("[" * 100_000)
+)
+def test_the_attribute_check_says_what_json_loads_would(text):
+    assert _is_json_object(text) == _json_object_verdict(text)

