@@ -3,6 +3,7 @@ with the names its JSON shows joined in; tasks and reservations read once per tr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from taskrouter_sandbox.clock import from_storage
@@ -105,6 +106,21 @@ def scoped(
     return row
 
 
+def _cached_in_workspace(
+    op: Operation,
+    read: Callable[[Operation, str], dict[str, Any] | None],
+    resource: str,
+    workspace_sid: str,
+    sid: str,
+) -> dict[str, Any]:
+    """read(op, sid), the row cached for the transaction, when it is the workspace's."""
+    workspace(op, workspace_sid)
+    row = read(op, sid)
+    if row is None or row["workspace_sid"] != workspace_sid:
+        raise NotFound(f"{resource} {sid} not found in workspace {workspace_sid}")
+    return row
+
+
 def activity(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
     return scoped(op, ACTIVITY_SELECT, "a", "Activity", workspace_sid, sid)
 
@@ -114,11 +130,7 @@ def activity_by_sid(op: Operation, sid: str) -> dict[str, Any] | None:
 
 
 def worker(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
-    workspace(op, workspace_sid)
-    row = worker_by_sid(op, sid)
-    if row is None or row["workspace_sid"] != workspace_sid:
-        raise NotFound(f"Worker {sid} not found in workspace {workspace_sid}")
-    return row
+    return _cached_in_workspace(op, worker_by_sid, "Worker", workspace_sid, sid)
 
 
 def worker_by_sid(op: Operation, sid: str) -> dict[str, Any] | None:
@@ -135,11 +147,7 @@ def worker_by_sid(op: Operation, sid: str) -> dict[str, Any] | None:
 
 
 def task_queue(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
-    workspace(op, workspace_sid)
-    row = task_queue_row(op, sid)
-    if row is None or row["workspace_sid"] != workspace_sid:
-        raise NotFound(f"TaskQueue {sid} not found in workspace {workspace_sid}")
-    return row
+    return _cached_in_workspace(op, task_queue_row, "TaskQueue", workspace_sid, sid)
 
 
 def task_queue_row(op: Operation, sid: str) -> dict[str, Any] | None:
@@ -157,11 +165,7 @@ def task_queue_row(op: Operation, sid: str) -> dict[str, Any] | None:
 
 
 def workflow(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
-    workspace(op, workspace_sid)
-    row = workflow_row(op, sid)
-    if row is None or row["workspace_sid"] != workspace_sid:
-        raise NotFound(f"Workflow {sid} not found in workspace {workspace_sid}")
-    return row
+    return _cached_in_workspace(op, workflow_row, "Workflow", workspace_sid, sid)
 
 
 def workflow_row(op: Operation, sid: str) -> dict[str, Any] | None:
@@ -175,11 +179,7 @@ def task_channel(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
 
 
 def task(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
-    workspace(op, workspace_sid)
-    row = task_row(op, sid)
-    if row is None or row["workspace_sid"] != workspace_sid:
-        raise NotFound(f"Task {sid} not found in workspace {workspace_sid}")
-    return with_age(op, row)
+    return with_age(op, _cached_in_workspace(op, task_row, "Task", workspace_sid, sid))
 
 
 def task_row(op: Operation, sid: str) -> dict[str, Any] | None:
