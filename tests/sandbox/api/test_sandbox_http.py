@@ -105,6 +105,9 @@ def test_urls_name_the_host_that_answered(live: Live) -> None:
     assert listing["meta"]["first_page_url"] == (
         f"http://other.test{PREFIX}/v1/Workspaces?PageSize=50&Page=0"
     )
+    # Each origin's base is worked out once and kept: the first host is still its own.
+    again = live.http("GET", "/v1/Workspaces", headers={"Host": "sandbox.example.test:8443"})
+    assert again.json()["meta"]["url"].startswith(expected.removesuffix("/Workspaces/"))
 
 
 def test_delete_answers_204_with_no_body(live: Live) -> None:
