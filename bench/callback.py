@@ -382,8 +382,7 @@ def _report(
         + (
             "the floor reaches. "
             if floor_rps >= needed
-            else "even the floor does not reach in this run: no handler doing that work under "
-            "this command would. "
+            else "the floor itself does not reach in this run. "
         )
         + f"Ours spends {ours_cpu - cpu(FLOOR):.0f} us per request more than the floor on what "
         "the floor leaves out: the request limits, the proxy's headers, the check of the SIDs "

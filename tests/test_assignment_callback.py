@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
@@ -60,25 +61,51 @@ def test_the_log_line_is_an_ordinary_record_of_the_callback_view(
     # prints its module), and the logger's level and filters must still decide.
     caplog.set_level(logging.INFO, logger=app.logger.name)
     signature = sign(LOCAL_URL, callback_params)
-    client.post(CALLBACK, data=callback_params, headers={"X-Twilio-Signature": signature})
-    [line] = [r for r in caplog.records if r.getMessage().startswith("Assignment callback Res")]
+
+    def lines():
+        client.post(CALLBACK, data=callback_params, headers={"X-Twilio-Signature": signature})
+        found = [r for r in caplog.records if r.getMessage().startswith("Assignment callback Res")]
+        caplog.clear()
+        return found
+
+    [line] = lines()
     assert (line.name, line.levelname, line.module, line.funcName) == (
         app.logger.name,
         "INFO",
         "assignment",
         "answer_callback",
     )
-    assert line.lineno > 1 and line.threadName and line.process
+    source = Path(line.pathname).read_text().splitlines()[line.lineno - 1]
+    assert "here.f_lineno" in source  # the line the record is made on
+    assert line.threadName and line.process
 
-    app.logger.addFilter(lambda record: not record.getMessage().startswith("Assignment"))
-    caplog.clear()
-    client.post(CALLBACK, data=callback_params, headers={"X-Twilio-Signature": signature})
-    assert not [r for r in caplog.records if r.getMessage().startswith("Assignment")]
-    app.logger.filters.clear()
+    def not_the_callback(record):
+        return not record.getMessage().startswith("Assignment")
 
+    app.logger.addFilter(not_the_callback)
+    try:
+        assert lines() == []
+    finally:
+        app.logger.removeFilter(not_the_callback)
     app.logger.setLevel(logging.WARNING)
-    client.post(CALLBACK, data=callback_params, headers={"X-Twilio-Signature": signature})
-    assert not [r for r in caplog.records if r.getMessage().startswith("Assignment")]
+    assert lines() == []
+
+
+def test_a_logger_class_of_its_own_makes_the_callbacks_line(app, client, sign, callback_params):
+    made = []
+
+    class OwnLogger(logging.Logger):
+        def info(self, msg, *args, **kwargs):
+            made.append(msg % args)
+
+    signature = sign(LOCAL_URL, callback_params)
+    plain = app.logger.__class__
+    app.logger.__class__ = OwnLogger
+    try:
+        client.post(CALLBACK, data=callback_params, headers={"X-Twilio-Signature": signature})
+    finally:
+        app.logger.__class__ = plain
+    assert [text for text in made if text.startswith("Assignment callback Res")]
 
 
 def test_callback_is_recorded_without_the_signature(app, client, sign, callback_params, sids):

@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import re
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
@@ -57,6 +58,8 @@ SID_PARAMETERS = {
 _SID_PATTERNS = {
     name: re.compile(rf"{prefix}[0-9a-fA-F]{{32}}") for name, (_, prefix) in SID_PARAMETERS.items()
 }
+# A logger whose class overrides these makes its own records: the callback leaves it to them.
+_LOGGER_LOG = logging.Logger._log
 _LOG_SAFE = re.compile(r"[A-Za-z0-9]{1,64}")
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,9}")
 ATTRIBUTE_PARAMETERS = {
@@ -160,20 +163,23 @@ def answer_callback(app: Flask, values: Mapping[str, str]) -> str:
             answer,
         )
     logger = app.logger
-    if logger.isEnabledFor(logging.INFO):
+    args = (*(_for_log(values.get(name)) for name in LOGGED_SIDS), answer)
+    if type(logger).info is not logging.Logger.info or type(logger)._log is not _LOGGER_LOG:
+        logger.info(CALLBACK_LOG_LINE, *args)  # a logger class of its own decides itself
+    elif logger.isEnabledFor(logging.INFO):
         # logger.info() would walk the stack to find this line (findCaller): 40% of the log
-        # line's cost, on every callback. The record names this function's file and first
-        # line instead; levels, filters, handlers and the record factory work as for any other.
-        args = (*(_for_log(values.get(name)) for name in LOGGED_SIDS), answer)
+        # line's cost, on every callback. The record names this frame's line instead; levels,
+        # filters, handlers and the record factory work as for any other record.
+        here = sys._getframe()
         line = logger.makeRecord(
             logger.name,
             logging.INFO,
-            __file__,
-            _LOG_LINE_NUMBER,
+            here.f_code.co_filename,
+            here.f_lineno,
             CALLBACK_LOG_LINE,
             args,
             None,
-            "answer_callback",
+            here.f_code.co_name,
         )
         logger.handle(line)
 
@@ -187,10 +193,6 @@ def answer_callback(app: Flask, values: Mapping[str, str]) -> str:
         # The answer matters more than the record: TaskRouter is waiting on it.
         app.logger.warning("Could not record the callback in %s: %s", log.where, exc)
     return answer
-
-
-# Where the callback's log record says it was made.
-_LOG_LINE_NUMBER = answer_callback.__code__.co_firstlineno
 
 
 @bp.route(CALLBACK_PATH, methods=("GET", "POST"))

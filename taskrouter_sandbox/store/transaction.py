@@ -20,7 +20,10 @@ class StoreError(RuntimeError):
 
 # The table a write statement names; a DELETE may cascade, so it is treated as touching all.
 # Anything but a read (_READ) is a write: a read transaction refuses it (StoreError).
-_WRITTEN_TABLE = re.compile(r"\s*(?:UPDATE|INSERT\s+INTO)\s+(\w+)", re.IGNORECASE)
+_WRITTEN_TABLE = re.compile(
+    r"\s*(?:UPDATE(?:\s+OR\s+\w+)?|(?:INSERT|REPLACE)(?:\s+OR\s+\w+)?\s+INTO)\s+(\w+)",
+    re.IGNORECASE,
+)
 _READ = re.compile(r"\s*(?:SELECT|PRAGMA|EXPLAIN)\b", re.IGNORECASE)
 # update() of a task or a reservation waits (Transaction.flush) until a statement that could
 # see it runs: one that names its table, or worker_queues (whose free flag the reservations'
@@ -60,7 +63,9 @@ def _row_factory() -> Callable[[sqlite3.Cursor, tuple], dict[str, Any]]:
 
     def make(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
         nonlocal names
-        if names is None:
+        if names is None or len(names) != len(row):
+            # Read again when the width changes: another connection (a newer server
+            # upgrading the file) may have added a column to a table a `*` reads.
             names = tuple(column[0] for column in cursor.description)
         return dict(zip(names, row, strict=True))
 
@@ -99,19 +104,31 @@ class Transaction:
         self.statements = 0
         # (table, sid) -> [the values its update() calls set, how many calls]: not yet written.
         self._pending: dict[tuple[str, str], list[Any]] = {}
+        # The error a held update met when written: the transaction can only roll back.
+        self.failed: BaseException | None = None
 
     def flush(self) -> None:
         """Write the updates still waiting, one UPDATE per row, in the order the rows were
         first updated (each row's version moved on once per update() call, as if each had
         been its own statement)."""
+        if self.failed is not None:
+            raise StoreError("an earlier held update failed: the transaction must roll back")
         pending, self._pending = self._pending, {}
-        for (table, sid), (values, calls) in pending.items():
-            assignments = ", ".join(f"{column} = ?" for column in values)
-            self.statements += 1
-            self.connection.execute(
-                f"UPDATE {table} SET {assignments}, version = version + ? WHERE sid = ?",
-                (*values.values(), calls, sid),
-            )
+        try:
+            for (table, sid), (values, calls) in pending.items():
+                assignments = ", ".join(f"{column} = ?" for column in values)
+                self.statements += 1
+                self.connection.execute(
+                    f"UPDATE {table} SET {assignments}, version = version + ? WHERE sid = ?",
+                    (*values.values(), calls, sid),
+                )
+        except BaseException as error:
+            # The statement that set this off is not the one that failed, and the updates
+            # after it are lost: a caller catching the error must not commit the rest (the
+            # store rolls back at the end), and the cached rows hold the values not written.
+            self.failed = error
+            self._rows.clear()
+            raise
 
     def _statement(self, sql: str) -> _Statement:
         statement = self._known.get(sql)

@@ -5,6 +5,7 @@ after a rollback, and the reservations' free flag current before worker_queues i
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,9 @@ from taskrouter_sandbox.clock import ManualClock
 from taskrouter_sandbox.domain.values import Paging
 from taskrouter_sandbox.engine import Engine
 from taskrouter_sandbox.seed import Seeded, ensure_seeded
-from taskrouter_sandbox.store import Store
+from taskrouter_sandbox.state import reads
+from taskrouter_sandbox.state.operation import Operation
+from taskrouter_sandbox.store import Store, StoreError
 
 ACCOUNT_SID = "AC" + "d" * 32
 
@@ -66,10 +69,72 @@ def test_waiting_updates_are_written_at_commit_and_dropped_on_rollback(engine: E
 def test_a_delete_writes_what_waits_first(engine: Engine) -> None:
     seeded, sid = _task(engine)
     with engine.store.transaction() as tx:
-        tx.update("tasks", sid, {"priority": 5})
+        ran: list[str] = []
+        tx.connection.set_trace_callback(ran.append)
+        try:
+            tx.update("tasks", sid, {"priority": 5})
+            # A delete names no task here, but it may cascade to one: the update goes first.
+            tx.execute("DELETE FROM alerts WHERE sid = ?", ("NO" + "0" * 32,))
+        finally:
+            tx.connection.set_trace_callback(None)
+        # (A trigger's statements are traced too.)
+        held = [i for i, statement in enumerate(ran) if statement.startswith("UPDATE tasks")]
+        [delete] = [i for i, statement in enumerate(ran) if statement.startswith("DELETE")]
+        assert held and held[0] < delete
         tx.execute("DELETE FROM tasks WHERE sid = ?", (sid,))
         assert tx.scalar("SELECT count(*) FROM tasks WHERE sid = ?", (sid,)) == 0
     assert engine.get_workspace(seeded.workspace_sid)["sid"] == seeded.workspace_sid
+
+
+def test_a_held_update_that_fails_when_written_fails_its_whole_transaction(
+    engine: Engine,
+) -> None:
+    seeded = ensure_seeded(engine)
+    first, second = (
+        engine.create_task(seeded.workspace_sid, attributes='{"selected_language": "fr"}')["sid"]
+        for _ in range(2)
+    )
+    with pytest.raises(StoreError, match="roll back"), engine.store.transaction() as tx:
+        op = Operation(tx, engine.clock, ACCOUNT_SID)
+        status = reads.task_row(op, first)["assignment_status"]
+        tx.update("tasks", first, {"assignment_status": None})  # NOT NULL: fails when written
+        tx.update("tasks", second, {"priority": 9})
+        # The error surfaces at the statement that needs the updates written.
+        with pytest.raises(sqlite3.IntegrityError):
+            tx.one("SELECT sid FROM tasks WHERE sid = ?", (second,))
+        # The cached row does not keep the value that was never written.
+        assert reads.task_row(op, first)["assignment_status"] == status
+    # A caller that caught the error commits nothing of the transaction, not half of it.
+    with engine.store.read() as tx:
+        assert tx.scalar("SELECT priority FROM tasks WHERE sid = ?", (second,)) == 0
+        assert tx.scalar("SELECT assignment_status FROM tasks WHERE sid = ?", (first,)) == status
+
+
+def test_update_or_ignore_and_insert_or_replace_name_the_table_they_write(
+    engine: Engine,
+) -> None:
+    _, sid = _task(engine)
+    with engine.store.transaction() as tx:
+        op = Operation(tx, engine.clock, ACCOUNT_SID)
+        reads.task_row(op, sid)
+        tx.execute("UPDATE OR IGNORE tasks SET priority = 7 WHERE sid = ?", (sid,))
+        assert reads.task_row(op, sid)["priority"] == 7
+
+
+def test_a_column_another_connection_adds_reaches_the_rows_read(tmp_path) -> None:
+    # A newer server upgrading the file while this one runs: a `*` then reads one more column.
+    path = str(tmp_path / "sandbox.sqlite3")
+    store = Store(path)
+    try:
+        with store.read() as tx:
+            assert "note" not in tx.all("SELECT * FROM settings")[0]
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("ALTER TABLE settings ADD COLUMN note TEXT")
+        other.close()
+        with store.read() as tx:
+            assert tx.all("SELECT * FROM settings")[0]["note"] is None
+    finally:
+        store.close()
 
 
 def test_a_reservation_update_reaches_the_free_flag_before_worker_queues_is_read(
