@@ -153,3 +153,21 @@ def test_a_reservation_update_reaches_the_free_flag_before_worker_queues_is_read
         tx.update("reservations", reservation["sid"], {"reservation_status": "accepted"})
         # The trigger on the reservation's status has run by the time this reads the flag.
         assert tx.scalar("SELECT min(free) FROM worker_queues WHERE worker_sid = ?", (bob,)) == 1
+
+
+def test_a_cached_row_follows_a_write_to_a_table_it_joins(engine: Engine) -> None:
+    seeded = ensure_seeded(engine)
+    sid = engine.create_task(seeded.workspace_sid, attributes='{"selected_language": "es"}')["sid"]
+    with engine.store.transaction() as tx:
+        op = Operation(tx, engine.clock, ACCOUNT_SID)
+        queue_sid = reads.task_row(op, sid)["task_queue_sid"]
+        # A column of the queue the task's row does not show: the cached row stays.
+        tx.update("task_queues", queue_sid, {"max_reserved_workers": 2})
+        before = tx.statements
+        reads.task_row(op, sid)
+        assert tx.statements == before
+        # The queue's name, which the task's row shows: read again.
+        tx.update("task_queues", queue_sid, {"friendly_name": "Renamed"})
+        assert reads.task_row(op, sid)["task_queue_friendly_name"] == "Renamed"
+        tx.execute("UPDATE task_queues SET friendly_name = 'Raw' WHERE sid = ?", (queue_sid,))
+        assert reads.task_row(op, sid)["task_queue_friendly_name"] == "Raw"
