@@ -25,6 +25,7 @@ from taskrouter_sandbox.engine import channels
 from taskrouter_sandbox.engine.operations import Operations
 from taskrouter_sandbox.state import reads
 from taskrouter_sandbox.state.operation import Operation
+from taskrouter_sandbox.store import STATISTICS_EVENTS
 
 # The event each count is read from (Twilio's event types, taskrouter_sandbox/state/events.py).
 _TASK_COUNTS = {
@@ -90,7 +91,8 @@ class _Scope:
         if window.task_channel is not None:
             clauses.append("task_channel_unique_name = ?")
             params.append(window.task_channel)
-        clauses.append(f"event_type IN ({', '.join('?' for _ in event_types)})")
+        # The scope indexes hold only these types, and say so in these words.
+        clauses += [f"event_type IN ({', '.join('?' for _ in event_types)})", STATISTICS_EVENTS]
         params += event_types
         return " WHERE " + " AND ".join(clauses), params
 
@@ -477,7 +479,7 @@ def _stays(
         " json_extract(event_data, '$.WorkerActivitySid') AS activity,"
         " json_extract(event_data, '$.WorkerPreviousActivitySid') AS previous"
         f" FROM events WHERE {' AND '.join(clauses)}"
-        f" AND event_type IN ({', '.join('?' for _ in _WORKER_HISTORY)})"
+        f" AND event_type IN ({', '.join('?' for _ in _WORKER_HISTORY)}) AND {STATISTICS_EVENTS}"
         " ORDER BY event_date_ms DESC, seq DESC",
         [*params, *_WORKER_HISTORY],
     )

@@ -15,7 +15,13 @@ from taskrouter_sandbox.store.files import (
     tighten_if_present,
 )
 from taskrouter_sandbox.store.paging import InvalidPageToken, Order, Page, page
-from taskrouter_sandbox.store.schema import FREE_VALUE, RESOURCE_TABLES, SCHEMA_VERSION
+from taskrouter_sandbox.store.schema import (
+    FREE_VALUE,
+    RESOURCE_TABLES,
+    SCHEMA_VERSION,
+    STATISTICS_EVENT_TYPES,
+    STATISTICS_EVENTS,
+)
 
 __all__ = [
     "FREE_VALUE",
@@ -24,6 +30,8 @@ __all__ = [
     "PRIVATE_FILE_MODE",
     "RESOURCE_TABLES",
     "SCHEMA_VERSION",
+    "STATISTICS_EVENTS",
+    "STATISTICS_EVENT_TYPES",
     "InvalidPageToken",
     "Order",
     "Page",

@@ -7,7 +7,7 @@ rebuilt when SCHEMA_VERSION moves on.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Children before parents: the order in which a wipe empties the tables.
 RESOURCE_TABLES = (
@@ -345,37 +345,80 @@ _FREE_TRIGGERS = (
     "reservations_hold_deleted",
 )
 
+# The event types the cumulative statistics read (taskrouter_sandbox/engine/
+# cumulative_statistics.py: its counts, waits and workers' activity stays), the only ones the
+# scope indexes below hold (version 7), and their partial indexes' term as the queries they
+# serve must write it. A type the statistics start to read must be added here, with a new
+# schema version (tests/sandbox/store/test_statistics_indexes_upgrade.py checks the first).
+STATISTICS_EVENT_TYPES = (
+    "task.created",
+    "task.completed",
+    "task.canceled",
+    "task.deleted",
+    "task-queue.entered",
+    "task-queue.moved",
+    "workflow.entered",
+    "workflow.timeout",
+    "reservation.created",
+    "reservation.accepted",
+    "reservation.rejected",
+    "reservation.timeout",
+    "reservation.canceled",
+    "reservation.rescinded",
+    "worker.created",
+    "worker.activity.update",
+    "worker.deleted",
+)
+STATISTICS_EVENTS = (
+    "event_type IN (" + ", ".join(f"'{name}'" for name in STATISTICS_EVENT_TYPES) + ")"
+)
+
 # Indexes over the added columns and the triggers keeping them, created once they exist.
 # A new trigger or index needs no schema version: IF NOT EXISTS adds it to an older file.
 # The events of a scope (the workspace, a queue, a workflow) by type over a window: the
-# Events list's EventType filter, and the cumulative statistics, whose counts and waits are
-# read from these entries alone, never from the event rows.
+# cumulative statistics, whose counts and waits are read from these entries alone, never
+# from the event rows.
 # A scope column that can be NULL (an event of no queue: task.created, workflow.entered, a
 # worker's own; of no worker: five of a routed task's eight) is left out of its index: the
 # index is partial, WHERE column IS NOT NULL, which SQLite uses for any query comparing the
 # column (= ?, IN (...)) without the query saying so. Version 6 made them partial.
+# Version 7 also leaves out the events of the types no statistics read (two of a routed
+# task's eight: workflow.target-matched and reservation.completed; task.updated, the
+# worker's attribute and capacity changes...): each index holds only STATISTICS_EVENTS.
+# SQLite uses such an index only for a query whose WHERE says the same term, word for word
+# (a bound parameter proves nothing), so every query these indexes serve adds
+# STATISTICS_EVENTS to its own event_type clause. (The Events list, EventType filter
+# included, reads events_date, the workspace's window in its order, before and since.)
 _EVENT_WAIT_INDEXES = tuple(
     f"""CREATE INDEX IF NOT EXISTS {name} ON events ({column}, event_type, event_date,
-        task_channel_unique_name, wait_seconds, queue_wait_seconds){where}"""
+        task_channel_unique_name, wait_seconds, queue_wait_seconds)
+        WHERE {STATISTICS_EVENTS}{where}"""
     for name, column, where in (
         ("events_type_waits", "workspace_sid", ""),
-        ("events_queue_type_waits", "task_queue_sid", " WHERE task_queue_sid IS NOT NULL"),
-        ("events_workflow_type_waits", "workflow_sid", ""),
+        ("events_queue_type_waits", "task_queue_sid", " AND task_queue_sid IS NOT NULL"),
+        ("events_workflow_type_waits", "workflow_sid", " AND workflow_sid IS NOT NULL"),
     )
 )
 
 # Indexes whose definition a schema version changed (version 6: made partial, so the rows
-# they have nothing to say about are not written to them): an upgrade drops them, and
-# _ROUTING_INDEXES makes them again as they now stand.
-REBUILT_INDEXES = ("events_queue_type_waits", "events_worker_type_date", "tasks_target_timeout")
+# they have nothing to say about are not written to them; version 7: the event indexes keep
+# to STATISTICS_EVENTS): an upgrade drops them, and _ROUTING_INDEXES makes them again as
+# they now stand.
+REBUILT_INDEXES = (
+    "events_type_waits",
+    "events_queue_type_waits",
+    "events_workflow_type_waits",
+    "events_worker_type_date",
+    "tasks_target_timeout",
+)
 
 _ROUTING_INDEXES = (
     *_VERSION_TRIGGERS,
     *_EVENT_WAIT_INDEXES,
     # A worker's events of some types over a window (its cumulative statistics).
-    """CREATE INDEX IF NOT EXISTS events_worker_type_date
+    f"""CREATE INDEX IF NOT EXISTS events_worker_type_date
         ON events (worker_sid, event_type, event_date, task_channel_unique_name)
-        WHERE worker_sid IS NOT NULL""",
+        WHERE {STATISTICS_EVENTS} AND worker_sid IS NOT NULL""",
     # The next task for a worker: highest priority, then oldest (FIFO, read forwards)...
     """CREATE INDEX IF NOT EXISTS tasks_fifo
         ON tasks (task_queue_sid, assignment_status, priority DESC, date_created, seq)""",
