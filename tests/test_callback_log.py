@@ -20,6 +20,7 @@ from flask import Flask
 
 from taskrouter_quickstart import callback_log
 from taskrouter_quickstart.callback_log import CallbackLog
+from taskrouter_quickstart.callback_log.rows import make_row
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -237,3 +238,20 @@ def test_init_app_logs_through_the_app_logger(tmp_path):
     app = Flask("quickstart_test", instance_path=str(tmp_path / "instance"))
     callback_log.init_app(app)
     assert app.extensions[callback_log.EXTENSION_KEY].logger is app.logger
+
+
+@pytest.mark.parametrize("sizes", [(1,), (3, 64), (100, 127, 65)])
+def test_a_batch_is_stored_whole_and_in_order_whatever_its_size(tmp_path, sizes):
+    # The file's writer inserts a batch as multi-row statements of powers of two.
+    log = CallbackLog(tmp_path / "callbacks.sqlite3", keep=1000)
+    sink = log._make_sink()
+    number = 0
+    try:
+        for size in sizes:
+            sink.write([make_row(fields(n)) for n in range(number, number + size)])
+            number += size
+    finally:
+        sink.close()
+    rows = log.recent(limit=1000)
+    assert [row["task_sid"] for row in rows] == [f"WT{n:032x}" for n in reversed(range(number))]
+    log.close()

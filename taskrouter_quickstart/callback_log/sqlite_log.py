@@ -39,10 +39,17 @@ CREATE TABLE IF NOT EXISTS assignment_callbacks (
 # Files made before the page filtered callbacks by workspace lack this column: it is added on
 # open, and their old rows keep NULL there (the page then matches them by their workflow).
 _ADDED_COLUMNS = (("workspace_sid", "TEXT"),)
-_INSERT = (
-    f"INSERT INTO assignment_callbacks ({', '.join(FIELDS)}) "
-    f"VALUES ({', '.join('?' for _ in FIELDS)})"
-)
+_ROW_MARKS = f"({', '.join('?' for _ in FIELDS)})"
+# A batch goes in as a few multi-row INSERTs of powers of two rows (a batch of 20: 16 rows,
+# then 4): sqlite3 releases and takes back the GIL around every statement it steps, and
+# executemany steps one per row, each time waiting for the request threads to let go. At most
+# 64 rows a statement: 640 values, within the 999 an older SQLite binds.
+_INSERT_SIZES = (64, 32, 16, 8, 4, 2, 1)
+_INSERTS = {
+    size: f"INSERT INTO assignment_callbacks ({', '.join(FIELDS)}) VALUES "
+    + ", ".join([_ROW_MARKS] * size)
+    for size in _INSERT_SIZES
+}
 # A row's values in FIELDS order: binding by position spares sqlite3 a lookup by name (and
 # the name's str made for it) for every value of every row.
 _VALUES = operator.itemgetter(*FIELDS)
@@ -94,7 +101,12 @@ class _FileSink:
         connection = self.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
-            connection.executemany(_INSERT, map(_VALUES, batch))
+            start = 0
+            for size in _INSERT_SIZES:
+                while len(batch) - start >= size:
+                    rows = batch[start : start + size]
+                    connection.execute(_INSERTS[size], [v for row in rows for v in _VALUES(row)])
+                    start += size
             connection.execute(_TRIM, (self.keep,))
         except BaseException:
             connection.execute("ROLLBACK")
