@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from taskrouter_sandbox import Sandbox, init_app
 from taskrouter_sandbox.clock import ManualClock
+from taskrouter_sandbox.domain.values import Paging
 from tests.node_client import NodeClient
 
 PREFIX = "/sandbox"
@@ -178,3 +179,14 @@ def node(live: Live) -> Iterator[NodeClient]:
         yield client
     finally:
         client.close()
+
+
+def one_queue_floor(engine) -> tuple[str, str, str, str]:
+    """A workspace of one queue taking everyone, a workflow to it and Ann, Available, for the
+    schema upgrade tests to play on: (workspace, queue, workflow, worker) SIDs."""
+    ws = engine.create_workspace("Old floor", multi_task_enabled=False)["sid"]
+    queue = engine.create_task_queue(ws, "Everyone", target_workers="1==1")["sid"]
+    flow = engine.create_workflow(ws, "Flow", configuration=routing(default=queue))["sid"]
+    available = engine.list_activities(ws, Paging(), friendly_name="Available").rows[0]
+    worker = engine.create_worker(ws, "Ann", activity_sid=available["sid"])["sid"]
+    return ws, queue, flow, worker

@@ -8,10 +8,9 @@ from pathlib import Path
 
 from taskrouter_sandbox import store as store_module
 from taskrouter_sandbox.clock import ManualClock
-from taskrouter_sandbox.domain.values import Paging
 from taskrouter_sandbox.engine import Engine
 from taskrouter_sandbox.store import Store
-from tests.sandbox.conftest import routing
+from tests.sandbox.conftest import one_queue_floor
 
 ACCOUNT_SID = "AC" + "e" * 32
 
@@ -36,11 +35,7 @@ def test_a_version_5_file_gets_its_partial_indexes(tmp_path: Path) -> None:
     store = Store(database)
     try:
         engine = Engine(store, clock, ACCOUNT_SID)
-        ws = engine.create_workspace("Old floor", multi_task_enabled=False)["sid"]
-        queue = engine.create_task_queue(ws, "Everyone", target_workers="1==1")["sid"]
-        flow = engine.create_workflow(ws, "Flow", configuration=routing(default=queue))["sid"]
-        available = engine.list_activities(ws, Paging(), friendly_name="Available").rows[0]
-        worker = engine.create_worker(ws, "Ann", activity_sid=available["sid"])["sid"]
+        ws, queue, flow, worker = one_queue_floor(engine)
         engine.create_task(ws, attributes="{}", workflow_sid=flow)
         engine.create_task(ws, attributes="{}", workflow_sid=flow)
         before = (
