@@ -119,11 +119,6 @@ def _create_app(test_config: Mapping[str, object] | None) -> Flask:
     taskrouter.init_app(app)
     try:
         callback_log.init_app(app)
-    except ImportError as exc:
-        raise ConfigError(
-            f"REDIS_URL needs the redis package ({exc}): run make run, or "
-            ".venv/bin/pip install -r requirements.txt"
-        ) from exc
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(
             f"the callback log in {app.instance_path} cannot be opened: {exc} "

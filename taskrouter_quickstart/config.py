@@ -165,7 +165,13 @@ def _redis_url(setting: Setting, value: object) -> str:
 def _redis_options_checked(setting: Setting, text: str) -> str:
     """The URL, once redis-py reads its options (?socket_timeout=, ?db=, ?ssl_cert_reqs=,
     ...) as it will: a bad one stops start-up here, not at the first callback."""
-    import redis  # Only with REDIS_URL set: the embedded default needs no redis package.
+    try:
+        import redis  # Only with REDIS_URL set: the embedded default needs no redis package.
+    except ImportError as exc:
+        raise setting.error(
+            f"needs the redis package ({exc}): run make run, or "
+            ".venv/bin/pip install -r requirements.txt"
+        ) from None
 
     try:
         pool = redis.Redis.from_url(text).connection_pool

@@ -143,6 +143,16 @@ def test_the_server_stops_at_start_on_a_bad_redis_url(tmp_path, monkeypatch, cap
     assert PASSWORD not in error
 
 
+def test_redis_url_without_the_redis_package_is_one_line_saying_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if it were not installed
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"REDIS_URL": f"redis://:{PASSWORD}@127.0.0.1:6379/0"})
+    message = str(caught.value)
+    assert message.startswith("REDIS_URL needs the redis package (")
+    assert "pip install -r requirements.txt" in message and "\n" not in message
+    assert PASSWORD not in message
+
+
 def test_without_redis_url_redis_is_not_even_imported(tmp_path):
     script = (
         "import sys; from taskrouter_quickstart.app import create_app; "
