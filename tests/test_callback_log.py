@@ -167,6 +167,32 @@ def test_queued_rows_are_written_in_batches(make_log, write_lock):
     assert [row["task_sid"] for row in log.recent(limit=3)] == [f"WT{n:032x}" for n in (49, 48, 47)]
 
 
+def test_a_flush_cuts_the_writers_rest_short(make_log, monkeypatch):
+    # Between two writes the writer rests, so that a burst is one batch; a reader waiting on
+    # the rows (the page) must not wait out the rest.
+    monkeypatch.setattr(callback_log.writer, "BATCH_INTERVAL_SECONDS", 30.0)
+    log = make_log()
+    log.record(fields(1))
+    assert log.flush(timeout=10)
+    log.record(fields(2))  # queued while the writer rests after row 1
+    started = time.monotonic()
+    assert log.flush(timeout=10)
+    assert time.monotonic() - started < 5
+    assert [row["task_sid"] for row in log.recent(limit=2)] == [f"WT{n:032x}" for n in (2, 1)]
+
+
+def test_closing_the_log_cuts_the_writers_rest_short(make_log, monkeypatch):
+    monkeypatch.setattr(callback_log.writer, "BATCH_INTERVAL_SECONDS", 30.0)
+    log = make_log()
+    log.record(fields(1))
+    assert log.flush(timeout=10)
+    writer = log._writer
+    started = time.monotonic()
+    log.close()
+    assert not writer.thread.is_alive()
+    assert time.monotonic() - started < 5
+
+
 def test_a_batch_larger_than_keep_is_trimmed_in_its_transaction(make_log, write_lock, tmp_path):
     log = make_log(keep=5)
     write_lock.take()
