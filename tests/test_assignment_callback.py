@@ -158,6 +158,46 @@ def test_malformed_body_still_gets_the_answer(app, client, sign, params, caplog)
     assert len(row["task_attributes"] or "") <= callback_log.MAX_ATTRIBUTES_LENGTH
 
 
+SID_NAMES = (
+    "ReservationSid",
+    "TaskSid",
+    "WorkerSid",
+    "TaskQueueSid",
+    "WorkflowSid",
+    "WorkspaceSid",
+)
+
+
+@pytest.mark.parametrize("name", SID_NAMES)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        "",
+        "short",
+        # The right prefix and length but a NUL in it, or another SID after a NUL: the checks
+        # join the six SIDs by NUL, and no SID may pass by lining up with that.
+        "@" + "0" * 31 + "\0",
+        "@" + "0" * 32 + "\0WT" + "0" * 32,
+        "@" + "0" * 31 + "g",
+        "@" + "0" * 33,
+        "XX" + "0" * 32,
+    ],
+)
+def test_each_sid_is_checked_by_itself(callback_params, name, bad):
+    from taskrouter_quickstart.routes.assignment import SID_PARAMETERS, _problems
+
+    assert _problems(callback_params) == []
+    prefix = SID_PARAMETERS[name][1]
+    values = dict(callback_params)
+    if bad is None:
+        del values[name]
+    else:
+        values[name] = bad.replace("@", prefix)
+    expected = f"{name} missing" if bad is None else f"{name} is not {prefix} + 32 hex"
+    assert _problems(values) == [expected]
+
+
 def test_log_line_stays_one_line_for_hostile_values(client, sign, caplog):
     caplog.set_level(logging.INFO, logger="taskrouter_quickstart.app")
     post_signed(client, sign, {"ReservationSid": "WR1\nFAKE LOG LINE"})
