@@ -95,8 +95,14 @@ def url_twilio_signed(
     decoded or lowercased) and the raw query string.
     """
     base = public_base_url or f"{scheme}://{host}"
-    url = f"{base}{quote(path)}"
+    url = f"{base}{_quoted(path)}"
     return f"{url}?{query}" if query else url
+
+
+@functools.lru_cache(maxsize=64)
+def _quoted(path: str) -> str:
+    # The callback's path on every callback: quote() costs more than the rest of the URL.
+    return quote(path)
 
 
 def signed_url() -> str:

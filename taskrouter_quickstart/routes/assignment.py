@@ -39,6 +39,15 @@ ANSWERS = {
     "accept": json.dumps({"instruction": "accept"}),
 }
 
+# Each answer's body and headers, as the fast path sends them.
+_ANSWERED = {
+    answer: (
+        answer.encode(),
+        (("Content-Type", "application/json"), ("Content-Length", str(len(answer.encode())))),
+    )
+    for answer in ANSWERS.values()
+}
+
 # The line logged for every callback: these SIDs, then the answer.
 CALLBACK_LOG_LINE = (
     "Assignment callback ReservationSid=%s TaskSid=%s WorkerSid=%s TaskQueueSid=%s answer=%s"
@@ -246,11 +255,8 @@ class CallbackFastPath:
             values = None
         if values is None:
             return self.wsgi_app(environ, start_response)
-        body = answer_callback(self.app, values).encode()
-        start_response(
-            "200 OK",
-            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-        )
+        body, headers = _ANSWERED[answer_callback(self.app, values)]
+        start_response("200 OK", list(headers))
         return [body]
 
     def _signed_values(self, environ: WSGIEnvironment) -> Mapping[str, str] | None:
