@@ -369,8 +369,12 @@ STATISTICS_EVENT_TYPES = (
     "worker.activity.update",
     "worker.deleted",
 )
+# Written as a chain of ORs, not an IN list (version 8): SQLite evaluates a partial index's
+# term on every row written, and an IN list of more than two constants is a small b-tree it
+# builds afresh at each execution of the statement: for each event, in each of the four
+# indexes (about half of an event INSERT's time, measured). The queries say the same chain.
 STATISTICS_EVENTS = (
-    "event_type IN (" + ", ".join(f"'{name}'" for name in STATISTICS_EVENT_TYPES) + ")"
+    "(" + " OR ".join(f"event_type = '{name}'" for name in STATISTICS_EVENT_TYPES) + ")"
 )
 
 # Indexes over the added columns and the triggers keeping them, created once they exist.
