@@ -412,6 +412,10 @@ _EVENT_WAIT_INDEXES = tuple(
 # `assignment_status = 'pending'` (literal, in the query's own text: a bound parameter proves
 # nothing) implies one side of an OR, not an IN list.
 WAITING_TASKS = "(assignment_status = 'pending' OR assignment_status = 'reserved')"
+# A queue's indexes also leave out the tasks in no queue: a new task is inserted before
+# routing puts it in one (in the same transaction), so its INSERT writes nothing to them and
+# the UPDATE that places it deletes nothing. Any query comparing task_queue_sid (= ?) implies it.
+QUEUED_WAITING_TASKS = f"task_queue_sid IS NOT NULL AND {WAITING_TASKS}"
 
 # Indexes whose definition a schema version changed (version 6: made partial, so the rows
 # they have nothing to say about are not written to them; version 7: the event indexes keep
@@ -429,6 +433,7 @@ REBUILT_INDEXES = (
     "tasks_newest",
     "tasks_waiting_since",
     "tasks_in_queue_since",
+    "tasks_queue",
 )
 
 _ROUTING_INDEXES = (
@@ -444,17 +449,19 @@ _ROUTING_INDEXES = (
     # A queue's tasks, all of them, in their order: the Task list's TaskQueueSid filter and the
     # count of a queue's active tasks before it is deleted (version 8: the queue's indexes
     # below keep to the waiting tasks). Holds no status, so a status change writes nothing.
-    "CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (task_queue_sid, seq)",
+    """CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (task_queue_sid, seq)
+        WHERE task_queue_sid IS NOT NULL""",
     # The next task for a worker: highest priority, then oldest (FIFO, read forwards)...
     f"""CREATE INDEX IF NOT EXISTS tasks_fifo
         ON tasks (task_queue_sid, assignment_status, priority DESC, date_created, seq)
-        WHERE {WAITING_TASKS}""",
+        WHERE {QUEUED_WAITING_TASKS}""",
     # ... or the newest whatever its priority (LIFO, read backwards): TaskRouter's LIFO
     # ordering does not consider priority. tasks_lifo, which an older version ordered by
     # priority first, serves no query any more.
     "DROP INDEX IF EXISTS tasks_lifo",
     f"""CREATE INDEX IF NOT EXISTS tasks_newest
-        ON tasks (task_queue_sid, assignment_status, date_created, seq) WHERE {WAITING_TASKS}""",
+        ON tasks (task_queue_sid, assignment_status, date_created, seq)
+        WHERE {QUEUED_WAITING_TASKS}""",
     # Only the tasks waiting out a target's timeout (most targets have none): a query reads it
     # with a comparison of target_timeout_at (<= ?) or, for min(), IS NOT NULL.
     """CREATE INDEX IF NOT EXISTS tasks_target_timeout
@@ -465,10 +472,10 @@ _ROUTING_INDEXES = (
     # serves a query that writes the expression the same way, with the table's own name).
     f"""CREATE INDEX IF NOT EXISTS tasks_waiting_since
         ON tasks (task_queue_sid, assignment_status, coalesce(virtual_start_time, date_created),
-            seq) WHERE {WAITING_TASKS}""",
+            seq) WHERE {QUEUED_WAITING_TASKS}""",
     f"""CREATE INDEX IF NOT EXISTS tasks_in_queue_since
         ON tasks (task_queue_sid, assignment_status, task_queue_entered_date, seq)
-        WHERE {WAITING_TASKS}""",
+        WHERE {QUEUED_WAITING_TASKS}""",
     # The free members of a queue in idle order: routing stops at the first that fits, so
     # a new task costs the same with 10 or 10,000 busy members.
     """CREATE INDEX IF NOT EXISTS worker_queues_free

@@ -13,7 +13,7 @@ from taskrouter_sandbox.clock import ManualClock
 from taskrouter_sandbox.domain.values import Paging
 from taskrouter_sandbox.engine import Engine
 from taskrouter_sandbox.store import Store
-from taskrouter_sandbox.store.schema import WAITING_TASKS
+from taskrouter_sandbox.store.schema import QUEUED_WAITING_TASKS, WAITING_TASKS
 from tests.sandbox.conftest import one_queue_floor
 
 ACCOUNT_SID = "AC" + "9" * 32
@@ -78,16 +78,13 @@ def test_a_version_7_file_gets_the_waiting_task_indexes(tmp_path: Path) -> None:
         with store.read() as tx:
             assert tx.setting("schema_version") == str(store_module.SCHEMA_VERSION)
             for index in VERSION_7:
+                term = WAITING_TASKS if index == "tasks_ttl" else QUEUED_WAITING_TASKS
                 sql = re.sub(
                     r"\s+", " ", tx.scalar("SELECT sql FROM sqlite_master WHERE name = ?", (index,))
                 )
-                assert sql.endswith(f"WHERE {WAITING_TASKS}"), sql
-            # The completed task is in none of them; the three waiting ones in each.
-            for index in VERSION_7:
-                held = tx.scalar(
-                    f"SELECT count(*) FROM tasks INDEXED BY {index}"
-                    " WHERE assignment_status = 'pending' OR assignment_status = 'reserved'"
-                )
+                assert sql.endswith(f"WHERE {term}"), sql
+                # The completed task is in none of them; the three waiting ones in each.
+                held = tx.scalar(f"SELECT count(*) FROM tasks INDEXED BY {index} WHERE {term}")
                 assert held == 3, index
             assert tx.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'tasks_queue'")
         engine = Engine(store, clock, ACCOUNT_SID)
