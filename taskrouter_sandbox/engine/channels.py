@@ -168,10 +168,12 @@ def update_task_channel(
 def delete_task_channel(ops: Operations, workspace_sid: str, sid: str) -> None:
     with ops.write() as op:
         channel = by_sid_or_name(op, workspace_sid, sid)
+        # By the workspace's tasks of each active status (tasks_queue_order): tasks_ttl, which
+        # this read once, holds only the waiting ones.
         active = op.tx.scalar(
-            f"SELECT count(*) FROM tasks WHERE task_channel_sid = ?"
+            "SELECT count(*) FROM tasks WHERE workspace_sid = ? AND task_channel_sid = ?"
             f" AND assignment_status IN ({reads.ACTIVE_TASKS})",
-            (channel["sid"],),
+            (workspace_sid, channel["sid"]),
         )
         if active:
             raise EngineError(

@@ -271,10 +271,12 @@ def delete_task_queue(ops: Operations, workspace_sid: str, sid: str) -> None:
                     f"TaskQueue {sid} ({queue['friendly_name']}) cannot be deleted: "
                     f"Workflow {workflow['sid']} ({workflow['friendly_name']}) routes to it"
                 )
+        # Read from tasks_queue_order's entries alone (the queue's own indexes hold only its
+        # waiting tasks, or every task it ever had).
         active = op.tx.scalar(
-            "SELECT count(*) FROM tasks WHERE task_queue_sid = ?"
+            "SELECT count(*) FROM tasks WHERE workspace_sid = ? AND task_queue_sid = ?"
             f" AND assignment_status IN ({reads.ACTIVE_TASKS})",
-            (sid,),
+            (workspace_sid, sid),
         )
         if active:
             raise EngineError(

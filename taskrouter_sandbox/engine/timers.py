@@ -30,13 +30,15 @@ def fire_due(ops: Operations) -> float | None:
                 " AND timeout_at <= ? ORDER BY timeout_at LIMIT ?",
                 (stamp, DUE_BATCH),
             )
+            # Each status named in the text, not bound: tasks_ttl holds only the waiting
+            # tasks, and SQLite uses it only for a query that says which (store/schema.py).
             expired = [
                 row
                 for status in ("pending", "reserved")
                 for row in tx.all(
-                    "SELECT sid FROM tasks WHERE assignment_status = ? AND timeout_at <= ?"
-                    " ORDER BY timeout_at LIMIT ?",
-                    (status, stamp, DUE_BATCH),
+                    f"SELECT sid FROM tasks WHERE assignment_status = '{status}'"
+                    " AND timeout_at <= ? ORDER BY timeout_at LIMIT ?",
+                    (stamp, DUE_BATCH),
                 )
             ]
             moved = tx.all(
