@@ -3,7 +3,7 @@ with the names its JSON shows joined in; tasks and reservations read once per tr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from taskrouter_sandbox.clock import from_storage
@@ -133,8 +133,9 @@ def worker(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
     return _cached_in_workspace(op, worker_by_sid, "Worker", workspace_sid, sid)
 
 
-def worker_by_sid(op: Operation, sid: str) -> dict[str, Any] | None:
-    """A worker with its activity's name, read once per transaction."""
+def worker_by_sid(op: Operation, sid: str, *, view: bool = False) -> dict[str, Any] | None:
+    """A worker with its activity's name, read once per transaction (view: Transaction.cached's
+    uncopied row, only to read at once)."""
     tx = op.tx
     return tx.cached(
         "workers",
@@ -143,6 +144,7 @@ def worker_by_sid(op: Operation, sid: str) -> dict[str, Any] | None:
         joins=_ACTIVITIES,
         keys=_WORKER_JOIN_KEYS,
         joined=_NAME,
+        view=view,
     )
 
 
@@ -150,9 +152,11 @@ def task_queue(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
     return _cached_in_workspace(op, task_queue_row, "TaskQueue", workspace_sid, sid)
 
 
-def task_queue_row(op: Operation, sid: str) -> dict[str, Any] | None:
+def task_queue_row(op: Operation, sid: str, *, view: bool = False) -> dict[str, Any] | None:
     """A queue with its activities' names, read once per transaction: routing reads its
-    name, target, order, reservation limit and activities several times per reservation."""
+    name, target, order, reservation limit and activities several times per reservation
+    (view: Transaction.cached's uncopied row, only to read; only an update of the queue
+    itself changes it)."""
     tx = op.tx
     return tx.cached(
         "task_queues",
@@ -161,6 +165,7 @@ def task_queue_row(op: Operation, sid: str) -> dict[str, Any] | None:
         joins=_ACTIVITIES,
         keys=_QUEUE_JOIN_KEYS,
         joined=_NAME,
+        view=view,
     )
 
 
@@ -182,8 +187,9 @@ def task(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
     return with_age(op, _cached_in_workspace(op, task_row, "Task", workspace_sid, sid))
 
 
-def task_row(op: Operation, sid: str) -> dict[str, Any] | None:
-    """A task with its queue, workflow and channel names, read once per transaction."""
+def task_row(op: Operation, sid: str, *, view: bool = False) -> dict[str, Any] | None:
+    """A task with its queue, workflow and channel names, read once per transaction (view:
+    Transaction.cached's uncopied row, only to read at once)."""
     tx = op.tx
     return tx.cached(
         "tasks",
@@ -192,6 +198,7 @@ def task_row(op: Operation, sid: str) -> dict[str, Any] | None:
         joins=_TASK_JOINS,
         keys=_TASK_JOIN_KEYS,
         joined=_TASK_JOINED,
+        view=view,
     )
 
 
@@ -214,8 +221,9 @@ def seed_reservation(op: Operation, row: dict[str, Any]) -> None:
     )
 
 
-def reservation_row(op: Operation, sid: str) -> dict[str, Any] | None:
-    """A reservation with its worker's name, read once per transaction."""
+def reservation_row(op: Operation, sid: str, *, view: bool = False) -> dict[str, Any] | None:
+    """A reservation with its worker's name, read once per transaction (view:
+    Transaction.cached's uncopied row, only to read at once)."""
     tx = op.tx
     return tx.cached(
         "reservations",
@@ -224,6 +232,7 @@ def reservation_row(op: Operation, sid: str) -> dict[str, Any] | None:
         joins=_RESERVATION_JOINS,
         keys=_RESERVATION_JOIN_KEYS,
         joined=_NAME,
+        view=view,
     )
 
 
@@ -250,9 +259,14 @@ def referenced_activity(
 
 def with_age(op: Operation, task_row: dict[str, Any]) -> dict[str, Any]:
     """The task with `age`: whole seconds since its virtual start (else its creation)."""
-    start = task_row.get("virtual_start_time") or task_row["date_created"]
-    task_row["age"] = max(0, int((op.now() - from_storage(start)).total_seconds()))
+    task_row["age"] = task_age(op, task_row)
     return task_row
+
+
+def task_age(op: Operation, task_row: Mapping[str, Any]) -> int:
+    """Whole seconds since the task's virtual start (else its creation)."""
+    start = task_row.get("virtual_start_time") or task_row["date_created"]
+    return max(0, int((op.now() - from_storage(start)).total_seconds()))
 
 
 def quoted(statuses: tuple[str, ...]) -> str:
