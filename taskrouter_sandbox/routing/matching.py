@@ -125,7 +125,7 @@ def _target(op: Operation, task: dict[str, Any]) -> Target | None:
 
 
 def _multi_task(op: Operation, workspace_sid: str) -> bool:
-    return bool(reads.workspace(op, workspace_sid)["multi_task_enabled"])
+    return bool(reads.workspace_row(op, workspace_sid)["multi_task_enabled"])
 
 
 def _refused(op: Operation, task: dict[str, Any]) -> set[str]:
@@ -284,7 +284,7 @@ def _route_worker_once(
     moment = op.now()
     stamp = to_storage(moment)
     context: dict[str, Any] = {"worker": _worker_context(worker)}
-    preferred = reads.workspace(op, workspace_sid)["prioritize_queue_order"]
+    preferred = reads.workspace_row(op, workspace_sid)["prioritize_queue_order"]
     best: dict[str, Any] | None = None
     best_order = ""
     for queue in queues:

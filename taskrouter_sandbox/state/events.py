@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import json.encoder
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from taskrouter_sandbox.clock import from_storage, to_storage
@@ -172,7 +173,7 @@ def task_fields(op: Operation, task_sid: str) -> dict[str, Any]:
         "TaskAge": str(reads.task_age(op, task)),
         "TaskPriority": str(task["priority"]),
         "TaskAssignmentStatus": task["assignment_status"],
-        "TaskDateCreated": str(int(from_storage(task["date_created"]).timestamp())),
+        "TaskDateCreated": _unix_seconds(task["date_created"]),
         "TaskChannelSid": task["task_channel_sid"],
         "TaskChannelUniqueName": task["task_channel_unique_name"],
         "TaskQueueSid": task["task_queue_sid"],
@@ -181,9 +182,15 @@ def task_fields(op: Operation, task_sid: str) -> dict[str, Any]:
         "WorkflowName": task["workflow_friendly_name"],
     }
     if task["task_queue_entered_date"]:
-        entered = from_storage(task["task_queue_entered_date"])
-        fields["TaskQueueEnteredDate"] = str(int(entered.timestamp()))
+        fields["TaskQueueEnteredDate"] = _unix_seconds(task["task_queue_entered_date"])
     return fields
+
+
+@lru_cache(maxsize=4096)
+def _unix_seconds(stored: str) -> str:
+    """A stored date as an event's whole Unix seconds: a task's dates go into each of the
+    eight or so events of its reservation."""
+    return str(int(from_storage(stored).timestamp()))
 
 
 def worker_fields(op: Operation, worker_sid: str) -> dict[str, Any]:

@@ -73,13 +73,20 @@ _QUEUE_JOIN_KEYS = frozenset({"reservation_activity_sid", "assignment_activity_s
 
 
 def workspace(op: Operation, workspace_sid: str) -> dict[str, Any]:
-    # Read once per operation: routing looks a workspace up many times per reservation.
-    if workspace_sid in op.workspaces:
-        return dict(op.workspaces[workspace_sid])
-    row = op.tx.one(WORKSPACE_SELECT + " WHERE w.sid = ?", (workspace_sid,))
+    """The workspace row, a copy the caller may change."""
+    return dict(workspace_row(op, workspace_sid))
+
+
+def workspace_row(op: Operation, workspace_sid: str) -> dict[str, Any]:
+    """The operation's cached workspace row itself (callers only read it; a change of the
+    workspace drops it from the cache, never changes it), else NotFound.
+    Read once per operation: routing looks a workspace up many times per reservation."""
+    row = op.workspaces.get(workspace_sid)
     if row is None:
-        raise NotFound(f"Workspace {workspace_sid} not found")
-    op.workspaces[workspace_sid] = dict(row)
+        row = op.tx.one(WORKSPACE_SELECT + " WHERE w.sid = ?", (workspace_sid,))
+        if row is None:
+            raise NotFound(f"Workspace {workspace_sid} not found")
+        op.workspaces[workspace_sid] = row
     return row
 
 
@@ -87,7 +94,7 @@ def workspace_or_none(op: Operation, workspace_sid: str) -> dict[str, Any] | Non
     """The operation's cached workspace row (not a copy: callers only read it)."""
     if workspace_sid not in op.workspaces:
         try:
-            workspace(op, workspace_sid)
+            workspace_row(op, workspace_sid)
         except NotFound:
             return None
     return op.workspaces[workspace_sid]
@@ -97,7 +104,7 @@ def scoped(
     op: Operation, select: str, alias: str, name: str, workspace_sid: str, sid: str
 ) -> dict[str, Any]:
     """A row of the workspace by SID, else NotFound naming the resource."""
-    workspace(op, workspace_sid)
+    workspace_row(op, workspace_sid)
     row = op.tx.one(
         f"{select} WHERE {alias}.sid = ? AND {alias}.workspace_sid = ?", (sid, workspace_sid)
     )
@@ -114,7 +121,7 @@ def _cached_in_workspace(
     sid: str,
 ) -> dict[str, Any]:
     """read(op, sid), the row cached for the transaction, when it is the workspace's."""
-    workspace(op, workspace_sid)
+    workspace_row(op, workspace_sid)
     row = read(op, sid)
     if row is None or row["workspace_sid"] != workspace_sid:
         raise NotFound(f"{resource} {sid} not found in workspace {workspace_sid}")
@@ -237,7 +244,7 @@ def reservation_row(op: Operation, sid: str, *, view: bool = False) -> dict[str,
 
 
 def reservation(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
-    workspace(op, workspace_sid)
+    workspace_row(op, workspace_sid)
     row = reservation_row(op, sid)
     if row is None or row["workspace_sid"] != workspace_sid:
         raise NotFound(f"Reservation {sid} not found in workspace {workspace_sid}")

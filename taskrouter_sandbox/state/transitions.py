@@ -170,7 +170,7 @@ def reserve(
     members, or its own check), so neither check of one is made again.
     """
     tx = op.tx
-    workspace = reads.workspace(op, workspace_sid)
+    workspace = reads.workspace_row(op, workspace_sid)
     task = reads.task(op, workspace_sid, task_sid)
     worker = reads.worker(op, workspace_sid, worker_sid)
     if task["assignment_status"] not in ("pending", "reserved"):
@@ -309,7 +309,7 @@ def accept(op: Operation, reservation: dict[str, Any]) -> None:
         events.record_reservation(op, other["sid"], "reservation.rescinded", "rescinded")
         release_worker(op, other)
         op.route_again("reservation.rescinded", workspace_sid, other["sid"])
-    workspace = reads.workspace(op, workspace_sid)
+    workspace = reads.workspace_row(op, workspace_sid)
     queue = reads.task_queue_row(op, reservation["task_queue_sid"], view=True)
     if not workspace["multi_task_enabled"] and queue and queue["assignment_activity_sid"]:
         worker = reads.worker(op, workspace_sid, reservation["worker_sid"])
@@ -364,7 +364,7 @@ def time_out_reservation(op: Operation, reservation_sid: str, stamp: str) -> Non
     actor = Actor.workspace(workspace_sid)
     _move_reservation(op, reservation_sid, "pending", "timeout")
     events.record_reservation(op, reservation_sid, "reservation.timeout", "timed out", actor)
-    workspace = reads.workspace(op, workspace_sid)
+    workspace = reads.workspace_row(op, workspace_sid)
     if workspace["timeout_activity_sid"]:
         worker = reads.worker(op, workspace_sid, reservation["worker_sid"])
         activity = reads.activity_by_sid(op, workspace["timeout_activity_sid"])
