@@ -66,7 +66,10 @@ def record(
     seconds = moment.timestamp()
     # epoch_ms(moment), worked out once for the row, the data and the waits.
     moment_ms = int(seconds * 1000)
-    actor = actor or Actor("account", op.account_sid)
+    # The account when no actor is named (no Actor built for it).
+    actor_type, actor_sid = (
+        ("account", op.account_sid) if actor is None else (actor.type, actor.sid)
+    )
     event_sid = new_sid("EV")
     data: dict[str, str] = {
         "Sid": event_sid,
@@ -100,8 +103,8 @@ def record(
             moment_ms,
             resource_type,
             resource_sid,
-            actor.type,
-            actor.sid,
+            actor_type,
+            actor_sid,
             description,
             _encode_data(data),
             data.get("TaskSid"),

@@ -229,7 +229,8 @@ class Transaction:
         self._joined_into.clear()
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        statement = self._statement(sql)
+        # The known statement's lookup inline: the engine runs about 28 per reservation.
+        statement = self._known.get(sql) or self._statement(sql)
         if self._pending and statement.flushes:
             self.flush()
         if not statement.read:
