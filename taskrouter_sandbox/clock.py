@@ -94,10 +94,21 @@ def to_storage(moment: datetime) -> str:
     """Sortable text with microseconds, e.g. 2024-01-01T09:00:00.000000Z."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    # isoformat pads years before 1000 to four digits (strftime's %Y does not), so the text
-    # reads back and sorts at any date; it is also several times faster than strftime, and
-    # the engine writes a handful of dates for every change.
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    # The same text as isoformat(timespec="microseconds") without its offset: every field
+    # zero-padded, years before 1000 to four digits (strftime's %Y does not pad), so the text
+    # reads back and sorts at any date. %-formatting the fields is about twice as fast as
+    # isoformat (which also formats the offset, cut off again), and several times faster than
+    # strftime (and than the f-string, with its seven format specs): the engine writes a
+    # couple of dozen dates per routed reservation.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 (an f-string: slower)
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
 
 
 def from_storage(text: str) -> datetime:

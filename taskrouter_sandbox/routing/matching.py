@@ -103,7 +103,7 @@ _QUEUE_HEAD = {
 
 def pending_in_queue_order(op: Operation, queue_sid: str) -> list[dict[str, Any]]:
     """The queue's pending tasks, the one it would hand out first first."""
-    queue = reads.task_queue_row(op, queue_sid)
+    queue = reads.task_queue_row(op, queue_sid, view=True)
     task_order = None if queue is None else queue["task_order"]
     if task_order not in _QUEUE_HEAD:
         return []
@@ -125,7 +125,7 @@ def _target(op: Operation, task: dict[str, Any]) -> Target | None:
 
 
 def _multi_task(op: Operation, workspace_sid: str) -> bool:
-    return bool(reads.workspace(op, workspace_sid)["multi_task_enabled"])
+    return bool(reads.workspace_row(op, workspace_sid)["multi_task_enabled"])
 
 
 def _refused(op: Operation, task: dict[str, Any]) -> set[str]:
@@ -151,7 +151,7 @@ def route_task(op: Operation, workspace_sid: str, task_sid: str) -> None:
     if task["target_timeout_at"] is not None and task["target_timeout_at"] <= to_storage(moment):
         target_timed_out(op, task_sid)
         return  # the move noted task.placed, which routes it again
-    queue = reads.task_queue_row(op, task["task_queue_sid"])
+    queue = reads.task_queue_row(op, task["task_queue_sid"], view=True)
     if queue is None:
         return
     workers, free = _candidates(op, workspace_sid, task, queue["max_reserved_workers"], moment)
@@ -284,7 +284,7 @@ def _route_worker_once(
     moment = op.now()
     stamp = to_storage(moment)
     context: dict[str, Any] = {"worker": _worker_context(worker)}
-    preferred = reads.workspace(op, workspace_sid)["prioritize_queue_order"]
+    preferred = reads.workspace_row(op, workspace_sid)["prioritize_queue_order"]
     best: dict[str, Any] | None = None
     best_order = ""
     for queue in queues:
@@ -325,7 +325,7 @@ def _route_worker_once(
         Actor.workspace(workspace_sid),
         holds_no_offer=not multi_task,
     )
-    queue = reads.task_queue_row(op, best["task_queue_sid"])
+    queue = reads.task_queue_row(op, best["task_queue_sid"], view=True)
     if queue["max_reserved_workers"] > 1:
         # The other offers of a multi-reservation task go out with this one.
         others, free = _candidates(

@@ -84,7 +84,7 @@ def _match_filter(
 ) -> None:
     """The first filter from `first` on that the task matches, else default_filter, else
     cancel; skipped says the task already skipped a filter it matched."""
-    task_attributes = attributes(reads.task_row(op, task_sid)["attributes"])
+    task_attributes = attributes(reads.task_row(op, task_sid, view=True)["attributes"])
     for index in range(first, len(plan.filters)):
         if plan.filters[index].expression.evaluate(task_attributes):
             _enter_target(op, workspace_sid, task_sid, workflow, plan, index, 0, start)
@@ -125,7 +125,7 @@ def enter_queue(
         tx.update("tasks", task_sid, values)
         return
     values["task_queue_entered_date"] = stamp
-    queue = reads.task_queue_row(op, task_queue_sid)
+    queue = reads.task_queue_row(op, task_queue_sid, view=True)
     # The cached task keeps its joined queue name, which moves with it.
     tx.update(
         "tasks", task_sid, values, joined={"task_queue_friendly_name": queue["friendly_name"]}
@@ -157,7 +157,7 @@ def enter_queue(
 def _target_fields(op: Operation, task_sid: str, item: Filter, target: Target) -> dict[str, Any]:
     """A workflow target's event fields: the task, in the target's queue (target-matched is
     recorded before the task moves there), and the filter and target."""
-    queue = reads.task_queue_row(op, target.queue)
+    queue = reads.task_queue_row(op, target.queue, view=True)
     return {
         **events.task_fields(op, task_sid),
         "TaskQueueSid": target.queue,

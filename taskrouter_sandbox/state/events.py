@@ -4,10 +4,12 @@ for it, the event callback published after commit."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import json.encoder
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
-from taskrouter_sandbox.clock import epoch_ms, from_storage, to_storage
+from taskrouter_sandbox.clock import from_storage, to_storage
 from taskrouter_sandbox.domain.validation import new_sid
 from taskrouter_sandbox.domain.values import Actor, EventCallback
 from taskrouter_sandbox.state import reads
@@ -25,6 +27,30 @@ _EVENT_INSERT = (
 _ACCEPTED, _CANCELED = "reservation.accepted", "task.canceled"
 
 
+def _data_encoder() -> Callable[[dict[str, str]], str]:
+    """json.dumps for an event's data (a flat dict of strings), with dumps' defaults: the same
+    C encoder dumps builds on every call (json.encoder.JSONEncoder.iterencode), built once,
+    without the circular-reference check a flat dict of strings cannot need."""
+    make = json.encoder.c_make_encoder
+    if make is None:  # no C accelerator: dumps itself
+        return json.dumps
+    encode = make(
+        None,  # markers: no circular check
+        json.encoder.JSONEncoder().default,
+        json.encoder.encode_basestring_ascii,  # ensure_ascii
+        None,  # indent
+        ": ",
+        ", ",
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+    return lambda data: "".join(encode(data, 0))
+
+
+_encode_data = _data_encoder()
+
+
 def record(
     op: Operation,
     workspace_sid: str,
@@ -37,7 +63,13 @@ def record(
 ) -> str:
     """Store one event (and queue its callback when the workspace asks for it)."""
     moment = op.now()
-    actor = actor or Actor("account", op.account_sid)
+    seconds = moment.timestamp()
+    # epoch_ms(moment), worked out once for the row, the data and the waits.
+    moment_ms = int(seconds * 1000)
+    # The account when no actor is named (no Actor built for it).
+    actor_type, actor_sid = (
+        ("account", op.account_sid) if actor is None else (actor.type, actor.sid)
+    )
     event_sid = new_sid("EV")
     data: dict[str, str] = {
         "Sid": event_sid,
@@ -48,8 +80,8 @@ def record(
         "EventDescription": description,
         "ResourceType": resource_type,
         "ResourceSid": resource_sid,
-        "Timestamp": str(int(moment.timestamp())),
-        "TimestampMs": str(epoch_ms(moment)),
+        "Timestamp": str(int(seconds)),
+        "TimestampMs": str(moment_ms),
     }
     for name, value in fields.items():
         if value is None:
@@ -57,9 +89,9 @@ def record(
         data[name] = value if isinstance(value, str) else json.dumps(value)
     wait = queue_wait = None
     if event_type in (_ACCEPTED, _CANCELED):
-        wait = _seconds_since(moment, data.get("TaskDateCreated"))
+        wait = _seconds_since(moment_ms, data.get("TaskDateCreated"))
         if event_type == _ACCEPTED:
-            queue_wait = _seconds_since(moment, data.get("TaskQueueEnteredDate"))
+            queue_wait = _seconds_since(moment_ms, data.get("TaskQueueEnteredDate"))
     # Written together when the operation ends (flush): one prepared statement for the eight
     # or so events of a routed reservation.
     op.events.append(
@@ -68,13 +100,13 @@ def record(
             workspace_sid,
             event_type,
             to_storage(moment),
-            epoch_ms(moment),
+            moment_ms,
             resource_type,
             resource_sid,
-            actor.type,
-            actor.sid,
+            actor_type,
+            actor_sid,
             description,
-            json.dumps(data),
+            _encode_data(data),
             data.get("TaskSid"),
             data.get("WorkerSid"),
             data.get("ReservationSid"),
@@ -89,16 +121,17 @@ def record(
     )
     callback = _event_callback(op, workspace_sid)
     if callback is not None and (not callback[1] or event_type in callback[1]):
-        op.publish(EventCallback(callback[0], dict(data)))
+        # data is not changed after this: the callback's params are it, not a copy.
+        op.publish(EventCallback(callback[0], data))
     return event_sid
 
 
-def _seconds_since(moment: Any, timestamp: str | None) -> int | None:
-    """Whole seconds from an event field's Unix timestamp to the event's own (its Timestamp
-    field), never below 0; None without the field."""
+def _seconds_since(moment_ms: int, timestamp: str | None) -> int | None:
+    """Whole seconds from an event field's Unix timestamp to the event's own (moment_ms, its
+    TimestampMs), never below 0; None without the field."""
     if timestamp is None:
         return None
-    return max(0, epoch_ms(moment) // 1000 - int(timestamp))
+    return max(0, moment_ms // 1000 - int(timestamp))
 
 
 def flush(op: Operation) -> None:
@@ -135,14 +168,15 @@ def _event_callback(op: Operation, workspace_sid: str) -> tuple[str, frozenset[s
 
 
 def task_fields(op: Operation, task_sid: str) -> dict[str, Any]:
-    task = reads.with_age(op, reads.task_row(op, task_sid))
+    # The cached row itself (read here, never changed or kept).
+    task = reads.task_row(op, task_sid, view=True)
     fields = {
         "TaskSid": task["sid"],
         "TaskAttributes": task["attributes"],
-        "TaskAge": str(task["age"]),
+        "TaskAge": str(reads.task_age(op, task)),
         "TaskPriority": str(task["priority"]),
         "TaskAssignmentStatus": task["assignment_status"],
-        "TaskDateCreated": str(int(from_storage(task["date_created"]).timestamp())),
+        "TaskDateCreated": _unix_seconds(task["date_created"]),
         "TaskChannelSid": task["task_channel_sid"],
         "TaskChannelUniqueName": task["task_channel_unique_name"],
         "TaskQueueSid": task["task_queue_sid"],
@@ -151,13 +185,19 @@ def task_fields(op: Operation, task_sid: str) -> dict[str, Any]:
         "WorkflowName": task["workflow_friendly_name"],
     }
     if task["task_queue_entered_date"]:
-        entered = from_storage(task["task_queue_entered_date"])
-        fields["TaskQueueEnteredDate"] = str(int(entered.timestamp()))
+        fields["TaskQueueEnteredDate"] = _unix_seconds(task["task_queue_entered_date"])
     return fields
 
 
+@lru_cache(maxsize=4096)
+def _unix_seconds(stored: str) -> str:
+    """A stored date as an event's whole Unix seconds: a task's dates go into each of the
+    eight or so events of its reservation."""
+    return str(int(from_storage(stored).timestamp()))
+
+
 def worker_fields(op: Operation, worker_sid: str) -> dict[str, Any]:
-    worker = reads.worker_by_sid(op, worker_sid)
+    worker = reads.worker_by_sid(op, worker_sid, view=True)
     return worker_event_fields(
         worker, worker["activity_sid"], worker["activity_name"], worker["available"]
     )
@@ -184,7 +224,7 @@ def record_reservation(
     verb: str,
     actor: Actor | None = None,
 ) -> None:
-    reservation = reads.reservation_row(op, reservation_sid)
+    reservation = reads.reservation_row(op, reservation_sid, view=True)
     fields = {
         **task_fields(op, reservation["task_sid"]),
         **worker_fields(op, reservation["worker_sid"]),

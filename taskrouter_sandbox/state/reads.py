@@ -3,7 +3,7 @@ with the names its JSON shows joined in; tasks and reservations read once per tr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from taskrouter_sandbox.clock import from_storage
@@ -73,13 +73,20 @@ _QUEUE_JOIN_KEYS = frozenset({"reservation_activity_sid", "assignment_activity_s
 
 
 def workspace(op: Operation, workspace_sid: str) -> dict[str, Any]:
-    # Read once per operation: routing looks a workspace up many times per reservation.
-    if workspace_sid in op.workspaces:
-        return dict(op.workspaces[workspace_sid])
-    row = op.tx.one(WORKSPACE_SELECT + " WHERE w.sid = ?", (workspace_sid,))
+    """The workspace row, a copy the caller may change."""
+    return dict(workspace_row(op, workspace_sid))
+
+
+def workspace_row(op: Operation, workspace_sid: str) -> dict[str, Any]:
+    """The operation's cached workspace row itself (callers only read it; a change of the
+    workspace drops it from the cache, never changes it), else NotFound.
+    Read once per operation: routing looks a workspace up many times per reservation."""
+    row = op.workspaces.get(workspace_sid)
     if row is None:
-        raise NotFound(f"Workspace {workspace_sid} not found")
-    op.workspaces[workspace_sid] = dict(row)
+        row = op.tx.one(WORKSPACE_SELECT + " WHERE w.sid = ?", (workspace_sid,))
+        if row is None:
+            raise NotFound(f"Workspace {workspace_sid} not found")
+        op.workspaces[workspace_sid] = row
     return row
 
 
@@ -87,7 +94,7 @@ def workspace_or_none(op: Operation, workspace_sid: str) -> dict[str, Any] | Non
     """The operation's cached workspace row (not a copy: callers only read it)."""
     if workspace_sid not in op.workspaces:
         try:
-            workspace(op, workspace_sid)
+            workspace_row(op, workspace_sid)
         except NotFound:
             return None
     return op.workspaces[workspace_sid]
@@ -97,7 +104,7 @@ def scoped(
     op: Operation, select: str, alias: str, name: str, workspace_sid: str, sid: str
 ) -> dict[str, Any]:
     """A row of the workspace by SID, else NotFound naming the resource."""
-    workspace(op, workspace_sid)
+    workspace_row(op, workspace_sid)
     row = op.tx.one(
         f"{select} WHERE {alias}.sid = ? AND {alias}.workspace_sid = ?", (sid, workspace_sid)
     )
@@ -114,7 +121,7 @@ def _cached_in_workspace(
     sid: str,
 ) -> dict[str, Any]:
     """read(op, sid), the row cached for the transaction, when it is the workspace's."""
-    workspace(op, workspace_sid)
+    workspace_row(op, workspace_sid)
     row = read(op, sid)
     if row is None or row["workspace_sid"] != workspace_sid:
         raise NotFound(f"{resource} {sid} not found in workspace {workspace_sid}")
@@ -133,8 +140,9 @@ def worker(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
     return _cached_in_workspace(op, worker_by_sid, "Worker", workspace_sid, sid)
 
 
-def worker_by_sid(op: Operation, sid: str) -> dict[str, Any] | None:
-    """A worker with its activity's name, read once per transaction."""
+def worker_by_sid(op: Operation, sid: str, *, view: bool = False) -> dict[str, Any] | None:
+    """A worker with its activity's name, read once per transaction (view: Transaction.cached's
+    uncopied row, only to read at once)."""
     tx = op.tx
     return tx.cached(
         "workers",
@@ -143,6 +151,7 @@ def worker_by_sid(op: Operation, sid: str) -> dict[str, Any] | None:
         joins=_ACTIVITIES,
         keys=_WORKER_JOIN_KEYS,
         joined=_NAME,
+        view=view,
     )
 
 
@@ -150,9 +159,11 @@ def task_queue(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
     return _cached_in_workspace(op, task_queue_row, "TaskQueue", workspace_sid, sid)
 
 
-def task_queue_row(op: Operation, sid: str) -> dict[str, Any] | None:
+def task_queue_row(op: Operation, sid: str, *, view: bool = False) -> dict[str, Any] | None:
     """A queue with its activities' names, read once per transaction: routing reads its
-    name, target, order, reservation limit and activities several times per reservation."""
+    name, target, order, reservation limit and activities several times per reservation
+    (view: Transaction.cached's uncopied row, only to read; only an update of the queue
+    itself changes it)."""
     tx = op.tx
     return tx.cached(
         "task_queues",
@@ -161,6 +172,7 @@ def task_queue_row(op: Operation, sid: str) -> dict[str, Any] | None:
         joins=_ACTIVITIES,
         keys=_QUEUE_JOIN_KEYS,
         joined=_NAME,
+        view=view,
     )
 
 
@@ -182,8 +194,9 @@ def task(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
     return with_age(op, _cached_in_workspace(op, task_row, "Task", workspace_sid, sid))
 
 
-def task_row(op: Operation, sid: str) -> dict[str, Any] | None:
-    """A task with its queue, workflow and channel names, read once per transaction."""
+def task_row(op: Operation, sid: str, *, view: bool = False) -> dict[str, Any] | None:
+    """A task with its queue, workflow and channel names, read once per transaction (view:
+    Transaction.cached's uncopied row, only to read at once)."""
     tx = op.tx
     return tx.cached(
         "tasks",
@@ -192,6 +205,7 @@ def task_row(op: Operation, sid: str) -> dict[str, Any] | None:
         joins=_TASK_JOINS,
         keys=_TASK_JOIN_KEYS,
         joined=_TASK_JOINED,
+        view=view,
     )
 
 
@@ -214,8 +228,9 @@ def seed_reservation(op: Operation, row: dict[str, Any]) -> None:
     )
 
 
-def reservation_row(op: Operation, sid: str) -> dict[str, Any] | None:
-    """A reservation with its worker's name, read once per transaction."""
+def reservation_row(op: Operation, sid: str, *, view: bool = False) -> dict[str, Any] | None:
+    """A reservation with its worker's name, read once per transaction (view:
+    Transaction.cached's uncopied row, only to read at once)."""
     tx = op.tx
     return tx.cached(
         "reservations",
@@ -224,11 +239,12 @@ def reservation_row(op: Operation, sid: str) -> dict[str, Any] | None:
         joins=_RESERVATION_JOINS,
         keys=_RESERVATION_JOIN_KEYS,
         joined=_NAME,
+        view=view,
     )
 
 
 def reservation(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
-    workspace(op, workspace_sid)
+    workspace_row(op, workspace_sid)
     row = reservation_row(op, sid)
     if row is None or row["workspace_sid"] != workspace_sid:
         raise NotFound(f"Reservation {sid} not found in workspace {workspace_sid}")
@@ -250,9 +266,14 @@ def referenced_activity(
 
 def with_age(op: Operation, task_row: dict[str, Any]) -> dict[str, Any]:
     """The task with `age`: whole seconds since its virtual start (else its creation)."""
-    start = task_row.get("virtual_start_time") or task_row["date_created"]
-    task_row["age"] = max(0, int((op.now() - from_storage(start)).total_seconds()))
+    task_row["age"] = task_age(op, task_row)
     return task_row
+
+
+def task_age(op: Operation, task_row: Mapping[str, Any]) -> int:
+    """Whole seconds since the task's virtual start (else its creation)."""
+    start = task_row.get("virtual_start_time") or task_row["date_created"]
+    return max(0, int((op.now() - from_storage(start)).total_seconds()))
 
 
 def quoted(statuses: tuple[str, ...]) -> str:

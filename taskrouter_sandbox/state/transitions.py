@@ -139,7 +139,7 @@ def release_worker(op: Operation, reservation: dict[str, Any], actor: Actor | No
     if previous is None:
         return
     worker = reads.worker_by_sid(op, reservation["worker_sid"])
-    queue = reads.task_queue_row(op, reservation["task_queue_sid"])
+    queue = reads.task_queue_row(op, reservation["task_queue_sid"], view=True)
     if worker is None or queue is None:
         return
     if worker["activity_sid"] != queue["reservation_activity_sid"]:
@@ -170,7 +170,7 @@ def reserve(
     members, or its own check), so neither check of one is made again.
     """
     tx = op.tx
-    workspace = reads.workspace(op, workspace_sid)
+    workspace = reads.workspace_row(op, workspace_sid)
     task = reads.task(op, workspace_sid, task_sid)
     worker = reads.worker(op, workspace_sid, worker_sid)
     if task["assignment_status"] not in ("pending", "reserved"):
@@ -295,7 +295,9 @@ def accept(op: Operation, reservation: dict[str, Any]) -> None:
     workspace_sid = reservation["workspace_sid"]
     task_sid = reservation["task_sid"]
     _move_reservation(op, reservation["sid"], reservation["reservation_status"], "accepted")
-    _move_task(op, task_sid, reads.task_row(op, task_sid)["assignment_status"], "assigned")
+    _move_task(
+        op, task_sid, reads.task_row(op, task_sid, view=True)["assignment_status"], "assigned"
+    )
     events.record_reservation(op, reservation["sid"], "reservation.accepted", "accepted")
     for other in op.tx.all(
         reads.RESERVATION_SELECT
@@ -307,8 +309,8 @@ def accept(op: Operation, reservation: dict[str, Any]) -> None:
         events.record_reservation(op, other["sid"], "reservation.rescinded", "rescinded")
         release_worker(op, other)
         op.route_again("reservation.rescinded", workspace_sid, other["sid"])
-    workspace = reads.workspace(op, workspace_sid)
-    queue = reads.task_queue_row(op, reservation["task_queue_sid"])
+    workspace = reads.workspace_row(op, workspace_sid)
+    queue = reads.task_queue_row(op, reservation["task_queue_sid"], view=True)
     if not workspace["multi_task_enabled"] and queue and queue["assignment_activity_sid"]:
         worker = reads.worker(op, workspace_sid, reservation["worker_sid"])
         activity = reads.activity_by_sid(op, queue["assignment_activity_sid"])
@@ -362,7 +364,7 @@ def time_out_reservation(op: Operation, reservation_sid: str, stamp: str) -> Non
     actor = Actor.workspace(workspace_sid)
     _move_reservation(op, reservation_sid, "pending", "timeout")
     events.record_reservation(op, reservation_sid, "reservation.timeout", "timed out", actor)
-    workspace = reads.workspace(op, workspace_sid)
+    workspace = reads.workspace_row(op, workspace_sid)
     if workspace["timeout_activity_sid"]:
         worker = reads.worker(op, workspace_sid, reservation["worker_sid"])
         activity = reads.activity_by_sid(op, workspace["timeout_activity_sid"])
@@ -371,7 +373,7 @@ def time_out_reservation(op: Operation, reservation_sid: str, stamp: str) -> Non
         release_worker(op, reservation, actor)
     task_sid = reservation["task_sid"]
     offers_left = _offers_left(op, task_sid)
-    status = (reads.task_row(op, task_sid) or {}).get("assignment_status")
+    status = (reads.task_row(op, task_sid, view=True) or {}).get("assignment_status")
     if status == "reserved" and not offers_left:
         _move_task(op, task_sid, "reserved", "pending")
     op.route_again("reservation.timeout", workspace_sid, reservation_sid)
@@ -389,7 +391,9 @@ def _offers_left(op: Operation, task_sid: str) -> int:
 
 def wrap_task(op: Operation, workspace_sid: str, task_sid: str) -> None:
     """The task's work is done and its worker wraps up: task and accepted offer wrapping."""
-    _move_task(op, task_sid, reads.task_row(op, task_sid)["assignment_status"], "wrapping")
+    _move_task(
+        op, task_sid, reads.task_row(op, task_sid, view=True)["assignment_status"], "wrapping"
+    )
     for reservation in op.tx.all(
         reads.RESERVATION_SELECT + " WHERE r.task_sid = ? AND r.reservation_status = 'accepted'",
         (task_sid,),
@@ -419,7 +423,7 @@ def finish_task(
 ) -> None:
     """Cancel or complete a task, ending its reservations the way TaskRouter does: a pending
     offer is canceled (its worker released), an accepted or wrapping one completed."""
-    current = reads.task_row(op, task_sid)["assignment_status"]
+    current = reads.task_row(op, task_sid, view=True)["assignment_status"]
     _move_task(op, task_sid, current, status, reason=reason)
     for reservation in op.tx.all(
         reads.RESERVATION_SELECT
