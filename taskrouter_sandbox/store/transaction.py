@@ -5,6 +5,7 @@ opens them).
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -47,12 +48,24 @@ class _Statement:
     __slots__ = ("ddl", "factory", "flushes", "read", "written")
 
     def __init__(self, sql: str) -> None:
-        self.read = bool(_READ.match(sql))
-        written = _WRITTEN_TABLE.match(sql)
-        self.written = written.group(1).lower() if written else None
-        self.flushes = bool(_SEES_DEFERRED.search(sql) or not _BLIND.match(sql))
-        self.ddl = bool(_DDL.match(sql))
+        self.read, self.written, self.flushes, self.ddl = _classified(sql)
+        # Per store: the column names it keeps are those of the store's own schema.
         self.factory = _row_factory()
+
+
+@functools.lru_cache(maxsize=_MAX_STATEMENTS)
+def _classified(sql: str) -> tuple[bool, str | None, bool, bool]:
+    """What a statement's text says of itself, the same for every store: whether it only
+    reads, the table it writes, whether held updates must be written before it, whether it is
+    DDL. Kept for the process, since a fresh sandbox (a test's fixture) runs the same hundred
+    texts again."""
+    written = _WRITTEN_TABLE.match(sql)
+    return (
+        bool(_READ.match(sql)),
+        written.group(1).lower() if written else None,
+        bool(_SEES_DEFERRED.search(sql) or not _BLIND.match(sql)),
+        bool(_DDL.match(sql)),
+    )
 
 
 def _row_factory() -> Callable[[sqlite3.Cursor, tuple], dict[str, Any]]:
