@@ -36,9 +36,10 @@ def utc_now_iso() -> str:
     # Formatted once a second (time's strftime, a third of datetime's): on every callback.
     global _now_second
     second = int(time.time())
-    if _now_second[0] != second:
-        _now_second = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
-    return _now_second[1]
+    kept = _now_second  # read once: another thread may replace it meanwhile
+    if kept[0] != second:
+        kept = _now_second = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return kept[1]
 
 
 # Each field and the most it may hold (the SIDs MAX_SID_LENGTH), in FIELDS' order.

@@ -95,6 +95,11 @@ def list_tasks(
         "SELECT t.*,",
         "SELECT t.*, COALESCE(t.virtual_start_time, t.date_created) AS virtual_start,",
     )
+    if assignment_status and task_queue_sid is not None:
+        # A queue's tasks in some statuses: tasks_queue_order holds (workspace, status,
+        # queue). SQLite would rather read tasks_queue, which is in the list's order but holds
+        # no status, and so walk every task the queue ever held.
+        select = select.replace(" FROM tasks t", " FROM tasks t INDEXED BY tasks_queue_order", 1)
     with ops.read() as op:
         reads.workspace(op, workspace_sid)
         result = paged(
