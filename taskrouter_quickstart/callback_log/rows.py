@@ -43,8 +43,12 @@ def utc_now_iso() -> str:
 
 
 # Each field and the most it may hold (the SIDs MAX_SID_LENGTH), in FIELDS' order.
-_LONGER = {"received_at": 32, "task_attributes": MAX_ATTRIBUTES_LENGTH}
-_LONGER.update(worker_attributes=MAX_ATTRIBUTES_LENGTH, answer=MAX_ATTRIBUTES_LENGTH)
+_LONGER = {
+    "received_at": 32,
+    "task_attributes": MAX_ATTRIBUTES_LENGTH,
+    "worker_attributes": MAX_ATTRIBUTES_LENGTH,
+    "answer": MAX_ATTRIBUTES_LENGTH,
+}
 _LIMITS = tuple((name, _LONGER.get(name, MAX_SID_LENGTH)) for name in FIELDS)
 
 

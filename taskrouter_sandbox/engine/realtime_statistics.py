@@ -275,8 +275,9 @@ def _longest_waiting(op: Operation, scope: _Scope, started: str) -> tuple[int, s
     tasks_in_queue_since) rather than sorting every waiting task."""
     firsts = []
     for status in WAITING_TASK_STATUSES:
-        # The status in the text, not bound: those indexes hold only the waiting tasks, and
-        # SQLite uses them only for a query that says which (store/schema.py WAITING_TASKS).
+        # The status in the text, not bound: those indexes hold only the waiting tasks, and a
+        # bound status would have SQLite prepare the statement again each time the value
+        # changed, to see that they apply (store/schema.py WAITING_TASKS).
         row = op.tx.one(
             f"SELECT t.sid AS sid, {started} AS started, t.seq AS seq FROM tasks t"
             f" WHERE {' AND '.join(scope.task_where)} AND t.assignment_status = '{status}'"

@@ -31,7 +31,8 @@ def fire_due(ops: Operations) -> float | None:
                 (stamp, DUE_BATCH),
             )
             # Each status named in the text, not bound: tasks_ttl holds only the waiting
-            # tasks, and SQLite uses it only for a query that says which (store/schema.py).
+            # tasks, and a bound status would have SQLite prepare the statement again for
+            # each new value, to see that it applies (store/schema.py WAITING_TASKS).
             expired = [
                 row
                 for status in ("pending", "reserved")

@@ -390,7 +390,8 @@ STATISTICS_EVENTS = (
 # task's eight: workflow.target-matched and reservation.completed; task.updated, the
 # worker's attribute and capacity changes...): each index holds only STATISTICS_EVENTS.
 # SQLite uses such an index only for a query whose WHERE says the same term, word for word
-# (a bound parameter proves nothing), so every query these indexes serve adds
+# (a bound parameter proves it only by SQLite preparing the statement again for each new
+# value bound), so every query these indexes serve adds
 # STATISTICS_EVENTS to its own event_type clause. (The Events list, EventType filter
 # included, reads events_date, the workspace's window in its order, before and since.)
 _EVENT_WAIT_INDEXES = tuple(
@@ -409,8 +410,9 @@ _EVENT_WAIT_INDEXES = tuple(
 # waits read only these, and a task that leaves them (assigned, wrapping, completed, canceled)
 # never comes back, so its later status changes write nothing to those indexes. Written as an
 # OR: SQLite uses a partial index only when the query's WHERE implies its term, and it proves
-# `assignment_status = 'pending'` (literal, in the query's own text: a bound parameter proves
-# nothing) implies one side of an OR, not an IN list.
+# `assignment_status = 'pending'` implies one side of an OR, not an IN list. The queries say
+# the status in their own text: from a bound one, SQLite proves it only by preparing the
+# statement again each time the value bound changes (3.40 does so).
 WAITING_TASKS = "(assignment_status = 'pending' OR assignment_status = 'reserved')"
 # A queue's indexes also leave out the tasks in no queue: a new task is inserted before
 # routing puts it in one (in the same transaction), so its INSERT writes nothing to them and
