@@ -80,7 +80,8 @@ def _row_factory() -> Callable[[sqlite3.Cursor, tuple], dict[str, Any]]:
             # Read again when the width changes: another connection (a newer server
             # upgrading the file) may have added a column to a table a `*` reads.
             names = tuple(column[0] for column in cursor.description)
-        return dict(zip(names, row, strict=True))
+        # The widths were compared just above: strict's own check would cost a fifth more.
+        return dict(zip(names, row, strict=False))
 
     return make
 
