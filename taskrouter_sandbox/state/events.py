@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from taskrouter_sandbox.clock import from_storage, to_storage
+from taskrouter_sandbox.clock import epoch_ms, from_storage, to_storage
 from taskrouter_sandbox.domain.validation import new_sid
 from taskrouter_sandbox.domain.values import Actor, EventCallback
 from taskrouter_sandbox.state import reads
@@ -63,9 +63,8 @@ def record(
 ) -> str:
     """Store one event (and queue its callback when the workspace asks for it)."""
     moment = op.now()
-    seconds = moment.timestamp()
-    # epoch_ms(moment), worked out once for the row, the data and the waits.
-    moment_ms = int(seconds * 1000)
+    # Worked out once for the row, the data and the waits.
+    moment_ms = epoch_ms(moment)
     # The account when no actor is named (no Actor built for it).
     actor_type, actor_sid = (
         ("account", op.account_sid) if actor is None else (actor.type, actor.sid)
@@ -80,7 +79,7 @@ def record(
         "EventDescription": description,
         "ResourceType": resource_type,
         "ResourceSid": resource_sid,
-        "Timestamp": str(int(seconds)),
+        "Timestamp": str(int(moment.timestamp())),
         "TimestampMs": str(moment_ms),
     }
     for name, value in fields.items():

@@ -216,6 +216,12 @@ def seed_task(op: Operation, row: dict[str, Any]) -> None:
     )
 
 
+def task_status(op: Operation, sid: str) -> str | None:
+    """The task's assignment status as this transaction sees it (None: no such task)."""
+    row = task_row(op, sid, view=True)
+    return None if row is None else row["assignment_status"]
+
+
 def seed_reservation(op: Operation, row: dict[str, Any]) -> None:
     """Cache a reservation row (RESERVATION_SELECT's columns) just read or written."""
     op.tx.seed(

@@ -295,9 +295,7 @@ def accept(op: Operation, reservation: dict[str, Any]) -> None:
     workspace_sid = reservation["workspace_sid"]
     task_sid = reservation["task_sid"]
     _move_reservation(op, reservation["sid"], reservation["reservation_status"], "accepted")
-    _move_task(
-        op, task_sid, reads.task_row(op, task_sid, view=True)["assignment_status"], "assigned"
-    )
+    _move_task(op, task_sid, reads.task_status(op, task_sid), "assigned")
     events.record_reservation(op, reservation["sid"], "reservation.accepted", "accepted")
     for other in op.tx.all(
         reads.RESERVATION_SELECT
@@ -373,7 +371,7 @@ def time_out_reservation(op: Operation, reservation_sid: str, stamp: str) -> Non
         release_worker(op, reservation, actor)
     task_sid = reservation["task_sid"]
     offers_left = _offers_left(op, task_sid)
-    status = (reads.task_row(op, task_sid, view=True) or {}).get("assignment_status")
+    status = reads.task_status(op, task_sid)
     if status == "reserved" and not offers_left:
         _move_task(op, task_sid, "reserved", "pending")
     op.route_again("reservation.timeout", workspace_sid, reservation_sid)
@@ -391,9 +389,7 @@ def _offers_left(op: Operation, task_sid: str) -> int:
 
 def wrap_task(op: Operation, workspace_sid: str, task_sid: str) -> None:
     """The task's work is done and its worker wraps up: task and accepted offer wrapping."""
-    _move_task(
-        op, task_sid, reads.task_row(op, task_sid, view=True)["assignment_status"], "wrapping"
-    )
+    _move_task(op, task_sid, reads.task_status(op, task_sid), "wrapping")
     for reservation in op.tx.all(
         reads.RESERVATION_SELECT + " WHERE r.task_sid = ? AND r.reservation_status = 'accepted'",
         (task_sid,),
@@ -423,8 +419,7 @@ def finish_task(
 ) -> None:
     """Cancel or complete a task, ending its reservations the way TaskRouter does: a pending
     offer is canceled (its worker released), an accepted or wrapping one completed."""
-    current = reads.task_row(op, task_sid, view=True)["assignment_status"]
-    _move_task(op, task_sid, current, status, reason=reason)
+    _move_task(op, task_sid, reads.task_status(op, task_sid), status, reason=reason)
     for reservation in op.tx.all(
         reads.RESERVATION_SELECT
         + f" WHERE r.task_sid = ? AND r.reservation_status IN ({reads.OPEN_RESERVATIONS})",
