@@ -190,3 +190,10 @@ def one_queue_floor(engine) -> tuple[str, str, str, str]:
     available = engine.list_activities(ws, Paging(), friendly_name="Available").rows[0]
     worker = engine.create_worker(ws, "Ann", activity_sid=available["sid"])["sid"]
     return ws, queue, flow, worker
+
+
+def accept_and_complete(engine, ws: str, task_sid: str) -> None:
+    """Accept the task's one offer and complete the task (the upgrade tests' finished task)."""
+    (reservation,) = engine.list_reservations(ws, Paging(), task_sid=task_sid).rows
+    engine.update_reservation(ws, reservation["sid"], reservation_status="accepted")
+    engine.update_task(ws, task_sid, assignment_status="completed", reason="done")

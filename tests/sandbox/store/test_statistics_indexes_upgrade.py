@@ -12,7 +12,7 @@ from taskrouter_sandbox.clock import ManualClock
 from taskrouter_sandbox.domain.values import Paging
 from taskrouter_sandbox.engine import Engine, cumulative_statistics
 from taskrouter_sandbox.store import Store
-from tests.sandbox.conftest import one_queue_floor
+from tests.sandbox.conftest import accept_and_complete, one_queue_floor
 
 ACCOUNT_SID = "AC" + "f" * 32
 
@@ -68,9 +68,7 @@ def test_a_version_6_file_gets_the_narrower_indexes(tmp_path: Path) -> None:
         first = engine.create_task(ws, attributes="{}", workflow_sid=flow)["sid"]
         engine.create_task(ws, attributes="{}", workflow_sid=flow)
         engine.create_task(ws, attributes="{}", workflow_sid=flow)
-        (reservation,) = engine.list_reservations(ws, Paging(), task_sid=first).rows
-        engine.update_reservation(ws, reservation["sid"], reservation_status="accepted")
-        engine.update_task(ws, first, assignment_status="completed", reason="done")
+        accept_and_complete(engine, ws, first)
         before = _figures(engine, ws, queue, flow, worker)
         with store.transaction() as tx:
             for index, definition in VERSION_6.items():

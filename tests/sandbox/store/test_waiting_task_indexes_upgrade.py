@@ -14,7 +14,7 @@ from taskrouter_sandbox.domain.values import Paging
 from taskrouter_sandbox.engine import Engine
 from taskrouter_sandbox.store import Store
 from taskrouter_sandbox.store.schema import QUEUED_WAITING_TASKS, WAITING_TASKS
-from tests.sandbox.conftest import one_queue_floor
+from tests.sandbox.conftest import accept_and_complete, one_queue_floor
 
 ACCOUNT_SID = "AC" + "9" * 32
 
@@ -54,9 +54,7 @@ def test_a_version_7_file_gets_the_waiting_task_indexes(tmp_path: Path) -> None:
         ws, queue, flow, _ = one_queue_floor(engine)
         # One completed, one reserved (Ann's offer), two pending behind it.
         first = engine.create_task(ws, attributes="{}", workflow_sid=flow)["sid"]
-        (reservation,) = engine.list_reservations(ws, Paging(), task_sid=first).rows
-        engine.update_reservation(ws, reservation["sid"], reservation_status="accepted")
-        engine.update_task(ws, first, assignment_status="completed", reason="done")
+        accept_and_complete(engine, ws, first)
         for _ in range(3):
             engine.create_task(ws, attributes="{}", workflow_sid=flow, timeout=600)
         clock.advance(5)
