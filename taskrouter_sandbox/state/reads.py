@@ -1,5 +1,7 @@
 """Row reads inside an operation: each resource by SID, scoped to its workspace (else NotFound),
-with the names its JSON shows joined in; tasks and reservations read once per transaction."""
+with the names its JSON shows joined in. Workspaces, queues, workflows, workers, tasks and
+reservations come from the transaction's row cache (Transaction.cached): read once, and kept by
+the write transactions from one to the next until a write may have changed them."""
 
 from __future__ import annotations
 
@@ -70,6 +72,7 @@ _NAME = frozenset({"friendly_name"})
 _ACTIVITIES = frozenset({"activities"})
 _WORKER_JOIN_KEYS = frozenset({"activity_sid"})
 _QUEUE_JOIN_KEYS = frozenset({"reservation_activity_sid", "assignment_activity_sid"})
+_WORKSPACE_JOIN_KEYS = frozenset({"default_activity_sid", "timeout_activity_sid"})
 
 
 def workspace(op: Operation, workspace_sid: str) -> dict[str, Any]:
@@ -78,12 +81,21 @@ def workspace(op: Operation, workspace_sid: str) -> dict[str, Any]:
 
 
 def workspace_row(op: Operation, workspace_sid: str) -> dict[str, Any]:
-    """The operation's cached workspace row itself (callers only read it; a change of the
-    workspace drops it from the cache, never changes it), else NotFound.
-    Read once per operation: routing looks a workspace up many times per reservation."""
+    """The operation's cached workspace row itself (callers only read it), else NotFound.
+    Looked up once per operation (routing asks for it many times per reservation), from the
+    transaction's cache (Transaction.cached), which keeps it from one write to the next."""
     row = op.workspaces.get(workspace_sid)
     if row is None:
-        row = op.tx.one(WORKSPACE_SELECT + " WHERE w.sid = ?", (workspace_sid,))
+        tx = op.tx
+        row = tx.cached(
+            "workspaces",
+            workspace_sid,
+            lambda: tx.one(WORKSPACE_SELECT + " WHERE w.sid = ?", (workspace_sid,)),
+            joins=_ACTIVITIES,
+            keys=_WORKSPACE_JOIN_KEYS,
+            joined=_NAME,
+            view=True,
+        )
         if row is None:
             raise NotFound(f"Workspace {workspace_sid} not found")
         op.workspaces[workspace_sid] = row
@@ -120,7 +132,7 @@ def _cached_in_workspace(
     workspace_sid: str,
     sid: str,
 ) -> dict[str, Any]:
-    """read(op, sid), the row cached for the transaction, when it is the workspace's."""
+    """read(op, sid), the cached row, when it is the workspace's."""
     workspace_row(op, workspace_sid)
     row = read(op, sid)
     if row is None or row["workspace_sid"] != workspace_sid:
@@ -141,7 +153,7 @@ def worker(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
 
 
 def worker_by_sid(op: Operation, sid: str, *, view: bool = False) -> dict[str, Any] | None:
-    """A worker with its activity's name, read once per transaction (view: Transaction.cached's
+    """A worker with its activity's name, read through the row cache (view: Transaction.cached's
     uncopied row, only to read at once)."""
     tx = op.tx
     return tx.cached(
@@ -160,7 +172,7 @@ def task_queue(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
 
 
 def task_queue_row(op: Operation, sid: str, *, view: bool = False) -> dict[str, Any] | None:
-    """A queue with its activities' names, read once per transaction: routing reads its
+    """A queue with its activities' names, read through the row cache: routing reads its
     name, target, order, reservation limit and activities several times per reservation
     (view: Transaction.cached's uncopied row, only to read; only an update of the queue
     itself changes it)."""
@@ -181,7 +193,7 @@ def workflow(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
 
 
 def workflow_row(op: Operation, sid: str) -> dict[str, Any] | None:
-    """A workflow, read once per transaction."""
+    """A workflow, read through the row cache."""
     tx = op.tx
     return tx.cached("workflows", sid, lambda: tx.one(WORKFLOW_SELECT + " WHERE f.sid = ?", (sid,)))
 
@@ -195,7 +207,7 @@ def task(op: Operation, workspace_sid: str, sid: str) -> dict[str, Any]:
 
 
 def task_row(op: Operation, sid: str, *, view: bool = False) -> dict[str, Any] | None:
-    """A task with its queue, workflow and channel names, read once per transaction (view:
+    """A task with its queue, workflow and channel names, read through the row cache (view:
     Transaction.cached's uncopied row, only to read at once)."""
     tx = op.tx
     return tx.cached(
@@ -235,7 +247,7 @@ def seed_reservation(op: Operation, row: dict[str, Any]) -> None:
 
 
 def reservation_row(op: Operation, sid: str, *, view: bool = False) -> dict[str, Any] | None:
-    """A reservation with its worker's name, read once per transaction (view:
+    """A reservation with its worker's name, read through the row cache (view:
     Transaction.cached's uncopied row, only to read at once)."""
     tx = op.tx
     return tx.cached(

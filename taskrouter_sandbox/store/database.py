@@ -1,8 +1,10 @@
 """The sandbox database's connections and transactions.
 
 The database is the single source of truth, shared by every thread and process that opens it:
-a connection per thread for a file (in WAL mode: reads take no lock), one locked one for :memory:,
-and one writer at a time from each process.
+for a file, a connection per thread for reads (in WAL mode: they take no lock) and one for the
+process's writes, one writer at a time; one locked connection for :memory:. The write
+transactions keep the rows they read for the next ones (RowCache) for as long as no other
+process has written.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from taskrouter_sandbox.store.schema import (
     SCHEMA_VERSION,
     WORKER_CHANNELS_BACKFILL,
 )
-from taskrouter_sandbox.store.transaction import StoreError, Transaction, _Statement
+from taskrouter_sandbox.store.transaction import RowCache, StoreError, Transaction, _Statement
 
 __all__ = ["MEMORY", "WAL_CHECKPOINT_PAGES", "Store", "StoreError", "Transaction"]
 
@@ -40,6 +42,9 @@ logger = logging.getLogger(__name__)
 MEMORY = ":memory:"
 # WAL pages between automatic checkpoints (see Store._open).
 WAL_CHECKPOINT_PAGES = 10_000
+# The rows the write transactions keep for the next ones, at most (about 2 KB each): past it
+# the cache starts again empty, which costs a read of each row the next operations use.
+MAX_CACHED_ROWS = 20_000
 
 
 # The column names of the last cursor description seen (one per statement executed, shared
@@ -85,6 +90,8 @@ def _forget_connections(reference: weakref.ref[Store]) -> None:
     store._inherited.extend(holder.connection for holder in list(store._holders))
     for holder in list(store._holders):
         holder.connection = None  # type: ignore[assignment]
+    store._writer = None
+    store._rows = RowCache()
     store._local = threading.local()
     store._holders_lock = threading.Lock()
     # A thread of the parent may have held it at the fork; it never releases it here.
@@ -93,7 +100,8 @@ def _forget_connections(reference: weakref.ref[Store]) -> None:
 
 
 class Store:
-    """The sandbox database: a connection per thread for files, one locked one for :memory:.
+    """The sandbox database: for a file, a connection per thread for reads and one for this
+    process's writes; one locked one for :memory:.
 
     copy_of (in-memory stores only): start as a copy of that store's database, made with
     sqlite3's backup in a fraction of a millisecond; the schema check after it then finds
@@ -130,6 +138,11 @@ class Store:
         # Whether the database file was made private (or tightened, with its -wal and -shm).
         self._made_private = False
         self._shared: _ConnectionHolder | None = None
+        # A file store's connection for this process's write transactions (one at a time,
+        # _write_lock): one connection, so that PRAGMA data_version on it changes only when
+        # another process has committed, which is when the cached rows may be stale.
+        self._writer: _ConnectionHolder | None = None
+        self._rows = RowCache()
         self._inherited: list[sqlite3.Connection] = []
         if self._memory:
             self._shared = self._open()
@@ -197,11 +210,15 @@ class Store:
                     raise
                 time.sleep(0.01)
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self, write: bool = False) -> sqlite3.Connection:
         if self._closed:
             raise StoreError("the sandbox store is closed")
         if self._shared is not None:
             return self._shared.connection
+        if write:
+            if self._writer is None:
+                self._writer = self._open()
+            return self._writer.connection
         holder = getattr(self._local, "holder", None)
         if holder is None:
             holder = self._open()
@@ -243,33 +260,54 @@ class Store:
         lock = self._memory_lock if self._memory else self._write_lock if write else None
         if lock is not None:
             lock.acquire()
+        cache = None
         try:
-            connection = self._connection()
+            connection = self._connection(write)
             connection.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
-            tx = Transaction(connection, write, self._known)
+            begun = 2
+            if write:
+                cache = self._rows
+                if not self._memory:
+                    # Holding the write lock, so nothing else commits until this ends: the
+                    # version now says whether another process has written since the last.
+                    seen = (connection, connection.execute("PRAGMA data_version").fetchone())
+                    begun += 1
+                    if seen != cache.seen:
+                        cache.clear()
+                        cache.seen = seen
+            tx = Transaction(connection, write, self._known, cache)
             self._local.transaction = tx
             try:
                 yield tx
             except BaseException:
                 self._local.transaction = None
-                connection.execute("ROLLBACK")
+                self._roll_back(connection, cache)
                 raise
             self._local.transaction = None
             try:
                 tx.flush()
                 connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                self._roll_back(connection, cache)
                 raise
+            if cache is not None and len(cache.rows) > MAX_CACHED_ROWS:
+                cache.clear()
         finally:
             if lock is not None:
                 lock.release()
-        self.statements += tx.statements + 2
+        self.statements += tx.statements + begun
         for callback in tx._after_commit:
             try:
                 callback()
             except Exception:
                 logger.exception("after-commit hook failed")
+
+    @staticmethod
+    def _roll_back(connection: sqlite3.Connection, cache: RowCache | None) -> None:
+        if cache is not None:
+            # The rolled-back writes had patched the rows it keeps.
+            cache.clear()
+        connection.execute("ROLLBACK")
 
     # -- schema and maintenance ------------------------------------------------------
 

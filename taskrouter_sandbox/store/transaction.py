@@ -98,6 +98,30 @@ class _CachedRow:
     joined: frozenset[str] = frozenset()
 
 
+class RowCache:
+    """The rows Transaction.cached keeps, with the indexes that say which a write may have
+    changed. A read transaction has its own; a store's write transactions share one from each
+    to the next (Store._transaction says when it is still true), so an operation reads again
+    only what the last ones changed by raw SQL or deleted."""
+
+    __slots__ = ("joined_into", "of_table", "rows", "seen")
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], _CachedRow] = {}
+        # The keys of the cached rows by their table, and by each table they join and the
+        # joined columns they show: a write drops what it may have changed without looking
+        # at every cached row (an operation offering 800 tasks caches 800 reservations).
+        self.of_table: dict[str, set[tuple[str, str]]] = {}
+        self.joined_into: dict[str, dict[frozenset[str], set[tuple[str, str]]]] = {}
+        # What the store last saw of the database when it kept these (Store._transaction).
+        self.seen: object = None
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.of_table.clear()
+        self.joined_into.clear()
+
+
 class Transaction:
     """One open transaction: query helpers and hooks that run after a successful commit."""
 
@@ -106,18 +130,19 @@ class Transaction:
         connection: sqlite3.Connection,
         write: bool,
         known: dict[str, _Statement] | None = None,
+        cache: RowCache | None = None,
     ) -> None:
         self.connection = connection
         self.write = write
         # Statement text -> what is known of it, shared by the store's transactions.
         self._known = {} if known is None else known
         self._after_commit: list[Callable[[], None]] = []
-        self._rows: dict[tuple[str, str], _CachedRow] = {}
-        # The keys of the cached rows by their table, and by each table they join and the
-        # joined columns they show: a write drops what it may have changed without looking
-        # at every cached row (an operation offering 800 tasks caches 800 reservations).
-        self._of_table: dict[str, set[tuple[str, str]]] = {}
-        self._joined_into: dict[str, dict[frozenset[str], set[tuple[str, str]]]] = {}
+        self._cache = RowCache() if cache is None else cache
+        # The cache's own dicts, changed in place (never rebound): the lookups below are
+        # the engine's most frequent.
+        self._rows = self._cache.rows
+        self._of_table = self._cache.of_table
+        self._joined_into = self._cache.joined_into
         # Statements run through this transaction (an executemany counts each row), which
         # Store.statements adds up after it ends: the benchmark reports them per reservation.
         self.statements = 0
@@ -169,9 +194,9 @@ class Transaction:
         view: bool = False,
     ) -> dict[str, Any] | None:
         """A copy of table's row sid as load() reads it (a fresh dict each time: the cache
-        keeps it), read once per transaction. view: the cached dict itself, no copy, for a
-        caller that only reads it at once (never changes it, never keeps it past the next
-        write of this transaction).
+        keeps it), read once and then kept: by a write transaction for the store's next ones
+        too (RowCache). view: the cached dict itself, no copy, for a caller that only reads
+        it at once (never changes it, never keeps it past the next write or the transaction).
 
         Routing reads the same task and reservation many times in one operation. update()
         patches a cached row with the values it writes; any other write that could touch it
@@ -180,7 +205,9 @@ class Transaction:
         table in joins drops it only when it writes one of the joined columns (when given).
         """
         entry = self._rows.get((table, sid))
-        if entry is None:
+        # Kept by an earlier transaction, the row may have been read by another SELECT: a
+        # caller that joins other tables reads its own (state/reads.py has one per table).
+        if entry is None or entry.joins != joins or entry.keys != keys:
             row = load()
             if row is None:
                 return None
@@ -238,9 +265,7 @@ class Transaction:
             self._joined_into.setdefault(other, {}).setdefault(entry.joined, set()).add(key)
 
     def _clear_rows(self) -> None:
-        self._rows.clear()
-        self._of_table.clear()
-        self._joined_into.clear()
+        self._cache.clear()
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         # The known statement's lookup inline: the engine runs about 28 per reservation.
