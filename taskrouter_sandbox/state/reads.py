@@ -81,7 +81,8 @@ def workspace(op: Operation, workspace_sid: str) -> dict[str, Any]:
 
 
 def workspace_row(op: Operation, workspace_sid: str) -> dict[str, Any]:
-    """The operation's cached workspace row itself (callers only read it), else NotFound.
+    """The operation's cached workspace row itself (callers only read it, and never keep it
+    past the operation: a later one may patch it in place), else NotFound.
     Looked up once per operation (routing asks for it many times per reservation), from the
     transaction's cache (Transaction.cached), which keeps it from one write to the next."""
     row = op.workspaces.get(workspace_sid)
@@ -103,7 +104,8 @@ def workspace_row(op: Operation, workspace_sid: str) -> dict[str, Any]:
 
 
 def workspace_or_none(op: Operation, workspace_sid: str) -> dict[str, Any] | None:
-    """The operation's cached workspace row (not a copy: callers only read it)."""
+    """The operation's cached workspace row (not a copy: callers only read it, within the
+    operation)."""
     if workspace_sid not in op.workspaces:
         try:
             workspace_row(op, workspace_sid)

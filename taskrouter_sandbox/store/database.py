@@ -42,9 +42,9 @@ logger = logging.getLogger(__name__)
 MEMORY = ":memory:"
 # WAL pages between automatic checkpoints (see Store._open).
 WAL_CHECKPOINT_PAGES = 10_000
-# The rows the write transactions keep for the next ones, at most (about 2 KB each): past it
-# the cache starts again empty, which costs a read of each row the next operations use.
-MAX_CACHED_ROWS = 20_000
+# What the rows the write transactions keep for the next ones may hold, about (RowCache.weight):
+# past it the cache starts again empty, which costs a read of each row the next operations use.
+MAX_CACHED_BYTES = 32 * 1024 * 1024
 
 
 # The column names of the last cursor description seen (one per statement executed, shared
@@ -260,24 +260,23 @@ class Store:
         lock = self._memory_lock if self._memory else self._write_lock if write else None
         if lock is not None:
             lock.acquire()
-        cache = None
+        cache = self._rows if write else None
+        begun = 2
         try:
             connection = self._connection(write)
             connection.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
-            begun = 2
-            if write:
-                cache = self._rows
-                if not self._memory:
+            try:
+                if cache is not None and not self._memory:
                     # Holding the write lock, so nothing else commits until this ends: the
-                    # version now says whether another process has written since the last.
+                    # version now says whether another connection (another process) has
+                    # written since the last (or checkpointed with TRUNCATE, or vacuumed).
                     seen = (connection, connection.execute("PRAGMA data_version").fetchone())
                     begun += 1
                     if seen != cache.seen:
                         cache.clear()
                         cache.seen = seen
-            tx = Transaction(connection, write, self._known, cache)
-            self._local.transaction = tx
-            try:
+                tx = Transaction(connection, write, self._known, cache)
+                self._local.transaction = tx
                 yield tx
             except BaseException:
                 self._local.transaction = None
@@ -290,7 +289,7 @@ class Store:
             except BaseException:
                 self._roll_back(connection, cache)
                 raise
-            if cache is not None and len(cache.rows) > MAX_CACHED_ROWS:
+            if cache is not None and cache.weight > MAX_CACHED_BYTES:
                 cache.clear()
         finally:
             if lock is not None:

@@ -26,6 +26,21 @@ RESOURCE_TABLES = (
     "workspaces",
 )
 
+# Tables whose rows no foreign key refers to and no trigger watches the deletion of: deleting
+# one of their rows changes no other table, so the row cache forgets only that table's rows
+# (store/transaction.py). tests/sandbox/store/test_row_cache.py checks it against the schema.
+DELETED_ALONE = frozenset(
+    {
+        "alerts",
+        "events",
+        "owed_callbacks",
+        "settings",
+        "worker_channels",
+        "worker_queues",
+        "workflows",
+    }
+)
+
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS settings (
         key TEXT PRIMARY KEY,

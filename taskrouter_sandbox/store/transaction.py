@@ -12,19 +12,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from taskrouter_sandbox.store.schema import VERSIONED_TABLES
+from taskrouter_sandbox.store.schema import DELETED_ALONE, VERSIONED_TABLES
 
 
 class StoreError(RuntimeError):
     """The database cannot be used as asked (closed, newer schema, misuse of transactions)."""
 
 
-# The table a write statement names; a DELETE may cascade, so it is treated as touching all.
-# Anything but a read (_READ) is a write: a read transaction refuses it (StoreError).
+# The table a write statement names. A DELETE may cascade, and so may a REPLACE (it deletes
+# the row in its way), so they are treated as touching every table, except a DELETE from a
+# table in DELETED_ALONE. Anything but a read (_READ) is a write: a read transaction refuses
+# it (StoreError).
 _WRITTEN_TABLE = re.compile(
-    r"\s*(?:UPDATE(?:\s+OR\s+\w+)?|(?:INSERT|REPLACE)(?:\s+OR\s+\w+)?\s+INTO)\s+(\w+)",
+    r"\s*(?:UPDATE(?:\s+OR\s+(\w+))?|(?:INSERT|(REPLACE))(?:\s+OR\s+(\w+))?\s+INTO)\s+(\w+)",
     re.IGNORECASE,
 )
+_DELETED_TABLE = re.compile(r"\s*DELETE\s+FROM\s+(\w+)", re.IGNORECASE)
 _READ = re.compile(r"\s*(?:SELECT|PRAGMA|EXPLAIN)\b", re.IGNORECASE)
 # update() of a task or a reservation waits (Transaction.flush) until a statement that could
 # see it runs: one that names its table, or worker_queues (whose free flag the reservations'
@@ -38,6 +41,8 @@ _BLIND = re.compile(r"\s*(?:SELECT|INSERT|UPDATE)\b", re.IGNORECASE)
 _DDL = re.compile(r"\s*(?:ALTER|CREATE|DROP)\b", re.IGNORECASE)
 # Statement texts a store keeps what it knows of (the engine runs a few hundred).
 _MAX_STATEMENTS = 2048
+# What a cached row is counted as beside its attributes (RowCache.weight), in bytes.
+ROW_WEIGHT = 2048
 
 
 class _Statement:
@@ -60,9 +65,17 @@ def _classified(sql: str) -> tuple[bool, str | None, bool, bool]:
     DDL. Kept for the process, since a fresh sandbox (a test's fixture) runs the same hundred
     texts again."""
     written = _WRITTEN_TABLE.match(sql)
+    table = None
+    if written:
+        if not any(verb and verb.upper() == "REPLACE" for verb in written.group(1, 2, 3)):
+            table = written.group(4).lower()
+    else:
+        deleted = _DELETED_TABLE.match(sql)
+        if deleted and deleted.group(1).lower() in DELETED_ALONE:
+            table = deleted.group(1).lower()
     return (
         bool(_READ.match(sql)),
-        written.group(1).lower() if written else None,
+        table,
         bool(_SEES_DEFERRED.search(sql) or not _BLIND.match(sql)),
         bool(_DDL.match(sql)),
     )
@@ -104,7 +117,7 @@ class RowCache:
     to the next (Store._transaction says when it is still true), so an operation reads again
     only what the last ones changed by raw SQL or deleted."""
 
-    __slots__ = ("joined_into", "of_table", "rows", "seen")
+    __slots__ = ("joined_into", "of_table", "rows", "seen", "weight")
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], _CachedRow] = {}
@@ -115,11 +128,16 @@ class RowCache:
         self.joined_into: dict[str, dict[frozenset[str], set[tuple[str, str]]]] = {}
         # What the store last saw of the database when it kept these (Store._transaction).
         self.seen: object = None
+        # About the bytes the rows kept since the last clear() hold (a row's attributes, up
+        # to 16 KB, and 2 KB for the rest), never lowered when one is dropped: the store
+        # starts again past a bound (Store._transaction).
+        self.weight = 0
 
     def clear(self) -> None:
         self.rows.clear()
         self.of_table.clear()
         self.joined_into.clear()
+        self.weight = 0
 
 
 class Transaction:
@@ -132,6 +150,9 @@ class Transaction:
         known: dict[str, _Statement] | None = None,
         cache: RowCache | None = None,
     ) -> None:
+        # Never written through directly: the row cache would not know (a store's write
+        # transactions keep it from one to the next, and their own commits do not move the
+        # data_version that tells them another connection has written).
         self.connection = connection
         self.write = write
         # Statement text -> what is known of it, shared by the store's transactions.
@@ -259,6 +280,8 @@ class Transaction:
 
     def _keep(self, key: tuple[str, str], entry: _CachedRow) -> None:
         self._drop(key)
+        attributes = entry.row.get("attributes")
+        self._cache.weight += ROW_WEIGHT + (len(attributes) if type(attributes) is str else 0)
         self._rows[key] = entry
         self._of_table.setdefault(key[0], set()).add(key)
         for other in entry.joins:
@@ -400,8 +423,8 @@ class Transaction:
         self.flush()
         self.statements += 1
         self.connection.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
-        # Foreign keys cascade: anything cached may be gone.
-        self._forget(None)
+        # Foreign keys cascade: anything cached may be gone, unless nothing refers to it.
+        self._forget(table if table in DELETED_ALONE else None)
 
     def setting(self, key: str) -> str | None:
         return self.scalar("SELECT value FROM settings WHERE key = ?", (key,))

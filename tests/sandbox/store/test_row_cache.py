@@ -1,6 +1,6 @@
 """The rows a store's write transactions keep for the next ones (RowCache): read once, read
-again after another connection (another server process) has committed, after a rollback, and
-past the bound; read transactions keep their own.
+again after another connection (another server process) has committed, after a rollback, a
+REPLACE or a DELETE that may cascade, and past the bound; read transactions keep their own.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from taskrouter_sandbox.domain.errors import EngineError
 from taskrouter_sandbox.engine import Engine
 from taskrouter_sandbox.seed import ensure_seeded
 from taskrouter_sandbox.store import Store, Transaction, database
+from taskrouter_sandbox.store.schema import DELETED_ALONE
 
 ACCOUNT_SID = "AC" + "e" * 32
 
@@ -105,11 +106,55 @@ def test_past_the_bound_the_kept_rows_start_again(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, task_sid = _pending_task(engine)
-    monkeypatch.setattr(database, "MAX_CACHED_ROWS", 1)
     loads, read = _counting_reader(task_sid)
     with engine.store.transaction() as tx:
         read(tx)
-        tx.cached("settings", "one", lambda: {"key": "one"})
+    # A row counts 2 KB and its attributes (up to 16 KB, Twilio's limit).
+    monkeypatch.setattr(database, "MAX_CACHED_BYTES", 4096)
+    with engine.store.transaction() as tx:
+        assert read(tx) is not None and len(loads) == 1
+        tx.cached("settings", "one", lambda: {"key": "one", "attributes": "x" * 100})
     with engine.store.transaction() as tx:
         read(tx)
     assert len(loads) == 2
+
+
+def test_a_replace_may_cascade_and_a_delete_from_a_table_nothing_refers_to_does_not(
+    engine: Engine,
+) -> None:
+    _, task_sid = _pending_task(engine)
+    loads, read = _counting_reader(task_sid)
+    with engine.store.transaction() as tx:
+        read(tx)
+        tx.execute("DELETE FROM owed_callbacks WHERE reservation_sid = 'none'")
+        tx.delete("worker_channels", "none")
+    with engine.store.transaction() as tx:
+        read(tx)
+        assert len(loads) == 1
+        # REPLACE deletes the row in its way, and what refers to it with ON DELETE CASCADE.
+        tx.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('k', 'v')")
+        read(tx)
+        assert len(loads) == 2
+        tx.execute("DELETE FROM reservations WHERE sid = 'none'")
+        read(tx)
+        assert len(loads) == 3
+
+
+def test_the_tables_deleted_alone_are_referred_to_by_no_key_and_watched_by_no_trigger(
+    engine: Engine,
+) -> None:
+    with engine.store.read() as tx:
+        tables = [
+            row["name"] for row in tx.all("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        ]
+        referred = {
+            key["table"] for table in tables for key in tx.all(f"PRAGMA foreign_key_list({table})")
+        }
+        triggers = [
+            " ".join(row["sql"].split()).upper()
+            for row in tx.all("SELECT sql FROM sqlite_schema WHERE type = 'trigger'")
+        ]
+    assert set(tables) >= DELETED_ALONE
+    assert not DELETED_ALONE & referred
+    for table in DELETED_ALONE:
+        assert not [sql for sql in triggers if f"DELETE ON {table.upper()} " in sql]
