@@ -107,6 +107,7 @@ def play(path: Path, size: Size, now: datetime, seed: int = 5) -> Played:
         def events_of(workspace_sid: str, since: datetime | None = None) -> int:
             from taskrouter_sandbox.clock import to_storage
 
+            engine.operations.catch_up_events()  # the event journal's rows counted too
             with store.read() as tx:
                 return tx.scalar(
                     "SELECT count(*) FROM events WHERE workspace_sid = ? AND event_date >= ?",

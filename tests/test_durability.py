@@ -1,5 +1,6 @@
 """kill -9 of the real server while assignment callbacks are in flight loses nothing: every task
-it answered 201 for is there after a restart, no task is accepted twice, and every callback it
+it answered 201 for is there after a restart with its events (none doubled), no task is
+accepted twice, and every callback it
 owed arrives after the restart (taskrouter_sandbox/outbox.py), long before the reservations' 1,200 s
 timeout would have freed them.
 """
@@ -199,6 +200,18 @@ def test_a_kill_9_with_callbacks_in_flight_loses_no_task_and_no_callback(tmp_pat
                     timeout=10,
                 )
                 assert answer.status_code == 200, (sid, answer.text)
+                # Its events too, wherever they were when the server died (in the event
+                # journal, or moved into the events): task.created for every 201.
+                answer = session.get(
+                    f"{server.url}/sandbox/v1/Workspaces/{seed['workspace_sid']}/Events",
+                    params={"TaskSid": sid, "Minutes": 60, "PageSize": 100},
+                    timeout=10,
+                )
+                assert answer.status_code == 200, (sid, answer.text)
+                types = [event["event_type"] for event in answer.json()["events"]]
+                assert types.count("task.created") == 1, (sid, types)
+            # Every event once: none doubled by a move the kill cut short.
+            assert _query(database, "SELECT sid FROM events GROUP BY sid HAVING COUNT(*) > 1") == []
             doubles = _query(
                 database,
                 "SELECT task_sid, COUNT(*) FROM reservations WHERE reservation_status"

@@ -277,7 +277,7 @@ _ENTERED = {"task_queue_sid": "task-queue.entered", "workflow_sid": "workflow.en
 
 def workspace(ops: Operations, workspace_sid: str, **parameters: Any) -> dict[str, Any]:
     """The Workspace's CumulativeStatistics figures (without account_sid, url)."""
-    with ops.read() as op:
+    with ops.read_events() as op:
         reads.workspace(op, workspace_sid)
         span = window(op, workspace_sid, **parameters)
         fields = (
@@ -298,7 +298,7 @@ def task_queue(
     ops: Operations, workspace_sid: str, task_queue_sid: str, **parameters: Any
 ) -> dict[str, Any]:
     """One TaskQueue's CumulativeStatistics figures (without account_sid, url)."""
-    with ops.read() as op:
+    with ops.read_events() as op:
         reads.task_queue(op, workspace_sid, task_queue_sid)
         span = window(op, workspace_sid, **parameters)
         return _queue_figures(op, workspace_sid, task_queue_sid, span)
@@ -320,7 +320,7 @@ def task_queues(
     ops: Operations, workspace_sid: str, task_queue_sids: list[str], **parameters: Any
 ) -> dict[str, dict[str, Any]]:
     """Several queues' figures over one window, read in one snapshot (the Statistics list)."""
-    with ops.read() as op:
+    with ops.read_events() as op:
         reads.workspace(op, workspace_sid)
         span = window(op, workspace_sid, **parameters)
         return {sid: _queue_figures(op, workspace_sid, sid, span) for sid in task_queue_sids}
@@ -330,7 +330,7 @@ def workflow(
     ops: Operations, workspace_sid: str, workflow_sid: str, **parameters: Any
 ) -> dict[str, Any]:
     """One Workflow's CumulativeStatistics figures (without account_sid, url)."""
-    with ops.read() as op:
+    with ops.read_events() as op:
         reads.workflow(op, workspace_sid, workflow_sid)
         span = window(op, workspace_sid, **parameters)
         fields = (
@@ -360,7 +360,7 @@ def workers(
 ) -> dict[str, Any]:
     """The Workers CumulativeStatistics figures: reservations and activity durations; the
     filters of Workers /Statistics keep to the workers of one queue, or of one name."""
-    with ops.read() as op:
+    with ops.read_events() as op:
         reads.workspace(op, workspace_sid)
         span = window(op, workspace_sid, **parameters)
         picked = _picked_workers(op, workspace_sid, task_queue_sid, task_queue_name, friendly_name)
@@ -411,7 +411,7 @@ def worker(
     ops: Operations, workspace_sid: str, worker_sid: str, **parameters: Any
 ) -> dict[str, Any]:
     """One worker's cumulative figures (the `cumulative` of /Workers/{sid}/Statistics)."""
-    with ops.read() as op:
+    with ops.read_events() as op:
         reads.worker(op, workspace_sid, worker_sid)
         span = window(op, workspace_sid, **parameters)
         scope = _Scope(workspace_sid, "worker_sid", worker_sid)

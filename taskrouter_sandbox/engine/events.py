@@ -17,7 +17,7 @@ from taskrouter_sandbox.store import Order, Page
 
 
 def get_event(ops: Operations, workspace_sid: str, sid: str) -> dict[str, Any]:
-    with ops.read() as op:
+    with ops.read_events() as op:
         return reads.scoped(op, reads.EVENT_SELECT, "e", "Event", workspace_sid, sid)
 
 
@@ -67,7 +67,7 @@ def list_events(
     if end_date is not None:
         where.append("e.event_date <= ?")
         params.append(to_storage(end_date))
-    with ops.read() as op:
+    with ops.read_events() as op:
         reads.workspace(op, workspace_sid)
         if task_channel is not None:
             if is_sid(task_channel, "TC"):
@@ -99,11 +99,11 @@ _AFTER = (
 def events_after(ops: Operations, seq: int, limit: int = 500) -> list[dict[str, Any]]:
     """The events written after the one numbered seq (AUTOINCREMENT: never reused), oldest
     first, in every workspace."""
-    with ops.read() as op:
+    with ops.read_events() as op:
         return op.tx.all(_AFTER, (seq, limit))
 
 
 def last_event(ops: Operations) -> int:
     """The seq of the newest event, 0 when there is none: where a reader starts."""
-    with ops.read() as op:
+    with ops.read_events() as op:
         return op.tx.scalar("SELECT COALESCE(MAX(seq), 0) FROM events") or 0

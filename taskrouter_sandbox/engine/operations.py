@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from taskrouter_sandbox import routing
 from taskrouter_sandbox.clock import Clock
@@ -19,6 +19,10 @@ from taskrouter_sandbox.state.operation import Operation
 from taskrouter_sandbox.store import Store
 
 logger = logging.getLogger(__name__)
+
+# Journal rows between two moves into `events` (Operations.write): a move's commit writes the
+# events table's and its indexes' pages once for all of them.
+MOVE_EVERY = 64
 
 
 class Operations:
@@ -37,6 +41,10 @@ class Operations:
         self.callback_owner: str | None = None
         # Where routing runs, once per write operation before its commit (a test seam).
         self.settle: Callable[[Operation], None] = routing.settle
+        # Journal rows (one per write operation with events) this process writes between two
+        # moves into `events`, and how many it has written since the last.
+        self.move_every = MOVE_EVERY
+        self._journaled = 0
 
     @contextmanager
     def write(self) -> Iterator[Operation]:
@@ -46,6 +54,11 @@ class Operations:
             yield op
             self.settle(op)
             events.flush(op)
+            self._journaled += op.journaled
+            if self._journaled >= self.move_every:
+                # This process's last few operations' events (and any other's) into `events`.
+                events.move(tx)
+                self._journaled = 0
             tx.after_commit(lambda: self._publish(op.effects))
             if self.commit_listeners:
                 tx.after_commit(self._committed)
@@ -58,6 +71,26 @@ class Operations:
         """A consistent snapshot to read from."""
         with self.store.read() as tx:
             yield Operation(tx, self.clock, self.account_sid)
+
+    def read_events(self) -> AbstractContextManager[Operation]:
+        """read() for a reader of `events`: the journal moved into it first, so that the
+        snapshot holds every event of every operation committed before the call."""
+        self.catch_up_events()
+        return self.read()
+
+    def catch_up_events(self) -> int:
+        """Move the journal into `events` (see state.events.move) if it holds anything; one
+        probe of it when it is empty. Returns how many events moved. Called inside an open
+        transaction, it moves in it when that one writes; a read's snapshot is already taken,
+        so it leaves it be."""
+        current = self.store.current_transaction()
+        if current is not None:
+            return events.move(current) if current.write and events.pending(current) else 0
+        with self.store.read() as tx:
+            if not events.pending(tx):
+                return 0
+        with self.store.transaction() as tx:
+            return events.move(tx)
 
     def _publish(self, effects: list[Effect]) -> None:
         if not effects:

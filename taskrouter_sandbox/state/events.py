@@ -14,6 +14,7 @@ from taskrouter_sandbox.domain.validation import new_sid
 from taskrouter_sandbox.domain.values import Actor, EventCallback
 from taskrouter_sandbox.state import reads
 from taskrouter_sandbox.state.operation import Operation
+from taskrouter_sandbox.store import Transaction
 
 _EVENT_INSERT = (
     "INSERT INTO events (sid, workspace_sid, event_type, event_date, event_date_ms,"
@@ -133,11 +134,43 @@ def _seconds_since(moment_ms: int, timestamp: str | None) -> int | None:
     return max(0, moment_ms // 1000 - int(timestamp))
 
 
+_EVENT_COLUMNS = (
+    "sid, workspace_sid, event_type, event_date, event_date_ms, resource_type, resource_sid,"
+    " actor_type, actor_sid, description, event_data, task_sid, worker_sid, reservation_sid,"
+    " task_queue_sid, workflow_sid, task_channel_unique_name, source, source_ip_address,"
+    " wait_seconds, queue_wait_seconds"
+)
+_JOURNAL_INSERT = _EVENT_INSERT.replace("INTO events", "INTO event_journal", 1)
+_JOURNAL_MOVE = (
+    f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM event_journal ORDER BY seq"
+)
+_JOURNAL_PENDING = "SELECT seq FROM event_journal LIMIT 1"
+
+
 def flush(op: Operation) -> None:
-    """Write the events the operation recorded so far, in the order it recorded them."""
+    """Write the events the operation recorded so far, in the order it recorded them, to the
+    event journal, which move() empties into `events` in the same order."""
     if op.events:
-        op.tx.executemany(_EVENT_INSERT, op.events)
+        op.tx.executemany(_JOURNAL_INSERT, op.events)
+        op.journaled += 1
         op.events.clear()
+
+
+def pending(tx: Transaction) -> bool:
+    """Whether the journal holds events not yet in `events` (one probe of its first row)."""
+    return tx.scalar(_JOURNAL_PENDING) is not None
+
+
+def move(tx: Transaction) -> int:
+    """Copy every journal row into `events`, oldest first, and empty the journal, in the
+    caller's write transaction (so neither step can happen without the other). Returns how
+    many events it moved."""
+    moved = tx.execute(_JOURNAL_MOVE).rowcount
+    # Straight on the connection: Transaction.execute takes a DELETE for one that may
+    # cascade and drops every cached row, and nothing refers to a journal row.
+    tx.connection.execute("DELETE FROM event_journal")
+    tx.statements += 1
+    return moved
 
 
 def _workspace_name(op: Operation, workspace_sid: str) -> str | None:

@@ -39,6 +39,9 @@ class Operation:
     hints: list[RoutingHint] = field(default_factory=list)
     # Event rows (in state.events' column order) not yet written.
     events: list[tuple[Any, ...]] = field(default_factory=list)
+    # Journal rows its flushes wrote (state.events.flush): Operations moves the journal into
+    # `events` every few.
+    journaled: int = 0
     # Seconds to the soonest deadline the operation set, which the timer thread must learn of.
     deadline_in: float | None = None
     # Per-operation caches: routing looks a workspace up many times per reservation.

@@ -248,6 +248,10 @@ class Store:
         """A consistent snapshot for reads; inside a write transaction it joins that one."""
         return self._transaction(write=False)
 
+    def current_transaction(self) -> Transaction | None:
+        """The transaction this thread has open on this store, if any."""
+        return getattr(self._local, "transaction", None)
+
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Transaction]:
         current: Transaction | None = getattr(self._local, "transaction", None)

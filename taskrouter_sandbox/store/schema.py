@@ -7,7 +7,7 @@ rebuilt when SCHEMA_VERSION moves on.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # Children before parents: the order in which a wipe empties the tables.
 RESOURCE_TABLES = (
@@ -15,6 +15,7 @@ RESOURCE_TABLES = (
     "alerts",
     "worker_queues",
     "worker_channels",
+    "event_journal",
     "events",
     "reservations",
     "tasks",
@@ -205,6 +206,35 @@ _SCHEMA = (
         task_channel_unique_name TEXT,
         source TEXT NOT NULL,
         source_ip_address TEXT
+    )""",
+    # Version 9: the events a write operation records go here (state/events.py flush), and
+    # move into `events` in batches (state/events.py move: one INSERT ... SELECT and one
+    # DELETE) every few operations and before any read of the events. No index but its
+    # rowid: an operation's commit writes the table's last pages, where each event went into
+    # `events` and its five indexes.
+    """CREATE TABLE IF NOT EXISTS event_journal (
+        seq INTEGER PRIMARY KEY,
+        sid TEXT NOT NULL,
+        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        event_type TEXT NOT NULL,
+        event_date TEXT NOT NULL,
+        event_date_ms INTEGER NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_sid TEXT NOT NULL,
+        actor_type TEXT NOT NULL,
+        actor_sid TEXT NOT NULL,
+        description TEXT NOT NULL,
+        event_data TEXT NOT NULL,
+        task_sid TEXT,
+        worker_sid TEXT,
+        reservation_sid TEXT,
+        task_queue_sid TEXT,
+        workflow_sid TEXT,
+        task_channel_unique_name TEXT,
+        source TEXT NOT NULL,
+        source_ip_address TEXT,
+        wait_seconds INTEGER,
+        queue_wait_seconds INTEGER
     )""",
     "CREATE INDEX IF NOT EXISTS events_date ON events (workspace_sid, event_date)",
     # The events of some types over a window (the Events list's EventType filter, and the
