@@ -28,6 +28,7 @@ from taskrouter_sandbox.store.schema import (
     _SCHEMA,
     EVENT_WAITS_BACKFILL,
     FREE_VALUE,
+    REBUILT_IN,
     REBUILT_INDEXES,
     RESOURCE_TABLES,
     SCHEMA_VERSION,
@@ -325,13 +326,15 @@ class Store:
                     f"this sandbox's {SCHEMA_VERSION}: upgrade the code or use another file"
                 )
             upgrading = stored is None or int(stored) < SCHEMA_VERSION
-            recompute_free = upgrading
+            # Rebuilding the indexes of a big file takes a while: only when they changed.
+            rebuilding = stored is None or int(stored) < REBUILT_IN
+            recompute_free = rebuilding
             for table, column, declaration in _COLUMNS:
                 present = {row["name"] for row in tx.all(f"PRAGMA table_info({table})")}
                 if column not in present:
                     tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
                     recompute_free = recompute_free or (table, column) == ("worker_queues", "free")
-            if upgrading:
+            if rebuilding:
                 for trigger in _FREE_TRIGGERS:
                     tx.execute(f"DROP TRIGGER IF EXISTS {trigger}")
                 # Before the indexes over the waits are built.
@@ -343,8 +346,9 @@ class Store:
             if recompute_free:
                 # Flags written by an older version's triggers, or none at all (a new column).
                 tx.execute(f"UPDATE worker_queues SET free = {FREE_VALUE}")
-            if upgrading:
+            if rebuilding:
                 tx.execute(WORKER_CHANNELS_BACKFILL)
+            if upgrading:
                 tx.set_setting("schema_version", str(SCHEMA_VERSION))
 
     @staticmethod

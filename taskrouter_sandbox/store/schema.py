@@ -8,6 +8,9 @@ rebuilt when SCHEMA_VERSION moves on.
 from __future__ import annotations
 
 SCHEMA_VERSION = 9
+# The last version that changed REBUILT_INDEXES, the free triggers or the backfills: a file of
+# an older one has them rebuilt (Store._create_schema). Version 9 only added event_journal.
+REBUILT_IN = 8
 
 # Children before parents: the order in which a wipe empties the tables.
 RESOURCE_TABLES = (
@@ -33,6 +36,7 @@ RESOURCE_TABLES = (
 DELETED_ALONE = frozenset(
     {
         "alerts",
+        "event_journal",
         "events",
         "owed_callbacks",
         "settings",
