@@ -46,6 +46,27 @@ DELETED_ALONE = frozenset(
     }
 )
 
+# The columns an event has after its seq and sid, in `events` and in `event_journal` alike
+# (`events` gets wait_seconds and queue_wait_seconds through _COLUMNS, for older files).
+_EVENT_COLUMNS = """workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
+        event_type TEXT NOT NULL,
+        event_date TEXT NOT NULL,
+        event_date_ms INTEGER NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_sid TEXT NOT NULL,
+        actor_type TEXT NOT NULL,
+        actor_sid TEXT NOT NULL,
+        description TEXT NOT NULL,
+        event_data TEXT NOT NULL,
+        task_sid TEXT,
+        worker_sid TEXT,
+        reservation_sid TEXT,
+        task_queue_sid TEXT,
+        workflow_sid TEXT,
+        task_channel_unique_name TEXT,
+        source TEXT NOT NULL,
+        source_ip_address TEXT"""
+
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS settings (
         key TEXT PRIMARY KEY,
@@ -189,54 +210,20 @@ _SCHEMA = (
         ON reservations (worker_sid, reservation_status)""",
     """CREATE INDEX IF NOT EXISTS reservations_timeout
         ON reservations (reservation_status, timeout_at)""",
-    """CREATE TABLE IF NOT EXISTS events (
+    f"""CREATE TABLE IF NOT EXISTS events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         sid TEXT NOT NULL UNIQUE,
-        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
-        event_type TEXT NOT NULL,
-        event_date TEXT NOT NULL,
-        event_date_ms INTEGER NOT NULL,
-        resource_type TEXT NOT NULL,
-        resource_sid TEXT NOT NULL,
-        actor_type TEXT NOT NULL,
-        actor_sid TEXT NOT NULL,
-        description TEXT NOT NULL,
-        event_data TEXT NOT NULL,
-        task_sid TEXT,
-        worker_sid TEXT,
-        reservation_sid TEXT,
-        task_queue_sid TEXT,
-        workflow_sid TEXT,
-        task_channel_unique_name TEXT,
-        source TEXT NOT NULL,
-        source_ip_address TEXT
+        {_EVENT_COLUMNS}
     )""",
     # Version 9: the events a write operation records go here (state/events.py flush), and
     # move into `events` in batches (state/events.py move: one INSERT ... SELECT and one
     # DELETE) every few operations and before any read of the events. No index but its
     # rowid: an operation's commit writes the table's last pages, where each event went into
     # `events` and its five indexes.
-    """CREATE TABLE IF NOT EXISTS event_journal (
+    f"""CREATE TABLE IF NOT EXISTS event_journal (
         seq INTEGER PRIMARY KEY,
         sid TEXT NOT NULL,
-        workspace_sid TEXT NOT NULL REFERENCES workspaces(sid) ON DELETE CASCADE,
-        event_type TEXT NOT NULL,
-        event_date TEXT NOT NULL,
-        event_date_ms INTEGER NOT NULL,
-        resource_type TEXT NOT NULL,
-        resource_sid TEXT NOT NULL,
-        actor_type TEXT NOT NULL,
-        actor_sid TEXT NOT NULL,
-        description TEXT NOT NULL,
-        event_data TEXT NOT NULL,
-        task_sid TEXT,
-        worker_sid TEXT,
-        reservation_sid TEXT,
-        task_queue_sid TEXT,
-        workflow_sid TEXT,
-        task_channel_unique_name TEXT,
-        source TEXT NOT NULL,
-        source_ip_address TEXT,
+        {_EVENT_COLUMNS},
         wait_seconds INTEGER,
         queue_wait_seconds INTEGER
     )""",
