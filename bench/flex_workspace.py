@@ -338,7 +338,11 @@ class Builder:
         language and priority drawn afresh), in one transaction: the rows and indexes routing
         reads are the engine's own, at a small part of the engine's cost. (The events' JSON
         keeps the original's attributes and priority; routing never reads it.)"""
+        from taskrouter_sandbox.state import events
+
         with self.store.transaction() as tx:
+            # The engine's last events may still be in the journal: copied from `events`.
+            events.move(tx)
             columns = {
                 table: [
                     row["name"]

@@ -16,13 +16,15 @@ from taskrouter_sandbox.clock import Clock
 from taskrouter_sandbox.domain.values import Effect
 from taskrouter_sandbox.state import events
 from taskrouter_sandbox.state.operation import Operation
-from taskrouter_sandbox.store import Store
+from taskrouter_sandbox.store import Store, StoreBusy, StoreError
 
 logger = logging.getLogger(__name__)
 
 # Journal rows between two moves into `events` (Operations.write): a move's commit writes the
 # events table's and its indexes' pages once for all of them.
 MOVE_EVERY = 64
+# How long a reader of the events waits for the write lock to move the journal first.
+MOVE_WAIT_MS = 500
 
 
 class Operations:
@@ -56,9 +58,10 @@ class Operations:
             events.flush(op)
             self._journaled += op.journaled
             if self._journaled >= self.move_every:
+                # Counted afresh first: a move that fails fails this operation, not every next.
+                self._journaled = 0
                 # This process's last few operations' events (and any other's) into `events`.
                 events.move(tx)
-                self._journaled = 0
             tx.after_commit(lambda: self._publish(op.effects))
             if self.commit_listeners:
                 tx.after_commit(self._committed)
@@ -81,16 +84,28 @@ class Operations:
     def catch_up_events(self) -> int:
         """Move the journal into `events` (see state.events.move) if it holds anything; one
         probe of it when it is empty. Returns how many events moved. Called inside an open
-        transaction, it moves in it when that one writes; a read's snapshot is already taken,
-        so it leaves it be."""
+        write transaction, it moves in it; inside a read, whose snapshot is taken, it cannot
+        (StoreError, rather than a read missing events).
+
+        Reads never waited for writers before the journal: when another process holds the
+        write lock longer than MOVE_WAIT_MS (a reset, an upgrade rebuilding a big file's
+        indexes), the read goes on without the events committed since the last move."""
         current = self.store.current_transaction()
         if current is not None:
-            return events.move(current) if current.write and events.pending(current) else 0
+            if not events.pending(current):
+                return 0
+            if not current.write:
+                raise StoreError("the events are read inside a read transaction")
+            return events.move(current)
         with self.store.read() as tx:
             if not events.pending(tx):
                 return 0
-        with self.store.transaction() as tx:
-            return events.move(tx)
+        try:
+            with self.store.transaction(wait_ms=MOVE_WAIT_MS) as tx:
+                return events.move(tx)
+        except StoreBusy:
+            logger.info("the event journal was not moved: the database stayed locked")
+            return 0
 
     def _publish(self, effects: list[Effect]) -> None:
         if not effects:

@@ -98,12 +98,21 @@ class Hub:
         self._wake.set()
 
     def _ensure_feeding(self) -> None:
+        if not self._feeding_wanted():
+            return
+        # Read outside the lock: reading the events may wait for the database's write lock
+        # (the event journal is moved into them first).
+        seen = self._last_event()
         with self._lock:
-            if self._closed or (self._thread is not None and self._thread.is_alive()):
+            if not self._feeding_wanted():
                 return
-            self._seen = self._last_event()
+            self._seen = seen
             self._thread = threading.Thread(target=self._feed, name="eventbridge-feed", daemon=True)
             self._thread.start()
+
+    def _feeding_wanted(self) -> bool:
+        """Whether a feed thread should start (asked under _lock, or as a hint without it)."""
+        return not self._closed and (self._thread is None or not self._thread.is_alive())
 
     def _feed(self) -> None:
         while True:
@@ -232,7 +241,6 @@ class Hub:
                 REPLACED,
                 "Another session has connected for this worker, disconnecting current session.",
             )
-        self._ensure_feeding()
         lifetime_ms = max(0, int((grant.expires - time.time()) * 1000))
         init = {
             "event_type": "init",
@@ -244,6 +252,9 @@ class Hub:
             },
         }
         try:
+            # Inside the try: the newest event's seq may be unreadable (the store closing, the
+            # database locked), and the connection must not stay registered then.
+            self._ensure_feeding()
             connection.send(json.dumps(init))
             while True:
                 left = grant.expires - time.time()

@@ -5,7 +5,7 @@ its connections and Transaction) and paging (keyset pages and their tokens). The
 imports nothing else of the sandbox; these re-exports are what the rest of it uses.
 """
 
-from taskrouter_sandbox.store.database import MEMORY, Store, StoreError, Transaction
+from taskrouter_sandbox.store.database import MEMORY, Store, StoreBusy, StoreError, Transaction
 from taskrouter_sandbox.store.files import (
     PRIVATE_DIRECTORY_MODE,
     PRIVATE_FILE_MODE,
@@ -36,6 +36,7 @@ __all__ = [
     "Order",
     "Page",
     "Store",
+    "StoreBusy",
     "StoreError",
     "Transaction",
     "make_private_directory",

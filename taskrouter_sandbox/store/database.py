@@ -34,9 +34,15 @@ from taskrouter_sandbox.store.schema import (
     SCHEMA_VERSION,
     WORKER_CHANNELS_BACKFILL,
 )
-from taskrouter_sandbox.store.transaction import RowCache, StoreError, Transaction, _Statement
+from taskrouter_sandbox.store.transaction import (
+    RowCache,
+    StoreBusy,
+    StoreError,
+    Transaction,
+    _Statement,
+)
 
-__all__ = ["MEMORY", "WAL_CHECKPOINT_PAGES", "Store", "StoreError", "Transaction"]
+__all__ = ["MEMORY", "WAL_CHECKPOINT_PAGES", "Store", "StoreBusy", "StoreError", "Transaction"]
 
 logger = logging.getLogger(__name__)
 
@@ -241,9 +247,11 @@ class Store:
 
     # -- transactions ------------------------------------------------------------------
 
-    def transaction(self) -> AbstractContextManager[Transaction]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); nested calls join the open one."""
-        return self._transaction(write=True)
+    def transaction(self, *, wait_ms: int | None = None) -> AbstractContextManager[Transaction]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); nested calls join the open one.
+        wait_ms: StoreBusy when the write lock (this process's, then the database's) is not
+        had within about that long, instead of waiting up to the busy timeout."""
+        return self._transaction(write=True, wait_ms=wait_ms)
 
     def read(self) -> AbstractContextManager[Transaction]:
         """A consistent snapshot for reads; inside a write transaction it joins that one."""
@@ -254,7 +262,7 @@ class Store:
         return getattr(self._local, "transaction", None)
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Transaction]:
+    def _transaction(self, write: bool, wait_ms: int | None = None) -> Iterator[Transaction]:
         current: Transaction | None = getattr(self._local, "transaction", None)
         if current is not None:
             if write and not current.write:
@@ -263,13 +271,13 @@ class Store:
             return
         # A file store's reads take no lock: WAL gives each its own snapshot.
         lock = self._memory_lock if self._memory else self._write_lock if write else None
-        if lock is not None:
-            lock.acquire()
+        if lock is not None and not lock.acquire(timeout=-1 if wait_ms is None else wait_ms / 1000):
+            raise StoreBusy(f"the write lock was not free within {wait_ms} ms")
         cache = self._rows if write else None
         begun = 2
         try:
             connection = self._connection(write)
-            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+            self._begin(connection, write, wait_ms)
             try:
                 if cache is not None and not self._memory:
                     # Holding the write lock, so nothing else commits until this ends: the
@@ -305,6 +313,22 @@ class Store:
                 callback()
             except Exception:
                 logger.exception("after-commit hook failed")
+
+    def _begin(self, connection: sqlite3.Connection, write: bool, wait_ms: int | None) -> None:
+        if wait_ms is None or self._memory:
+            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+            return
+        # The busy timeout is the connection's: shortened for this BEGIN only (the process's
+        # write lock is held, so no other transaction of this process uses the connection).
+        connection.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                raise StoreBusy(f"the database stayed locked for {wait_ms} ms") from error
+            raise
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
 
     @staticmethod
     def _roll_back(connection: sqlite3.Connection, cache: RowCache | None) -> None:

@@ -19,6 +19,10 @@ class StoreError(RuntimeError):
     """The database cannot be used as asked (closed, newer schema, misuse of transactions)."""
 
 
+class StoreBusy(StoreError):
+    """A write transaction asked to wait at most so long did not get the write lock in time."""
+
+
 # The table a write statement names. A DELETE may cascade, and so may a REPLACE (it deletes
 # the row in its way), so they are treated as touching every table, except a DELETE from a
 # table in DELETED_ALONE. Anything but a read (_READ) is a write: a read transaction refuses

@@ -130,12 +130,14 @@ def test_flask_sandbox_reset(tmp_path: Path) -> None:
         with twilio_error(404, 20404):
             running.v1.workspaces(old_seed.workspace_sid).tasks(task.sid).fetch()
         with running.sandbox.store.read() as tx:
-            assert (
-                tx.scalar(
-                    "SELECT count(*) FROM events WHERE workspace_sid = ?", (old_seed.workspace_sid,)
+            for table in ("events", "event_journal"):
+                assert (
+                    tx.scalar(
+                        f"SELECT count(*) FROM {table} WHERE workspace_sid = ?",
+                        (old_seed.workspace_sid,),
+                    )
+                    == 0
                 )
-                == 0
-            )
 
         result = running.app.test_cli_runner().invoke(
             args=["sandbox", "reset", "--new-credentials"]

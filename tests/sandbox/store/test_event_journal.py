@@ -4,6 +4,9 @@ client answered for an operation sees its events at once, and nothing is lost or
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +16,7 @@ from taskrouter_sandbox import store as store_module
 from taskrouter_sandbox.clock import ManualClock
 from taskrouter_sandbox.domain.values import Paging
 from taskrouter_sandbox.engine import Engine
-from taskrouter_sandbox.store import Store, Transaction
+from taskrouter_sandbox.store import Store, StoreError, Transaction
 from tests.sandbox.conftest import accept_and_complete, live_sandbox, one_queue_floor, routing
 
 ACCOUNT_SID = "AC" + "e" * 32
@@ -238,3 +241,61 @@ def test_over_http_an_operations_events_are_listed_right_after_its_answer(tmp_pa
         assert "task.created" in {event.event_type for event in listed}
         figures = workspace.cumulative_statistics().fetch()
         assert figures.tasks_created == 1
+
+
+def test_a_reader_goes_on_while_another_process_holds_the_write_lock(database):
+    clock = ManualClock()
+    store = Store(database, busy_timeout_ms=5000)
+    try:
+        engine = _engine(store, clock)
+        ws, _queue, flow, _worker = one_queue_floor(engine)
+        task = engine.create_task(ws, attributes="{}", workflow_sid=flow)["sid"]
+        # Another process (a reset, an upgrade) holds the write lock for longer than a read
+        # may wait: the read answers from what has moved so far instead of failing.
+        holding = (
+            "import sqlite3, sys\n"
+            f"c = sqlite3.connect({database!r}, isolation_level=None)\n"
+            "c.execute('BEGIN IMMEDIATE'); print('held', flush=True)\n"
+            "sys.stdin.readline(); c.execute('COMMIT')\n"
+        )
+        with subprocess.Popen(
+            [sys.executable, "-c", holding],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as holder:
+            assert holder.stdout is not None and holder.stdin is not None
+            try:
+                assert holder.stdout.readline().strip() == "held"
+                started = time.monotonic()
+                listed = _all_events(engine, ws)
+                assert time.monotonic() - started < 2.5
+                assert task not in {event["task_sid"] for event in listed}
+            finally:
+                holder.stdin.write("\n")
+                holder.stdin.flush()
+                holder.wait(10)
+        # Once the lock is free, the next read moves the journal first.
+        assert task in {event["task_sid"] for event in _all_events(engine, ws)}
+        assert _journal(store) == 0
+    finally:
+        store.close()
+
+
+def test_events_read_inside_a_read_transaction_with_the_journal_pending_are_refused(store):
+    engine = _engine(store, ManualClock())
+    ws, _queue, flow, _worker = one_queue_floor(engine)
+    engine.create_task(ws, attributes="{}", workflow_sid=flow)
+    with store.read(), pytest.raises(StoreError, match="inside a read transaction"):
+        _all_events(engine, ws)
+    # Outside it, the same read moves the journal and lists the task's events.
+    assert _all_events(engine, ws)
+
+
+def test_the_journal_has_every_column_of_the_events_but_their_own_seq(store):
+    # A column added to `events` (schema._COLUMNS) must be added to the journal as well, or
+    # move() would leave it empty.
+    with store.read() as tx:
+        events = [row["name"] for row in tx.all("PRAGMA table_info(events)")]
+        journal = [row["name"] for row in tx.all("PRAGMA table_info(event_journal)")]
+    assert journal == events
