@@ -16,12 +16,16 @@ from taskrouter_sandbox.state import reads
 from taskrouter_sandbox.state.operation import Operation
 from taskrouter_sandbox.store import Transaction
 
-_EVENT_INSERT = (
-    "INSERT INTO events (sid, workspace_sid, event_type, event_date, event_date_ms,"
-    " resource_type, resource_sid, actor_type, actor_sid, description, event_data, task_sid,"
-    " worker_sid, reservation_sid, task_queue_sid, workflow_sid, task_channel_unique_name,"
-    " source, source_ip_address, wait_seconds, queue_wait_seconds)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# An event's columns as `record` builds its row, the same in `events` and `event_journal`.
+_EVENT_COLUMNS = (
+    "sid, workspace_sid, event_type, event_date, event_date_ms, resource_type, resource_sid,"
+    " actor_type, actor_sid, description, event_data, task_sid, worker_sid, reservation_sid,"
+    " task_queue_sid, workflow_sid, task_channel_unique_name, source, source_ip_address,"
+    " wait_seconds, queue_wait_seconds"
+)
+_JOURNAL_INSERT = (
+    f"INSERT INTO event_journal ({_EVENT_COLUMNS})"
+    f" VALUES ({', '.join('?' for _ in _EVENT_COLUMNS.split(','))})"
 )
 # The events after which a task's wait is counted (the cumulative statistics' waits until
 # accepted and until canceled); their wait columns are NULL on every other event.
@@ -134,13 +138,6 @@ def _seconds_since(moment_ms: int, timestamp: str | None) -> int | None:
     return max(0, moment_ms // 1000 - int(timestamp))
 
 
-_EVENT_COLUMNS = (
-    "sid, workspace_sid, event_type, event_date, event_date_ms, resource_type, resource_sid,"
-    " actor_type, actor_sid, description, event_data, task_sid, worker_sid, reservation_sid,"
-    " task_queue_sid, workflow_sid, task_channel_unique_name, source, source_ip_address,"
-    " wait_seconds, queue_wait_seconds"
-)
-_JOURNAL_INSERT = _EVENT_INSERT.replace("INTO events", "INTO event_journal", 1)
 _JOURNAL_MOVE = (
     f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM event_journal ORDER BY seq"
 )

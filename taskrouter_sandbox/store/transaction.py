@@ -28,7 +28,7 @@ class StoreBusy(StoreError):
 # table in DELETED_ALONE. Anything but a read (_READ) is a write: a read transaction refuses
 # it (StoreError).
 _WRITTEN_TABLE = re.compile(
-    r"\s*(?:UPDATE(?:\s+OR\s+(\w+))?|(?:INSERT|(REPLACE))(?:\s+OR\s+(\w+))?\s+INTO)\s+(\w+)",
+    r"\s*(?:UPDATE(?:\s+OR\s+\w+)?|(?:INSERT|REPLACE)(?:\s+OR\s+\w+)?\s+INTO)\s+(\w+)",
     re.IGNORECASE,
 )
 _DELETED_TABLE = re.compile(r"\s*DELETE\s+FROM\s+(\w+)", re.IGNORECASE)
@@ -71,8 +71,9 @@ def _classified(sql: str) -> tuple[bool, str | None, bool, bool]:
     written = _WRITTEN_TABLE.match(sql)
     table = None
     if written:
-        if not any(verb and verb.upper() == "REPLACE" for verb in written.group(1, 2, 3)):
-            table = written.group(4).lower()
+        # The verbs before the table's name: REPLACE, or OR REPLACE after any of them.
+        if "REPLACE" not in written.group(0)[: written.start(1)].upper():
+            table = written.group(1).lower()
     else:
         deleted = _DELETED_TABLE.match(sql)
         if deleted and deleted.group(1).lower() in DELETED_ALONE:
