@@ -162,6 +162,13 @@ def indexed_floor(
         connection.close()
 
 
+def _committed(store: Store, offered: deque) -> bool:
+    """Whether committing the writes still behind (store/behind.py) published more offers: the
+    engine publishes an operation's effects once its commit is done."""
+    store.sync()
+    return bool(offered)
+
+
 def engine_run(
     tasks: int, workers: int, seed: int = 11, *, memory: bool = False
 ) -> dict[str, float]:
@@ -235,7 +242,7 @@ def engine_run(
                 wal.count()
             created = time.perf_counter()
             accepted = 0
-            while offered:
+            while offered or _committed(store, offered):
                 offer = offered.popleft()
                 engine.apply_assignment_outcome(
                     AssignmentOutcome(
@@ -264,6 +271,7 @@ def engine_run(
             # The events still in the journal (schema version 9) into `events`, counted in
             # the run: every event is where a reader finds it at the end.
             engine.operations.catch_up_events()
+            store.sync()
             wal.count()
             finished, cpu_finished = time.perf_counter(), time.process_time()
             wal.close()

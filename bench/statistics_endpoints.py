@@ -131,6 +131,7 @@ def play(path: Path, size: Size, now: datetime, seed: int = 5) -> Played:
             if lifecycles % 10 == 9:
                 engine.update_task(busy, task["sid"], assignment_status="canceled", reason="bench")
             else:
+                store.sync()  # the offer is published once the create commits (store/behind.py)
                 offer = offered.pop()
                 engine.update_reservation(
                     busy, offer.reservation_sid, task_sid=task["sid"], reservation_status="accepted"

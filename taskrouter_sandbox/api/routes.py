@@ -29,7 +29,7 @@ from taskrouter_sandbox.api import (
     workflows,
     workspaces,
 )
-from taskrouter_sandbox.api.context import resource_path
+from taskrouter_sandbox.api.context import current_sandbox, resource_path
 from taskrouter_sandbox.api.errors import ApiError, not_found
 
 # OPTIONS is listed so that Flask adds no automatic (HTML, 200) answer of its own.
@@ -57,7 +57,11 @@ class Route:
                 f"Method {request.method} not allowed on {resource_path()}: use {self.allowed}",
                 {"Allow": self.allowed},
             )
-        return view(**path)
+        response = view(**path)
+        # The engine's writes commit behind (store/behind.py): this answer may be relied on (a
+        # 201 is a task that survives a kill -9 of the server), so they commit before it.
+        current_sandbox().store.sync()
+        return response
 
 
 WORKSPACE = "/v1/Workspaces/<workspace_sid>"

@@ -16,10 +16,12 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from taskrouter_sandbox.store import behind
+from taskrouter_sandbox.store.behind import Batch, Committer
 from taskrouter_sandbox.store.files import make_private_file, tighten_if_present
 from taskrouter_sandbox.store.schema import (
     _COLUMNS,
@@ -86,6 +88,13 @@ class _ConnectionHolder:
         self.close()
 
 
+def _commit_before_fork(reference: weakref.ref[Store]) -> None:
+    store = reference()
+    if store is not None and not store.closed:
+        with contextlib.suppress(StoreError):  # logged by sync; lost either way
+            store.sync()
+
+
 def _forget_connections(reference: weakref.ref[Store]) -> None:
     """In a forked child: drop (never close) the parent's connections, so each thread opens
     its own on next use; closing them here could release locks the parent still holds."""
@@ -98,6 +107,9 @@ def _forget_connections(reference: weakref.ref[Store]) -> None:
     for holder in list(store._holders):
         holder.connection = None  # type: ignore[assignment]
     store._writer = None
+    # The parent's open batch is the parent's to commit.
+    store._batch = None
+    store._committer = None
     store._rows = RowCache()
     store._local = threading.local()
     store._holders_lock = threading.Lock()
@@ -114,10 +126,19 @@ class Store:
     sqlite3's backup in a fraction of a millisecond; the schema check after it then finds
     nothing to do. Test harnesses make many sandboxes, and creating the schema is most of an
     empty one's cost.
+
+    commit_behind_ms (file stores): how long a write transaction may wait for its commit,
+    shared with the next ones (store/behind.py; COMMIT_BEHIND_MS when None); 0 commits each
+    as it ends.
     """
 
     def __init__(
-        self, database: str, *, busy_timeout_ms: int = 5000, copy_of: Store | None = None
+        self,
+        database: str,
+        *,
+        busy_timeout_ms: int = 5000,
+        copy_of: Store | None = None,
+        commit_behind_ms: float | None = None,
     ) -> None:
         self.database = database
         self.busy_timeout_ms = busy_timeout_ms
@@ -150,6 +171,13 @@ class Store:
         # another process has committed, which is when the cached rows may be stale.
         self._writer: _ConnectionHolder | None = None
         self._rows = RowCache()
+        if commit_behind_ms is None:
+            commit_behind_ms = behind.COMMIT_BEHIND_MS
+        self.commit_behind_ms = 0.0 if self._memory else commit_behind_ms
+        # The write transactions that ended and are not committed yet, and the thread that
+        # commits them in time (started with the first batch).
+        self._batch: Batch | None = None
+        self._committer: Committer | None = None
         self._inherited: list[sqlite3.Connection] = []
         if self._memory:
             self._shared = self._open()
@@ -159,10 +187,17 @@ class Store:
             with copy_of._memory_lock:
                 copy_of._shared.connection.backup(self._shared.connection)
         self._create_schema()
+        # Another process opening the file next finds the schema at once.
+        self.sync()
         # A SQLite connection must not cross fork(): a forked server worker opens its own.
+        # Nor may an open batch: the child would inherit SQLite's record that this process
+        # holds the write lock, and its own connections would find the file locked for good.
         if not self._memory:
             reference = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: _forget_connections(reference))
+            os.register_at_fork(
+                before=lambda: _commit_before_fork(reference),
+                after_in_child=lambda: _forget_connections(reference),
+            )
 
     # -- connections -------------------------------------------------------------------
 
@@ -186,6 +221,9 @@ class Store:
         connection.row_factory = _dict_row
         connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         connection.execute("PRAGMA foreign_keys = ON")
+        # A statement's or a savepoint's journal (every operation of a batch after its first
+        # runs in a savepoint) kept in memory rather than spilled to a temporary file.
+        connection.execute("PRAGMA temp_store = MEMORY")
         if not self._memory:
             self._use_wal(connection)
             # A sandbox's data is disposable (`flask sandbox reset`): skip the fsyncs. A crash
@@ -233,8 +271,15 @@ class Store:
         return holder.connection
 
     def close(self) -> None:
-        """Close every connection this store opened; further use raises StoreError."""
+        """Commit what is behind, close every connection this store opened; further use raises
+        StoreError."""
+        if not self._closed:
+            with contextlib.suppress(StoreError):  # logged by sync
+                self.sync()
         self._closed = True
+        if self._committer is not None:
+            self._committer.stop()
+            self._committer = None
         with self._holders_lock:
             holders = list(self._holders)
             self._holders.clear()
@@ -257,6 +302,34 @@ class Store:
         """A consistent snapshot for reads; inside a write transaction it joins that one."""
         return self._transaction(write=False)
 
+    def sync(self) -> None:
+        """Commit this process's write transactions still behind (store/behind.py), then run
+        their after-commit hooks; nothing to do when none is. Inside this thread's own write
+        transaction it does nothing: that one commits when it ends."""
+        if self._batch is None:
+            return
+        current = self.current_transaction()
+        if current is not None and current.write:
+            return
+        with self._write_lock:
+            after = self._commit_batch()
+        _run_hooks(after)
+
+    def _commit_batch(self) -> list[Callable[[], None]]:
+        """COMMIT the open batch (the write lock held); its hooks, to run once released."""
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return []
+        behind.forget(self)
+        self.statements += 1
+        try:
+            batch.connection.execute("COMMIT")
+        except BaseException as error:
+            self._roll_back(batch.connection, self._rows)
+            logger.error("the last %d write operations were lost: %s", batch.operations, error)
+            raise StoreError(f"the commit failed ({error}): the last writes were lost") from error
+        return batch.after_commit
+
     def current_transaction(self) -> Transaction | None:
         """The transaction this thread has open on this store, if any."""
         return getattr(self._local, "transaction", None)
@@ -269,17 +342,27 @@ class Store:
                 raise StoreError("cannot start a write transaction inside a read transaction")
             yield current
             return
+        if not write and self._batch is not None:
+            # This process's writes behind would not be in another connection's snapshot.
+            self.sync()
         # A file store's reads take no lock: WAL gives each its own snapshot.
         lock = self._memory_lock if self._memory else self._write_lock if write else None
         if lock is not None and not lock.acquire(timeout=-1 if wait_ms is None else wait_ms / 1000):
             raise StoreBusy(f"the write lock was not free within {wait_ms} ms")
         cache = self._rows if write else None
+        after: list[Callable[[], None]] = []
         begun = 2
         try:
             connection = self._connection(write)
-            self._begin(connection, write, wait_ms)
+            # Joining the batch behind: it holds the database's write lock, so nothing else
+            # has written since its BEGIN and the cached rows are current.
+            batch = self._batch if write else None
+            if batch is None:
+                self._begin(connection, write, wait_ms)
+            else:
+                connection.execute("SAVEPOINT operation")
             try:
-                if cache is not None and not self._memory:
+                if cache is not None and not self._memory and batch is None:
                     # Holding the write lock, so nothing else commits until this ends: the
                     # version now says whether another connection (another process) has
                     # written since the last (or checkpointed with TRUNCATE, or vacuumed).
@@ -293,26 +376,41 @@ class Store:
                 yield tx
             except BaseException:
                 self._local.transaction = None
-                self._roll_back(connection, cache)
+                self._roll_back(connection, cache, batch is not None)
                 raise
             self._local.transaction = None
             try:
                 tx.flush()
-                connection.execute("COMMIT")
+                if batch is not None:
+                    connection.execute("RELEASE operation")
+                elif not write or not self.commit_behind_ms:
+                    connection.execute("COMMIT")
             except BaseException:
-                self._roll_back(connection, cache)
+                self._roll_back(connection, cache, batch is not None)
                 raise
             if cache is not None and cache.weight > MAX_CACHED_BYTES:
                 cache.clear()
+            if not write or not self.commit_behind_ms:
+                after = tx._after_commit
+            else:
+                if batch is None:
+                    batch = self._batch = Batch(connection)
+                    behind.remember(self)
+                    self._arm()
+                batch.operations += 1
+                batch.after_commit.extend(tx._after_commit)
+                if batch.due(self.commit_behind_ms):
+                    after = self._commit_batch()
         finally:
             if lock is not None:
                 lock.release()
         self.statements += tx.statements + begun
-        for callback in tx._after_commit:
-            try:
-                callback()
-            except Exception:
-                logger.exception("after-commit hook failed")
+        _run_hooks(after)
+
+    def _arm(self) -> None:
+        if self._committer is None:
+            self._committer = Committer(self, self.commit_behind_ms)
+        self._committer.arm()
 
     def _begin(self, connection: sqlite3.Connection, write: bool, wait_ms: int | None) -> None:
         if wait_ms is None or self._memory:
@@ -331,11 +429,18 @@ class Store:
             connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
 
     @staticmethod
-    def _roll_back(connection: sqlite3.Connection, cache: RowCache | None) -> None:
+    def _roll_back(
+        connection: sqlite3.Connection, cache: RowCache | None, savepoint: bool = False
+    ) -> None:
         if cache is not None:
             # The rolled-back writes had patched the rows it keeps.
             cache.clear()
-        connection.execute("ROLLBACK")
+        if savepoint:
+            # This operation alone: the batch's earlier ones stay, to be committed.
+            connection.execute("ROLLBACK TO operation")
+            connection.execute("RELEASE operation")
+        else:
+            connection.execute("ROLLBACK")
 
     # -- schema and maintenance ------------------------------------------------------
 
@@ -383,3 +488,11 @@ class Store:
         kept = ("schema_version", *keep_settings)
         marks = ", ".join("?" for _ in kept)
         tx.execute(f"DELETE FROM settings WHERE key NOT IN ({marks})", kept)
+
+
+def _run_hooks(hooks: list[Callable[[], None]]) -> None:
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            logger.exception("after-commit hook failed")

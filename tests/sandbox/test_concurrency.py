@@ -193,6 +193,8 @@ def test_forked_processes_share_the_database_file(tmp_path: Path) -> None:
                         sandbox.engine.create_task(
                             workspace_sid, attributes='{"selected_language": "en"}'
                         )
+                    # os._exit skips the exit's commit of the writes still behind.
+                    sandbox.store.sync()
                 except BaseException:
                     code = 1
                 os._exit(code)
