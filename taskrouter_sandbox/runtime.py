@@ -7,6 +7,7 @@ No Flask here: taskrouter_sandbox/__init__.py wires a Sandbox into an app.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import json
 import logging
@@ -36,7 +37,7 @@ from taskrouter_sandbox.scheduler import Scheduler
 from taskrouter_sandbox.seed import SETTING as SEED_SETTING
 from taskrouter_sandbox.seed import Seeded, ensure_seeded
 from taskrouter_sandbox.state import outbox
-from taskrouter_sandbox.store import MEMORY, Store, Transaction, private_opener
+from taskrouter_sandbox.store import MEMORY, Store, StoreError, Transaction, private_opener
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +159,7 @@ class Sandbox:
             self.account_sid, self.auth_token = self._credentials(regenerate=new_credentials)
             self.engine.account_sid = self.account_sid
             self.seeded = ensure_seeded(self.engine, kind)
+        self.store.sync()  # committed before the server is told (store/behind.py)
         self._seed_text = self.seeded.to_json()
         self.deliveries.clear()
         if self.store.database != MEMORY:
@@ -414,8 +416,7 @@ class Sandbox:
             )
 
     def _apply_outcome(self, outcome: AssignmentOutcome) -> None:
-        """Apply an assignment callback's answer and mark the callback delivered, together:
-        a crash before this commit leaves it owed, after it never sends it again."""
+        """Apply a callback's answer and mark it delivered in one commit: owed until then."""
         try:
             with self.store.transaction() as tx:
                 outbox.delivered(tx, outcome.reservation_sid)
@@ -425,6 +426,8 @@ class Sandbox:
             with self.store.transaction() as tx:
                 outbox.delivered(tx, outcome.reservation_sid)
             raise
+        finally:  # committed (store/behind.py): settle() waits for what the answer causes
+            self.store.sync()
 
     def _detach(self) -> outbox.Outbox | None:
         """Disconnect the threads from the engine; returns the outbox claim to release once
@@ -445,6 +448,8 @@ class Sandbox:
         with self._start_lock:
             if self._started_pid != os.getpid():
                 return
+            with contextlib.suppress(StoreError):  # logged; the effects of writes behind
+                self.store.sync()  # (store/behind.py) go to the delivery it drains
             dispatcher, scheduler = self.dispatcher, self.scheduler
             owner = self._detach()
         if scheduler is not None:

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from taskrouter_sandbox.store import behind
-from taskrouter_sandbox.store.behind import Batch, Committer
+from taskrouter_sandbox.store.behind import Batch, Batches, HookRuns
 from taskrouter_sandbox.store.files import make_private_file, tighten_if_present
 from taskrouter_sandbox.store.schema import (
     _COLUMNS,
@@ -51,6 +51,11 @@ logger = logging.getLogger(__name__)
 MEMORY = ":memory:"
 # WAL pages between automatic checkpoints (see Store._open).
 WAL_CHECKPOINT_PAGES = 10_000
+# The page cache of a file store's writer connection, in KiB (SQLite's default is 2,000, which
+# 10,000 tasks' index leaves outgrow: each miss is a read of the page from the WAL or the file).
+# Engine alone, 10,000 tasks: 72 page reads per reservation with the default, 16 with 64 MiB.
+# Filled only as pages are used; the readers' connections keep SQLite's default.
+WRITER_CACHE_KB = 32 * 1024
 # What the rows the write transactions keep for the next ones may hold, about (RowCache.weight):
 # past it the cache starts again empty, which costs a read of each row the next operations use.
 MAX_CACHED_BYTES = 32 * 1024 * 1024
@@ -88,11 +93,26 @@ class _ConnectionHolder:
         self.close()
 
 
-def _commit_before_fork(reference: weakref.ref[Store]) -> None:
+def _hold_across_fork(reference: weakref.ref[Store]) -> None:
+    """Before fork(): commit the open batch and keep the write lock until the fork is done, so
+    that no batch is open across it (the child would inherit SQLite's record that this
+    process holds the database's write lock, and find the file locked for good)."""
     store = reference()
-    if store is not None and not store.closed:
-        with contextlib.suppress(StoreError):  # logged by sync; lost either way
-            store.sync()
+    current = None if store is None else store.current_transaction()
+    if store is None or store.closed or store._batches is None or (current and current.write):
+        return  # forking inside its own write transaction: nothing can be done here
+    store._write_lock.acquire()
+    store._held_for_fork = True
+    with contextlib.suppress(StoreError):  # logged; lost either way
+        store._fork_hooks = store._batches.commit()
+
+
+def _release_after_fork(reference: weakref.ref[Store]) -> None:
+    store = reference()
+    if store is not None and store._held_for_fork:
+        store._held_for_fork = False
+        hooks, store._fork_hooks = store._fork_hooks, []
+        store._release(hooks)
 
 
 def _forget_connections(reference: weakref.ref[Store]) -> None:
@@ -107,9 +127,12 @@ def _forget_connections(reference: weakref.ref[Store]) -> None:
     for holder in list(store._holders):
         holder.connection = None  # type: ignore[assignment]
     store._writer = None
-    # The parent's open batch is the parent's to commit.
-    store._batch = None
-    store._committer = None
+    # The parent's batch and hooks are the parent's.
+    store._held_for_fork = False
+    store._fork_hooks = []
+    store._hooks = HookRuns()
+    if store._batches is not None:
+        store._batches.forked()
     store._rows = RowCache()
     store._local = threading.local()
     store._holders_lock = threading.Lock()
@@ -171,13 +194,13 @@ class Store:
         # another process has committed, which is when the cached rows may be stale.
         self._writer: _ConnectionHolder | None = None
         self._rows = RowCache()
-        if commit_behind_ms is None:
-            commit_behind_ms = behind.COMMIT_BEHIND_MS
-        self.commit_behind_ms = 0.0 if self._memory else commit_behind_ms
-        # The write transactions that ended and are not committed yet, and the thread that
-        # commits them in time (started with the first batch).
-        self._batch: Batch | None = None
-        self._committer: Committer | None = None
+        # Commit behind (store/behind.py), for a file store (none batches with
+        # commit_behind_ms=0): None until the schema below is committed at once, and for
+        # :memory:. The after-commit hooks' runs, which sync() waits for.
+        self._batches: Batches | None = None
+        self._hooks = HookRuns()
+        self._held_for_fork = False
+        self._fork_hooks: list[Callable[[], None]] = []
         self._inherited: list[sqlite3.Connection] = []
         if self._memory:
             self._shared = self._open()
@@ -187,15 +210,16 @@ class Store:
             with copy_of._memory_lock:
                 copy_of._shared.connection.backup(self._shared.connection)
         self._create_schema()
-        # Another process opening the file next finds the schema at once.
-        self.sync()
-        # A SQLite connection must not cross fork(): a forked server worker opens its own.
-        # Nor may an open batch: the child would inherit SQLite's record that this process
-        # holds the write lock, and its own connections would find the file locked for good.
         if not self._memory:
+            if commit_behind_ms is None:
+                commit_behind_ms = behind.COMMIT_BEHIND_MS
+            self._batches = Batches(self, database, commit_behind_ms)
+            # A SQLite connection must not cross fork(): a forked server worker opens its own.
+            # Nor may an open batch (_hold_across_fork).
             reference = weakref.ref(self)
             os.register_at_fork(
-                before=lambda: _commit_before_fork(reference),
+                before=lambda: _hold_across_fork(reference),
+                after_in_parent=lambda: _release_after_fork(reference),
                 after_in_child=lambda: _forget_connections(reference),
             )
 
@@ -263,6 +287,7 @@ class Store:
         if write:
             if self._writer is None:
                 self._writer = self._open()
+                self._writer.connection.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KB}")
             return self._writer.connection
         holder = getattr(self._local, "holder", None)
         if holder is None:
@@ -273,13 +298,25 @@ class Store:
     def close(self) -> None:
         """Commit what is behind, close every connection this store opened; further use raises
         StoreError."""
-        if not self._closed:
-            with contextlib.suppress(StoreError):  # logged by sync
-                self.sync()
-        self._closed = True
-        if self._committer is not None:
-            self._committer.stop()
-            self._committer = None
+        current = self.current_transaction()
+        # Taken so that no write (nor the committer's commit) is under way while the
+        # connections close: one closed under a running statement crashes the process.
+        locked = not (current is not None and current.write)
+        if locked:
+            self._write_lock.acquire()
+        hooks: list[Callable[[], None]] = []
+        try:
+            if not self._closed and self._batches is not None:
+                with contextlib.suppress(StoreError):  # logged by Batches.lose
+                    hooks = self._batches.commit()
+            self._closed = True
+            if self._batches is not None:
+                self._batches.close()
+        finally:
+            if locked:
+                self._release(hooks)
+        if not locked:
+            self._hooks.run(hooks)
         with self._holders_lock:
             holders = list(self._holders)
             self._holders.clear()
@@ -302,33 +339,39 @@ class Store:
         """A consistent snapshot for reads; inside a write transaction it joins that one."""
         return self._transaction(write=False)
 
+    @property
+    def commit_behind_ms(self) -> float:
+        """How long a write may wait for its commit (store/behind.py); 0: none waits."""
+        return 0.0 if self._batches is None else self._batches.delay_ms
+
     def sync(self) -> None:
-        """Commit this process's write transactions still behind (store/behind.py), then run
-        their after-commit hooks; nothing to do when none is. Inside this thread's own write
-        transaction it does nothing: that one commits when it ends."""
-        if self._batch is None:
+        """Commit this process's write transactions still behind (store/behind.py) and return
+        once their after-commit hooks have run (and any another thread is running); nothing
+        to do when none is. Inside this thread's own write transaction it does nothing: that
+        one commits when it ends. StoreError when the commit fails (the writes are lost)."""
+        batches = self._batches
+        if (batches is None or batches.open is None) and not self._hooks.in_flight:
             return
         current = self.current_transaction()
         if current is not None and current.write:
             return
-        with self._write_lock:
-            after = self._commit_batch()
-        _run_hooks(after)
-
-    def _commit_batch(self) -> list[Callable[[], None]]:
-        """COMMIT the open batch (the write lock held); its hooks, to run once released."""
-        batch, self._batch = self._batch, None
-        if batch is None:
-            return []
-        behind.forget(self)
-        self.statements += 1
+        self._write_lock.acquire()
+        hooks: list[Callable[[], None]] = []
         try:
-            batch.connection.execute("COMMIT")
-        except BaseException as error:
-            self._roll_back(batch.connection, self._rows)
-            logger.error("the last %d write operations were lost: %s", batch.operations, error)
-            raise StoreError(f"the commit failed ({error}): the last writes were lost") from error
-        return batch.after_commit
+            if batches is not None and not self._closed:
+                hooks = batches.commit()
+        finally:
+            self._release(hooks)
+        self._hooks.wait()
+
+    def _release(self, hooks: list[Callable[[], None]]) -> None:
+        """Release the write lock, then run the hooks of what committed holding it (handed
+        over first, so that a sync() in another thread waits for them)."""
+        if hooks:
+            self._hooks.hand_over()
+        self._write_lock.release()
+        if hooks:
+            self._hooks.run(hooks)
 
     def current_transaction(self) -> Transaction | None:
         """The transaction this thread has open on this store, if any."""
@@ -342,21 +385,24 @@ class Store:
                 raise StoreError("cannot start a write transaction inside a read transaction")
             yield current
             return
-        if not write and self._batch is not None:
+        batches = self._batches if self.commit_behind_ms else None
+        if not write and ((batches is not None and batches.open) or self._hooks.in_flight):
             # This process's writes behind would not be in another connection's snapshot.
             self.sync()
-        # A file store's reads take no lock: WAL gives each its own snapshot.
+        # A file store's reads take no lock (WAL gives each its own snapshot), beyond the
+        # commit above of this process's writes behind.
         lock = self._memory_lock if self._memory else self._write_lock if write else None
         if lock is not None and not lock.acquire(timeout=-1 if wait_ms is None else wait_ms / 1000):
             raise StoreBusy(f"the write lock was not free within {wait_ms} ms")
         cache = self._rows if write else None
-        after: list[Callable[[], None]] = []
+        hooks: list[Callable[[], None]] = []
+        # BEGIN and COMMIT, or SAVEPOINT and RELEASE (a batch's COMMIT counts on its own).
         begun = 2
         try:
             connection = self._connection(write)
             # Joining the batch behind: it holds the database's write lock, so nothing else
             # has written since its BEGIN and the cached rows are current.
-            batch = self._batch if write else None
+            batch = batches.open if write and batches is not None else None
             if batch is None:
                 self._begin(connection, write, wait_ms)
             else:
@@ -374,45 +420,44 @@ class Store:
                 tx = Transaction(connection, write, self._known, cache)
                 self._local.transaction = tx
                 yield tx
-            except BaseException:
                 self._local.transaction = None
-                self._roll_back(connection, cache, batch is not None)
-                raise
-            self._local.transaction = None
-            try:
                 tx.flush()
                 if batch is not None:
                     connection.execute("RELEASE operation")
-                elif not write or not self.commit_behind_ms:
+                elif not write or batches is None:
                     connection.execute("COMMIT")
             except BaseException:
-                self._roll_back(connection, cache, batch is not None)
+                self._local.transaction = None
+                self._roll_back(connection, cache, batch)
                 raise
             if cache is not None and cache.weight > MAX_CACHED_BYTES:
                 cache.clear()
-            if not write or not self.commit_behind_ms:
-                after = tx._after_commit
+            if not write or batches is None:
+                hooks = tx._after_commit
             else:
-                if batch is None:
-                    batch = self._batch = Batch(connection)
-                    behind.remember(self)
-                    self._arm()
-                batch.operations += 1
-                batch.after_commit.extend(tx._after_commit)
-                if batch.due(self.commit_behind_ms):
-                    after = self._commit_batch()
+                hooks = batches.ended(connection, tx._after_commit)
+                begun -= batch is None  # its COMMIT is the batch's
+            if hooks:
+                self._hooks.hand_over()
         finally:
             if lock is not None:
                 lock.release()
         self.statements += tx.statements + begun
-        _run_hooks(after)
-
-    def _arm(self) -> None:
-        if self._committer is None:
-            self._committer = Committer(self, self.commit_behind_ms)
-        self._committer.arm()
+        if hooks:
+            self._hooks.run(hooks)
 
     def _begin(self, connection: sqlite3.Connection, write: bool, wait_ms: int | None) -> None:
+        if write and self._batches is not None:
+            # Marked on the writers file while it may wait, so that another process's batch
+            # commits for it (store/behind.py).
+            with self._batches.beginning():
+                self._begin_unmarked(connection, write, wait_ms)
+            return
+        self._begin_unmarked(connection, write, wait_ms)
+
+    def _begin_unmarked(
+        self, connection: sqlite3.Connection, write: bool, wait_ms: int | None
+    ) -> None:
         if wait_ms is None or self._memory:
             connection.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
             return
@@ -428,18 +473,16 @@ class Store:
         finally:
             connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
 
-    @staticmethod
     def _roll_back(
-        connection: sqlite3.Connection, cache: RowCache | None, savepoint: bool = False
+        self, connection: sqlite3.Connection, cache: RowCache | None, batch: Batch | None
     ) -> None:
+        """Undo a failed transaction: alone when it joined a batch (Batches.undo)."""
         if cache is not None:
             # The rolled-back writes had patched the rows it keeps.
             cache.clear()
-        if savepoint:
-            # This operation alone: the batch's earlier ones stay, to be committed.
-            connection.execute("ROLLBACK TO operation")
-            connection.execute("RELEASE operation")
-        else:
+        if batch is not None and self._batches is not None:
+            self._batches.undo(connection)
+        elif connection.in_transaction:
             connection.execute("ROLLBACK")
 
     # -- schema and maintenance ------------------------------------------------------
@@ -488,11 +531,3 @@ class Store:
         kept = ("schema_version", *keep_settings)
         marks = ", ".join("?" for _ in kept)
         tx.execute(f"DELETE FROM settings WHERE key NOT IN ({marks})", kept)
-
-
-def _run_hooks(hooks: list[Callable[[], None]]) -> None:
-    for hook in hooks:
-        try:
-            hook()
-        except Exception:
-            logger.exception("after-commit hook failed")

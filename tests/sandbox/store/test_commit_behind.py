@@ -1,14 +1,19 @@
 """A file store's write transactions commit behind (store/behind.py): several share one commit,
 each rolls back alone, and every one is committed before anyone relies on it: a read in this
-process, the REST API's answer, close, the process's exit, a fork; else within the bound.
+process, the REST API's answer, a reset, close, the process's exit, a fork; else within the
+bound, or as soon as another process waits for the write lock. A failed commit or a rollback
+SQLite makes of the whole says the writes were lost.
 """
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from taskrouter_sandbox import create_app
-from taskrouter_sandbox.store import Store, behind
+from taskrouter_sandbox.runtime import Sandbox
+from taskrouter_sandbox.store import Store, StoreError, behind
 
 ROOT = Path(__file__).resolve().parents[3]
 # Long enough that nothing commits by the clock while a test looks.
@@ -186,3 +192,132 @@ def test_the_rest_api_commits_before_it_answers(monkeypatch, tmp_path: Path):
         assert found == 1
     finally:
         sandbox.close()
+
+
+def test_close_waits_for_the_committer_s_commit(database: str):
+    # A commit of many pages, under way in the committer thread when close() comes: closing
+    # the connection under it would crash the process, and close() would return too early.
+    blob = "x" * 1_000_000
+    for round_ in range(25):
+        store = Store(database, commit_behind_ms=5)
+        with store.transaction() as tx:
+            tx.set_setting("n", str(round_))
+            tx.set_setting("blob", blob)
+        time.sleep(0.004 + 0.0002 * round_)
+        store.close()
+        assert _committed(database, "n") == str(round_)
+
+
+def test_a_read_sees_its_own_write_while_the_committer_commits(database: str):
+    store = Store(database, commit_behind_ms=5)
+    blob = "x" * 1_000_000
+    try:
+        for round_ in range(40):
+            with store.transaction() as tx:
+                tx.set_setting("blob", blob + str(round_))
+                tx.set_setting("n", str(round_))
+            time.sleep(0.004 + 0.0002 * (round_ % 10))
+            with store.read() as tx:
+                assert tx.setting("n") == str(round_)
+    finally:
+        store.close()
+
+
+def _write_all_the_time(database: str, seconds: float) -> None:
+    store = Store(database)
+    deadline = time.monotonic() + seconds
+    count = 0
+    while time.monotonic() < deadline:
+        _write(store, "busy", str(count))
+        count += 1
+        time.sleep(0.002)  # a request's own work between two writes
+    store.close()
+
+
+def test_another_process_writing_all_the_time_leaves_this_one_its_turns(database: str):
+    Store(database).close()
+    busy = multiprocessing.get_context("spawn").Process(
+        target=_write_all_the_time, args=(database, 4.0)
+    )
+    busy.start()
+    try:
+        deadline = time.monotonic() + 20
+        while _committed(database, "busy") is None:  # the other process is writing
+            assert time.monotonic() < deadline and busy.is_alive()
+            time.sleep(0.01)
+        store = Store(database)
+        waits = []
+        try:
+            for count in range(15):
+                started = time.monotonic()
+                _write(store, "mine", str(count))
+                store.sync()
+                waits.append(time.monotonic() - started)
+                time.sleep(0.05)
+        finally:
+            store.close()
+        # Each waits for the other's batch to end, not for the busy timeout (5 s); without the
+        # writers file, single writes waited 1 to 2 s.
+        assert max(waits) < 0.5, waits
+    finally:
+        busy.join(30)
+    assert busy.exitcode == 0
+
+
+def test_a_full_disk_loses_the_batch_with_a_clear_error(store: Store, database: str):
+    ran: list[str] = []
+    _write(store, "a", "1", ran)
+    connection = store._writer.connection
+    pages = connection.execute("PRAGMA page_count").fetchone()["page_count"]
+    connection.execute(f"PRAGMA max_page_count = {pages + 2}")
+    # SQLite rolls the whole transaction back: the batch's first write is lost with it.
+    with pytest.raises(StoreError, match=r"full.*the last writes were lost"):
+        _write(store, "big", "x" * 2_000_000, ran)
+    connection.execute("PRAGMA max_page_count = 1073741823")
+    _write(store, "c", "3", ran)  # a new batch, begun afresh
+    store.sync()
+    assert [_committed(database, key) for key in ("a", "big", "c")] == [None, None, "3"]
+    assert ran == ["c"]
+
+
+def test_a_store_dropped_without_close_commits_within_the_bound(database: str):
+    def write_and_drop() -> None:
+        _write(Store(database, commit_behind_ms=20), "a", "1")
+
+    write_and_drop()
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while _committed(database, "a") is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _committed(database, "a") == "1"
+
+
+def test_a_write_under_way_when_the_store_closes_is_committed(database: str):
+    store = Store(database)
+    outcome: list[str] = []
+
+    def writer() -> None:
+        with store.transaction() as tx:
+            tx.set_setting("a", "1")
+            time.sleep(0.2)  # the rest of the operation's work
+        outcome.append("returned")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    time.sleep(0.1)
+    store.close()
+    thread.join()
+    assert outcome == ["returned"] and _committed(database, "a") == "1"
+
+
+def test_a_reset_in_another_process_is_followed_at_once(database: str):
+    server, command = Sandbox(database), Sandbox(database)  # the server; `flask sandbox reset`
+    try:
+        server.reload_seeded()  # the server has seen the lock file's time
+        time.sleep(0.05)
+        new = command.reset().workspace_sid
+        followed = server.reload_seeded()  # the server's next request
+        assert followed is not None and followed.workspace_sid == new
+    finally:
+        command.close()
+        server.close()
