@@ -303,10 +303,10 @@ class Sandbox:
         from its own thread or another) settles from a mark taken when it began, so it never
         waits for the callback it is part of. At once when delivery is not started, or on a
         delivery thread, which would wait for itself."""
-        dispatcher = self.dispatcher
-        if dispatcher is None or on_delivery_thread():
+        if on_delivery_thread():
             return True
-        return dispatcher.wait_idle(timeout, since=since)
+        self.store.sync()  # the effects of writes behind are queued first (store/behind.py)
+        return (dispatcher := self.dispatcher) is None or dispatcher.wait_idle(timeout, since=since)
 
     def advance(self, seconds: float) -> datetime:
         """Move the clock forward by seconds and fire what falls due on the way, each deadline
@@ -445,11 +445,11 @@ class Sandbox:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Deliver what is queued (up to timeout), then stop both threads."""
+        with contextlib.suppress(StoreError):  # logged; the effects of writes behind
+            self.store.sync()  # (store/behind.py) go to the delivery drained below
         with self._start_lock:
             if self._started_pid != os.getpid():
                 return
-            with contextlib.suppress(StoreError):  # logged; the effects of writes behind
-                self.store.sync()  # (store/behind.py) go to the delivery it drains
             dispatcher, scheduler = self.dispatcher, self.scheduler
             owner = self._detach()
         if scheduler is not None:

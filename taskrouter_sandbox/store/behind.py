@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -64,8 +65,13 @@ _IDLE_CHECK_SECONDS = 1.0
 
 class _Syncable(Protocol):
     closed: bool
+    statements: int
 
     def sync(self) -> None: ...
+
+    def commit_now(self) -> None: ...
+
+    def forget_rows(self) -> None: ...
 
 
 @dataclass
@@ -73,6 +79,7 @@ class Batch:
     """The operations committed together: their connection, count, start and hooks."""
 
     connection: sqlite3.Connection
+    number: int
     started: float = field(default_factory=time.monotonic)
     operations: int = 0
     after_commit: list[Callable[[], None]] = field(default_factory=list)
@@ -97,6 +104,10 @@ class Batches:
         self._waiting: WaitingWriters | None = None
         # Until when each operation commits as it ends (another process was waiting).
         self._share_until = 0.0
+        # The numbers of the last batches lost (their COMMIT failed, or SQLite rolled them
+        # back): a thread whose write was in one learns it at its sync().
+        self._numbered = 0
+        self.lost: deque[int] = deque(maxlen=64)
 
     @contextlib.contextmanager
     def beginning(self) -> Iterator[None]:
@@ -108,12 +119,14 @@ class Batches:
 
     def ended(
         self, connection: sqlite3.Connection, hooks: list[Callable[[], None]]
-    ) -> list[Callable[[], None]]:
+    ) -> tuple[int, list[Callable[[], None]]]:
         """A write transaction has ended in the open batch (a new one if none is): commit it
-        now if it is due or another process waits; the hooks to run if it committed."""
+        now if it is due or another process waits. The batch's number, and the hooks to run
+        if it committed."""
         batch = self.open
         if batch is None:
-            batch = self.open = Batch(connection)
+            self._numbered += 1
+            batch = self.open = Batch(connection, self._numbered)
             store = self._store()
             if store is not None:
                 remember(store)
@@ -124,13 +137,13 @@ class Batches:
         batch.after_commit.extend(hooks)
         now = time.monotonic()
         if now < self._share_until:
-            return self.commit()
+            return batch.number, self.commit()
         if self._waiting is not None and self._waiting.others_waiting():
             self._share_until = now + SHARE_SECONDS
-            return self.commit()
+            return batch.number, self.commit()
         if batch.due(self.delay_ms):
-            return self.commit()
-        return []
+            return batch.number, self.commit()
+        return batch.number, []
 
     def commit(self) -> list[Callable[[], None]]:
         """COMMIT the open batch; its hooks, to run once the write lock is released. The batch
@@ -148,6 +161,9 @@ class Batches:
             raise self.lose(error) from error
         finally:
             self.drop()
+        store = self._store()
+        if store is not None:
+            store.statements += 1
         return batch.after_commit
 
     def undo(self, connection: sqlite3.Connection) -> None:
@@ -177,8 +193,14 @@ class Batches:
     def lose(self, error: BaseException) -> StoreError:
         """The open batch is gone with its writes (SQLite rolled it back, or its COMMIT
         failed): logged, dropped, and the error for the caller."""
-        operations = self.open.operations if self.open is not None else 0
+        operations = 0
+        if self.open is not None:
+            operations = self.open.operations
+            self.lost.append(self.open.number)
         self.drop()
+        store = self._store()
+        if store is not None:
+            store.forget_rows()  # they hold the lost writes; data_version does not move
         logger.error("the last %d write operations were lost: %s", operations, error)
         return StoreError(f"the database failed ({error}): the last writes were lost")
 
@@ -238,8 +260,8 @@ class Committer:
             if store is None or store.closed:
                 return
             try:
-                store.sync()
-            except Exception:  # logged by sync; the next batch starts afresh
+                store.commit_now()
+            except Exception:  # logged; the next batch starts afresh
                 logger.debug("a commit behind failed", exc_info=True)
             del store
 
@@ -259,7 +281,8 @@ class HookRuns:
         with self._condition:
             self.in_flight += 1
 
-    def run(self, hooks: list[Callable[[], None]]) -> None:
+    def run(self, hooks: list[Callable[[], None]], *, counted: bool = True) -> None:
+        """Run them; counted: handed over first (hand_over), to be waited for."""
         self._local.depth = getattr(self._local, "depth", 0) + 1
         try:
             for hook in hooks:
@@ -269,9 +292,10 @@ class HookRuns:
                     logger.exception("after-commit hook failed")
         finally:
             self._local.depth -= 1
-            with self._condition:
-                self.in_flight -= 1
-                self._condition.notify_all()
+            if counted:
+                with self._condition:
+                    self.in_flight -= 1
+                    self._condition.notify_all()
 
     def wait(self) -> None:
         """Until no other thread runs hooks; at once inside a hook (it would wait for itself)."""
@@ -285,12 +309,13 @@ class HookRuns:
 class WaitingWriters:
     """The writers file beside a database: a process waiting in BEGIN IMMEDIATE holds a shared
     flock on it, and the process holding a batch tests for one with a non-blocking exclusive
-    flock. flock, not fcntl: closing this file must not drop the POSIX locks SQLite holds on
-    the database's own files, and two stores of one process (as tests open them) each see the
-    other as another process would."""
+    flock. flock rather than fcntl, whose locks belong to the process: two stores of one
+    process over one file (as tests open them) each see the other as another process would."""
 
     def __init__(self, database: str) -> None:
         self._fd = private_opener(database + "-writers", os.O_RDWR | os.O_CREAT)
+        # Closed with its store, or when a store never closed is collected.
+        self._closer = weakref.finalize(self, os.close, self._fd)
 
     @contextlib.contextmanager
     def waiting(self) -> Iterator[None]:
@@ -310,7 +335,7 @@ class WaitingWriters:
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            os.close(self._fd)
+            self._closer()
 
 
 # Stores with a batch open, held until it commits (a store dropped without close() still

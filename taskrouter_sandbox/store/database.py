@@ -93,6 +93,21 @@ class _ConnectionHolder:
         self.close()
 
 
+def _use_wal(connection: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    # Switching a new file to WAL takes an exclusive lock and SQLite answers "database is
+    # locked" at once, without the busy timeout, while another process does the same: retry
+    # for as long as the busy timeout allows.
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _hold_across_fork(reference: weakref.ref[Store]) -> None:
     """Before fork(): commit the open batch and keep the write lock until the fork is done, so
     that no batch is open across it (the child would inherit SQLite's record that this
@@ -209,11 +224,15 @@ class Store:
                 raise ValueError("only an in-memory store copies another in-memory store")
             with copy_of._memory_lock:
                 copy_of._shared.connection.backup(self._shared.connection)
-        self._create_schema()
         if not self._memory:
+            # No batch for the schema below (delay 0), but its BEGIN is marked on the writers
+            # file like any other, so that another process's batch lets it in.
+            self._batches = Batches(self, database, 0.0)
+        self._create_schema()
+        if self._batches is not None:
             if commit_behind_ms is None:
                 commit_behind_ms = behind.COMMIT_BEHIND_MS
-            self._batches = Batches(self, database, commit_behind_ms)
+            self._batches.delay_ms = commit_behind_ms
             # A SQLite connection must not cross fork(): a forked server worker opens its own.
             # Nor may an open batch (_hold_across_fork).
             reference = weakref.ref(self)
@@ -249,7 +268,7 @@ class Store:
         # runs in a savepoint) kept in memory rather than spilled to a temporary file.
         connection.execute("PRAGMA temp_store = MEMORY")
         if not self._memory:
-            self._use_wal(connection)
+            _use_wal(connection, self.busy_timeout_ms)
             # A sandbox's data is disposable (`flask sandbox reset`): skip the fsyncs. A crash
             # of the server loses nothing (the OS holds the writes); only an OS crash or a
             # power cut could. Measured: a routed reservation costs about 40% less.
@@ -264,20 +283,6 @@ class Store:
         with self._holders_lock:
             self._holders.add(holder)
         return holder
-
-    def _use_wal(self, connection: sqlite3.Connection) -> None:
-        # Switching a new file to WAL takes an exclusive lock and SQLite answers "database is
-        # locked" at once, without the busy timeout, while another process does the same:
-        # retry for as long as the busy timeout allows.
-        deadline = time.monotonic() + self.busy_timeout_ms / 1000
-        while True:
-            try:
-                connection.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.01)
 
     def _connection(self, write: bool = False) -> sqlite3.Connection:
         if self._closed:
@@ -299,11 +304,11 @@ class Store:
         """Commit what is behind, close every connection this store opened; further use raises
         StoreError."""
         current = self.current_transaction()
+        if current is not None and current.write and not self._closed:
+            raise StoreError("the store cannot close inside its own write transaction")
         # Taken so that no write (nor the committer's commit) is under way while the
         # connections close: one closed under a running statement crashes the process.
-        locked = not (current is not None and current.write)
-        if locked:
-            self._write_lock.acquire()
+        self._write_lock.acquire()
         hooks: list[Callable[[], None]] = []
         try:
             if not self._closed and self._batches is not None:
@@ -313,10 +318,7 @@ class Store:
             if self._batches is not None:
                 self._batches.close()
         finally:
-            if locked:
-                self._release(hooks)
-        if not locked:
-            self._hooks.run(hooks)
+            self._release(hooks)
         with self._holders_lock:
             holders = list(self._holders)
             self._holders.clear()
@@ -348,9 +350,21 @@ class Store:
         """Commit this process's write transactions still behind (store/behind.py) and return
         once their after-commit hooks have run (and any another thread is running); nothing
         to do when none is. Inside this thread's own write transaction it does nothing: that
-        one commits when it ends. StoreError when the commit fails (the writes are lost)."""
+        one commits when it ends. StoreError when this thread's last write was lost (its
+        commit failed, here or in another thread)."""
+        self.commit_now()
+        self._hooks.wait()
+        number = getattr(self._local, "batch", None)
+        if number is not None:
+            self._local.batch = None
+            if self._batches is not None and number in self._batches.lost:
+                raise StoreError("the database failed to commit this thread's last write")
+
+    def commit_now(self) -> None:
+        """sync() without waiting for other threads' hooks: what a read needs, and the
+        committer thread."""
         batches = self._batches
-        if (batches is None or batches.open is None) and not self._hooks.in_flight:
+        if batches is None or batches.open is None:
             return
         current = self.current_transaction()
         if current is not None and current.write:
@@ -358,11 +372,14 @@ class Store:
         self._write_lock.acquire()
         hooks: list[Callable[[], None]] = []
         try:
-            if batches is not None and not self._closed:
+            if not self._closed:
                 hooks = batches.commit()
         finally:
             self._release(hooks)
-        self._hooks.wait()
+
+    def forget_rows(self) -> None:
+        """Drop the rows the write transactions keep (they hold writes that were lost)."""
+        self._rows.clear()
 
     def _release(self, hooks: list[Callable[[], None]]) -> None:
         """Release the write lock, then run the hooks of what committed holding it (handed
@@ -386,9 +403,9 @@ class Store:
             yield current
             return
         batches = self._batches if self.commit_behind_ms else None
-        if not write and ((batches is not None and batches.open) or self._hooks.in_flight):
+        if not write and batches is not None and batches.open:
             # This process's writes behind would not be in another connection's snapshot.
-            self.sync()
+            self.commit_now()
         # A file store's reads take no lock (WAL gives each its own snapshot), beyond the
         # commit above of this process's writes behind.
         lock = self._memory_lock if self._memory else self._write_lock if write else None
@@ -435,16 +452,18 @@ class Store:
             if not write or batches is None:
                 hooks = tx._after_commit
             else:
-                hooks = batches.ended(connection, tx._after_commit)
+                self._local.batch, hooks = batches.ended(connection, tx._after_commit)
                 begun -= batch is None  # its COMMIT is the batch's
-            if hooks:
+            # Waited for by sync() only where writes commit behind.
+            counted = bool(hooks) and batches is not None
+            if counted:
                 self._hooks.hand_over()
         finally:
             if lock is not None:
                 lock.release()
         self.statements += tx.statements + begun
         if hooks:
-            self._hooks.run(hooks)
+            self._hooks.run(hooks, counted=counted)
 
     def _begin(self, connection: sqlite3.Connection, write: bool, wait_ms: int | None) -> None:
         if write and self._batches is not None:

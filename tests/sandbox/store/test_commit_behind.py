@@ -245,8 +245,9 @@ def test_another_process_writing_all_the_time_leaves_this_one_its_turns(database
         while _committed(database, "busy") is None:  # the other process is writing
             assert time.monotonic() < deadline and busy.is_alive()
             time.sleep(0.01)
-        store = Store(database)
-        waits = []
+        opening = time.monotonic()
+        store = Store(database)  # its schema check writes too
+        waits = [time.monotonic() - opening]
         try:
             for count in range(15):
                 started = time.monotonic()
@@ -321,3 +322,94 @@ def test_a_reset_in_another_process_is_followed_at_once(database: str):
     finally:
         command.close()
         server.close()
+
+
+# A full disk, made by lowering the process's file size limit to the WAL's size: run in a
+# child process, since the limit is the whole process's.
+_FULL_DISK = """
+import os, resource, signal, sqlite3, sys, time
+from taskrouter_sandbox.store import Store, StoreError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+database, case = sys.argv[1], sys.argv[2]
+store = Store(database, commit_behind_ms=600_000 if case == "cache" else 20)
+with store.transaction() as tx:
+    tx.execute("CREATE TABLE t (sid TEXT PRIMARY KEY, v TEXT)")
+    tx.execute("INSERT INTO t VALUES ('x', 'old')")
+store.sync()
+load = lambda tx: lambda: tx.one("SELECT * FROM t WHERE sid = 'x'")
+with store.transaction() as tx:
+    tx.cached("t", "x", load(tx))
+    tx.update("t", "x", {"v": "new"})
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(database + "-wal"), hard))
+try:
+    if case == "other thread":
+        time.sleep(0.3)  # the committer thread's COMMIT fails meanwhile
+    store.sync()
+    print("sync returned")
+except StoreError as error:
+    print("sync raised:", error)
+finally:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+with store.transaction() as tx:
+    print("kept row:", tx.cached("t", "x", load(tx))["v"])
+print("on file:", sqlite3.connect(database).execute("SELECT v FROM t").fetchone()[0])
+store.close()
+"""
+
+
+@pytest.mark.parametrize("case", ["cache", "other thread"])
+def test_a_commit_that_fails_tells_the_writer_and_forgets_the_rows(database: str, case: str):
+    # "other thread": the committer's COMMIT fails, and the writer's own sync() (the REST
+    # API's, before it answers) still raises rather than let it answer 201.
+    finished = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, database, case],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 0, finished.stderr
+    lines = finished.stdout.splitlines()
+    assert lines[0].startswith("sync raised:") and "lost" in lines[0] + finished.stderr
+    assert lines[1:] == ["kept row: old", "on file: old"]
+
+
+def test_close_inside_its_own_write_transaction_is_refused(store: Store, database: str):
+    refused = pytest.raises(StoreError, match="inside its own write transaction")
+    with refused, store.transaction() as tx:
+        tx.set_setting("a", "1")
+        store.close()
+    assert not store.closed and _committed(database, "a") is None  # rolled back, not lost
+
+
+def test_a_store_never_closed_leaves_no_descriptor_open(database: str):
+    def open_files() -> int:
+        return sum(
+            os.path.realpath(f"/proc/self/fd/{fd}").endswith("-writers")
+            for fd in os.listdir("/proc/self/fd")
+        )
+
+    before = open_files()
+    for round_ in range(5):
+        _write(Store(database, commit_behind_ms=5), "n", str(round_))
+    deadline = time.monotonic() + 5
+    while open_files() > before and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.05)
+    assert open_files() == before
+
+
+def test_a_batch_s_commit_is_counted_once(database: str):
+    counts = []
+    for behind_ms in (0, NEVER_MS):
+        store = Store(database, commit_behind_ms=behind_ms)
+        started = store.statements
+        for key in "abc":
+            _write(store, key, "1")
+        store.sync()
+        counts.append(store.statements - started)
+        store.close()
+    # Each on its own: BEGIN, the data version, the write, COMMIT. Together: one BEGIN and
+    # data version, three writes, the SAVEPOINT and RELEASE of the last two, one COMMIT.
+    assert counts == [12, 10]

@@ -58,3 +58,16 @@ def test_close_sends_the_event_callbacks_of_the_last_writes(tmp_path: Path, wher
     )
     box.close()
     assert "worker.activity.update" in [d["form"].get("EventType") for d in app.of_kind("event")]
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_settle_commits_the_engine_s_own_writes_first(tmp_path: Path, where: str) -> None:
+    with TaskRouterSandbox(database=_database(tmp_path, where)) as box:
+        app = answering(box)
+        box.workspace.update(event_callback_url=DEFAULT_CALLBACK_ORIGIN + "/events")
+        box.sandbox.engine.update_worker(
+            box.workspace_sid, box.workers["Alice"], activity_sid=box.activities["Idle"]
+        )
+        box.settle()
+        types = [delivery["form"].get("EventType") for delivery in app.of_kind("event")]
+        assert "worker.activity.update" in types
