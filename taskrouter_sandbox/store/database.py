@@ -209,9 +209,9 @@ class Store:
         # another process has committed, which is when the cached rows may be stale.
         self._writer: _ConnectionHolder | None = None
         self._rows = RowCache()
-        # Commit behind (store/behind.py), for a file store (none batches with
-        # commit_behind_ms=0): None until the schema below is committed at once, and for
-        # :memory:. The after-commit hooks' runs, which sync() waits for.
+        # Commit behind (store/behind.py): a file store's Batches (which make no batch with
+        # commit_behind_ms=0, nor for the schema check below); None for :memory:. And the
+        # runs of the after-commit hooks, which sync() waits for.
         self._batches: Batches | None = None
         self._hooks = HookRuns()
         self._held_for_fork = False
@@ -348,7 +348,7 @@ class Store:
 
     def sync(self) -> None:
         """Commit this process's write transactions still behind (store/behind.py) and return
-        once their after-commit hooks have run (and any another thread is running); nothing
+        once their after-commit hooks have run (and those other threads are running); nothing
         to do when none is. Inside this thread's own write transaction it does nothing: that
         one commits when it ends. StoreError when this thread's last write was lost (its
         commit failed, here or in another thread)."""
