@@ -413,3 +413,33 @@ def test_a_batch_s_commit_is_counted_once(database: str):
     # Each on its own: BEGIN, the data version, the write, COMMIT. Together: one BEGIN and
     # data version, three writes, the SAVEPOINT and RELEASE of the last two, one COMMIT.
     assert counts == [12, 10]
+
+
+def test_the_rest_api_answers_a_lost_write_with_a_500_not_a_201(monkeypatch, tmp_path: Path):
+    monkeypatch.setattr(behind, "COMMIT_BEHIND_MS", NEVER_MS)
+    database = str(tmp_path / "api.sqlite3")
+    app = create_app(
+        {"SANDBOX_DATABASE": database, "TESTING": True, "SANDBOX_START_THREADS": False}
+    )
+    sandbox = app.extensions["sandbox"]
+    batches = sandbox.store._batches
+
+    def failing_commit():  # as a full disk fails the batch's COMMIT
+        batches.open.connection.execute("ROLLBACK")
+        raise batches.lose(sqlite3.OperationalError("database or disk is full"))
+
+    try:
+        monkeypatch.setattr(batches, "commit", failing_commit)
+        response = app.test_client().post(
+            f"/v1/Workspaces/{sandbox.seeded.workspace_sid}/Tasks",
+            data={"Attributes": '{"selected_language": "es"}'},
+            auth=(sandbox.account_sid, sandbox.auth_token),
+        )
+        body = response.get_json()
+        assert response.status_code == 500 and body["code"] == 20500 and body["status"] == 500
+        assert "Traceback" not in response.get_data(as_text=True)
+        with sqlite3.connect(database) as other:
+            assert other.execute("SELECT count(*) FROM tasks").fetchone()[0] == 0
+    finally:
+        monkeypatch.undo()
+        sandbox.close()
