@@ -179,6 +179,7 @@ def engine_run(
     from taskrouter_sandbox.clock import SystemClock
     from taskrouter_sandbox.domain.values import AssignmentCallback, AssignmentOutcome, Paging
     from taskrouter_sandbox.engine import Engine
+    from taskrouter_sandbox.state import outbox
     from taskrouter_sandbox.store import Store
 
     rng = random.Random(seed)
@@ -244,20 +245,22 @@ def engine_run(
             accepted = 0
             while offered or _committed(store, offered):
                 offer = offered.popleft()
-                engine.apply_assignment_outcome(
-                    AssignmentOutcome(
-                        reservation_sid=offer.reservation_sid,
-                        instruction="accept",
-                        accept=True,
-                        reject=False,
-                        activity_sid=None,
-                        params={"instruction": "accept"},
-                        alerts=(),
-                        url_used=offer.url,
-                        status_code=200,
-                        elapsed_ms=0.0,
+                with store.transaction() as tx:
+                    outbox.delivered(tx, offer.reservation_sid)
+                    engine.apply_assignment_outcome(
+                        AssignmentOutcome(
+                            reservation_sid=offer.reservation_sid,
+                            instruction="accept",
+                            accept=True,
+                            reject=False,
+                            activity_sid=None,
+                            params={"instruction": "accept"},
+                            alerts=(),
+                            url_used=offer.url,
+                            status_code=200,
+                            elapsed_ms=0.0,
+                        )
                     )
-                )
                 wal.count()
                 accepted += 1
                 # Frees the worker, which routing offers the head of its queues at once.

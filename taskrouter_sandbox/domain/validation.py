@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,7 +46,12 @@ _TRUE_WORDS = frozenset({"true", "1", "yes"})
 
 
 def new_sid(prefix: str) -> str:
-    return prefix + secrets.token_hex(16)
+    """The prefix and 32 hex digits: the millisecond the sid was made (12 digits), then 80
+    random bits. Made in time order, a table's index of its sids grows at its end, where
+    random digits sent each new row's entry to a random leaf, a page of its own to write at
+    every commit: at 10,000 tasks, the events' sids alone wrote about 7 of a reservation's 34
+    WAL pages (bench/README.md)."""
+    return f"{prefix}{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 def is_sid(value: object, prefix: str) -> bool:
