@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from taskrouter_sandbox.store.checkpoints import Checkpointer
 from taskrouter_sandbox.store.files import private_opener
 from taskrouter_sandbox.store.transaction import StoreError
 
@@ -73,6 +74,8 @@ class _Syncable(Protocol):
 
     def forget_rows(self) -> None: ...
 
+    def checkpoint_connection(self) -> sqlite3.Connection: ...
+
 
 @dataclass
 class Batch:
@@ -101,6 +104,10 @@ class Batches:
         self.delay_ms = delay_ms
         self.open: Batch | None = None
         self._committer: Committer | None = None
+        # The WAL's checkpoints (store/checkpoints.py), from the first commit on; the one
+        # paused across a fork.
+        self._checkpointer: Checkpointer | None = None
+        self._paused: Checkpointer | None = None
         self._waiting: WaitingWriters | None = None
         # Until when each operation commits as it ends (another process was waiting).
         self._share_until = 0.0
@@ -164,7 +171,29 @@ class Batches:
         store = self._store()
         if store is not None:
             store.statements += 1
+        self.committed()
         return batch.after_commit
+
+    def committed(self) -> None:
+        """A write transaction has committed (a batch, or an operation of a store that commits
+        each as it ends): its WAL pages are for the checkpoint thread."""
+        store = self._store()
+        if store is None or store.closed:
+            return
+        if self._checkpointer is None:
+            self._checkpointer = Checkpointer(store)
+        self._checkpointer.committed()
+
+    def pause_checkpoints(self) -> None:
+        """Before a fork: no checkpoint under way or started until resume_checkpoints()."""
+        if self._checkpointer is not None and self._paused is None:
+            self._paused = self._checkpointer
+            self._paused.pause()
+
+    def resume_checkpoints(self) -> None:
+        paused, self._paused = self._paused, None
+        if paused is not None:
+            paused.resume()
 
     def undo(self, connection: sqlite3.Connection) -> None:
         """Roll back a failed operation of the open batch alone (the earlier ones stay, to be
@@ -209,6 +238,8 @@ class Batches:
         is opened again, since a flock belongs to the open file both processes now share."""
         self.open = None
         self._committer = None
+        # Its thread is the parent's; the child starts its own at its first commit.
+        self._checkpointer = self._paused = None
         if self._waiting is not None:
             self._waiting.close()
             self._waiting = None
@@ -217,6 +248,9 @@ class Batches:
         if self._committer is not None:
             self._committer.stop()
             self._committer = None
+        if self._checkpointer is not None:
+            self._checkpointer.stop()  # waits: the store closes its connection next
+            self._checkpointer = None
         if self._waiting is not None:
             self._waiting.close()
             self._waiting = None

@@ -120,6 +120,8 @@ def _hold_across_fork(reference: weakref.ref[Store]) -> None:
     store._held_for_fork = True
     with contextlib.suppress(StoreError):  # logged; lost either way
         store._fork_hooks = store._batches.commit()
+    # Nor a checkpoint under way: the child would inherit its connection in the middle of it.
+    store._batches.pause_checkpoints()
 
 
 def _release_after_fork(reference: weakref.ref[Store]) -> None:
@@ -127,6 +129,8 @@ def _release_after_fork(reference: weakref.ref[Store]) -> None:
     if store is not None and store._held_for_fork:
         store._held_for_fork = False
         hooks, store._fork_hooks = store._fork_hooks, []
+        if store._batches is not None:
+            store._batches.resume_checkpoints()
         store._release(hooks)
 
 
@@ -204,6 +208,7 @@ class Store:
         # Whether the database file was made private (or tightened, with its -wal and -shm).
         self._made_private = False
         self._shared: _ConnectionHolder | None = None
+        self._checkpoint_holder: _ConnectionHolder | None = None
         # A file store's connection for this process's write transactions (one at a time,
         # _write_lock): one connection, so that PRAGMA data_version on it changes only when
         # another process has committed, which is when the cached rows may be stale.
@@ -228,7 +233,7 @@ class Store:
             # No batch for the schema below (delay 0), but its BEGIN is marked on the writers
             # file like any other, so that another process's batch lets it in.
             self._batches = Batches(self, database, 0.0)
-        self._create_schema()
+        _create_schema(self)
         if self._batches is not None:
             if commit_behind_ms is None:
                 commit_behind_ms = behind.COMMIT_BEHIND_MS
@@ -278,6 +283,8 @@ class Store:
             # again (index leaves, the event table's last page), which one checkpoint copies
             # back once. Measured on the engine alone, 1,000 tasks, three runs each way:
             # 5.27 s of CPU on average against 4.76 s.
+            # The store's checkpoint thread (store/checkpoints.py) usually checkpoints well
+            # before: this is for when it cannot keep up.
             connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         holder = _ConnectionHolder(connection)
         with self._holders_lock:
@@ -299,6 +306,12 @@ class Store:
             holder = self._open()
             self._local.holder = holder
         return holder.connection
+
+    def checkpoint_connection(self) -> sqlite3.Connection:
+        """The checkpoint thread's own connection (store/checkpoints.py), closed with the
+        store's others (after the thread has stopped) and forgotten in a forked child."""
+        self._checkpoint_holder = self._open()
+        return self._checkpoint_holder.connection
 
     def close(self) -> None:
         """Commit what is behind, close every connection this store opened; further use raises
@@ -443,6 +456,8 @@ class Store:
                     connection.execute("RELEASE operation")
                 elif not write or batches is None:
                     connection.execute("COMMIT")
+                    if write and self._batches is not None:
+                        self._batches.committed()
             except BaseException:
                 self._local.transaction = None
                 self._roll_back(connection, cache, batch)
@@ -506,42 +521,6 @@ class Store:
 
     # -- schema and maintenance ------------------------------------------------------
 
-    def _create_schema(self) -> None:
-        with self.transaction() as tx:
-            for statement in _SCHEMA:
-                tx.execute(statement)
-            stored = tx.setting("schema_version")
-            if stored is not None and int(stored) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the database {self.database} has schema version {stored}, newer than "
-                    f"this sandbox's {SCHEMA_VERSION}: upgrade the code or use another file"
-                )
-            upgrading = stored is None or int(stored) < SCHEMA_VERSION
-            # Rebuilding the indexes of a big file takes a while: only when they changed.
-            rebuilding = stored is None or int(stored) < REBUILT_IN
-            recompute_free = rebuilding
-            for table, column, declaration in _COLUMNS:
-                present = {row["name"] for row in tx.all(f"PRAGMA table_info({table})")}
-                if column not in present:
-                    tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-                    recompute_free = recompute_free or (table, column) == ("worker_queues", "free")
-            if rebuilding:
-                for trigger in _FREE_TRIGGERS:
-                    tx.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-                # Before the indexes over the waits are built.
-                tx.execute(EVENT_WAITS_BACKFILL)
-                for index in REBUILT_INDEXES:
-                    tx.execute(f"DROP INDEX IF EXISTS {index}")
-            for statement in _ROUTING_INDEXES:
-                tx.execute(statement)
-            if recompute_free:
-                # Flags written by an older version's triggers, or none at all (a new column).
-                tx.execute(f"UPDATE worker_queues SET free = {FREE_VALUE}")
-            if rebuilding:
-                tx.execute(WORKER_CHANNELS_BACKFILL)
-            if upgrading:
-                tx.set_setting("schema_version", str(SCHEMA_VERSION))
-
     @staticmethod
     def wipe(tx: Transaction, *, keep_settings: Sequence[str] = ()) -> None:
         """Delete every resource and every setting except schema_version and keep_settings."""
@@ -550,3 +529,41 @@ class Store:
         kept = ("schema_version", *keep_settings)
         marks = ", ".join("?" for _ in kept)
         tx.execute(f"DELETE FROM settings WHERE key NOT IN ({marks})", kept)
+
+
+def _create_schema(store: Store) -> None:
+    """Create the tables, indexes and triggers missing, and upgrade an older file's."""
+    with store.transaction() as tx:
+        for statement in _SCHEMA:
+            tx.execute(statement)
+        stored = tx.setting("schema_version")
+        if stored is not None and int(stored) > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database {store.database} has schema version {stored}, newer than "
+                f"this sandbox's {SCHEMA_VERSION}: upgrade the code or use another file"
+            )
+        upgrading = stored is None or int(stored) < SCHEMA_VERSION
+        # Rebuilding the indexes of a big file takes a while: only when they changed.
+        rebuilding = stored is None or int(stored) < REBUILT_IN
+        recompute_free = rebuilding
+        for table, column, declaration in _COLUMNS:
+            present = {row["name"] for row in tx.all(f"PRAGMA table_info({table})")}
+            if column not in present:
+                tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                recompute_free = recompute_free or (table, column) == ("worker_queues", "free")
+        if rebuilding:
+            for trigger in _FREE_TRIGGERS:
+                tx.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+            # Before the indexes over the waits are built.
+            tx.execute(EVENT_WAITS_BACKFILL)
+            for index in REBUILT_INDEXES:
+                tx.execute(f"DROP INDEX IF EXISTS {index}")
+        for statement in _ROUTING_INDEXES:
+            tx.execute(statement)
+        if recompute_free:
+            # Flags written by an older version's triggers, or none at all (a new column).
+            tx.execute(f"UPDATE worker_queues SET free = {FREE_VALUE}")
+        if rebuilding:
+            tx.execute(WORKER_CHANNELS_BACKFILL)
+        if upgrading:
+            tx.set_setting("schema_version", str(SCHEMA_VERSION))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 SCHEMA_VERSION = 9
 # The last version that changed REBUILT_INDEXES, the free triggers or the backfills: a file of
-# an older one has them rebuilt (Store._create_schema). Version 9 only added event_journal.
+# an older one has them rebuilt (_create_schema in store/database.py). Version 9 only added
+# event_journal.
 REBUILT_IN = 8
 
 # Children before parents: the order in which a wipe empties the tables.
