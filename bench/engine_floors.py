@@ -1,6 +1,7 @@
 """Benchmark 3's engine run (engine_run: the engine alone, on a file store or on :memory:) and
-what it counts and compares itself with: the WAL pages its commits write (WalFrames), and two
-floors over the rows it added (write_floor, indexed_floor).
+what it counts and compares itself with: the WAL pages its commits write (WalFrames), two
+floors over the rows it added (write_floor, indexed_floor), and, in a run of its own, the time
+its statements took (bench/statement_times.py).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench.common import BenchError
 from bench.live import LANGUAGES, task_attributes, worker_languages, workflow_configuration
+from bench.statement_times import StatementTimes
 
 if TYPE_CHECKING:
     from taskrouter_sandbox.store import Store
@@ -170,18 +172,23 @@ def _committed(store: Store, offered: deque) -> bool:
 
 
 def engine_run(
-    tasks: int, workers: int, seed: int = 11, *, memory: bool = False
-) -> dict[str, float]:
+    tasks: int, workers: int, seed: int = 11, *, memory: bool = False, timed: bool = False
+) -> dict[str, Any]:
     """Create `tasks` tasks with `workers` workers available; accept each offer as an
     assignment callback answering accept would, complete the task to free the worker, until
     every task has been assigned. Returns the timings. memory: the store is Store(":memory:"),
-    no disk at all (what the engine's own logic costs), with no WAL count and no floors."""
+    no disk at all (what the engine's own logic costs), with no WAL count and no floors.
+    timed: every statement timed (bench/statement_times.py), no floors; call it last in its
+    process, since the connections opened after it stay timed."""
     from taskrouter_sandbox.clock import SystemClock
     from taskrouter_sandbox.domain.values import AssignmentCallback, AssignmentOutcome, Paging
     from taskrouter_sandbox.engine import Engine
     from taskrouter_sandbox.state import outbox
     from taskrouter_sandbox.store import Store
 
+    clock = StatementTimes()
+    if timed:
+        clock.install()
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as scratch:
         store = Store(":memory:" if memory else str(Path(scratch) / "engine.sqlite3"))
@@ -232,6 +239,7 @@ def engine_run(
                 )
             )
             statements = store.statements
+            clock.start()
             started, cpu_started = time.perf_counter(), time.process_time()
             for attributes, priority in specs:
                 engine.create_task(
@@ -277,6 +285,7 @@ def engine_run(
             store.sync()
             wal.count()
             finished, cpu_finished = time.perf_counter(), time.process_time()
+            clock.stop()
             wal.close()
             statements = store.statements - statements
             left = engine.list_tasks(
@@ -285,7 +294,7 @@ def engine_run(
             peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             floor_seconds = indexed_seconds = 0.0
             events = 0
-            if not memory:
+            if not memory and not timed:
                 floor_seconds, events = write_floor(store, last_seq, Path(scratch))
                 # One transaction per engine call of the timed part: a create, an accept and a
                 # completion per reservation.
@@ -306,4 +315,6 @@ def engine_run(
         "cpu_seconds": cpu_finished - cpu_started,
         "statements": statements,
         "wal_pages": wal.frames,
+        "statement_seconds": clock.seconds,
+        "heaviest": clock.heaviest(),
     }

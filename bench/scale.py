@@ -97,6 +97,13 @@ class EngineRun(Run):
     wal_pages: int = 0
     # indexed_floor over the same rows: the seconds it took.
     indexed_floor_seconds: float = 0.0
+    # A timed run (statement_times.py): the seconds its statements took, and the kinds that
+    # took longest as (kind, statements, seconds).
+    statement_seconds: float = 0.0
+    heaviest: tuple[tuple[str, int, float], ...] = ()
+
+    def us_per_reservation(self, seconds: float) -> float:
+        return seconds / self.tasks * 1e6
 
     @property
     def indexed_floor_us(self) -> float:
@@ -119,15 +126,23 @@ class EngineRun(Run):
 # -- the engine alone (runs in a child process, so its peak memory is its own) ----------------
 
 
-def engine_child(*sizes: tuple[int, int], memory: tuple[int, int] | None = None) -> list[EngineRun]:
+def engine_child(
+    *sizes: tuple[int, int],
+    memory: tuple[int, int] | None = None,
+    timed: tuple[tuple[int, int], ...] = (),
+) -> list[EngineRun]:
     """engine_run for each (tasks, workers) in one fresh interpreter, smallest first; with
-    memory, one more run of that size on Store(":memory:") last (its run last in the list)."""
+    memory, one more run of that size on Store(":memory:"); then a run of each size in timed
+    with its statements timed (in that order, after the others in the list)."""
     import subprocess
 
     argv = [f"{tasks}:{workers}" for tasks, workers in sizes]
     if memory is not None:
         argv += ["--memory", f"{memory[0]}:{memory[1]}"]
         sizes = (*sizes, memory)
+    for tasks, workers in timed:
+        argv += ["--timed", f"{tasks}:{workers}"]
+    sizes = (*sizes, *timed)
     completed = subprocess.run(
         [sys.executable, "-m", "bench.scale", *argv],
         capture_output=True,
@@ -156,6 +171,8 @@ def engine_child(*sizes: tuple[int, int], memory: tuple[int, int] | None = None)
             statements=result["statements"],
             wal_pages=result["wal_pages"],
             indexed_floor_seconds=result["indexed_floor_seconds"],
+            statement_seconds=result["statement_seconds"],
+            heaviest=tuple(tuple(entry) for entry in result["heaviest"]),
         )
         for (tasks, workers), result in zip(sizes, results, strict=True)
     ]
@@ -264,13 +281,15 @@ def _creator(workspace: BenchWorkspace, attributes: str, priority: int) -> Calla
 
 
 def run(size: Size = FULL) -> Report:
-    engine_small, engine_large, engine_memory = engine_child(
-        size.small, size.large, memory=size.small
+    engine_small, engine_large, engine_memory, timed_small, timed_large = engine_child(
+        size.small, size.large, memory=size.small, timed=(size.small, size.large)
     )
     e2e_small = e2e_large = None
     if size.end_to_end:
         e2e_small, e2e_large = end_to_end_runs(size.small, size.large)
-    return _report(size, engine_small, engine_large, e2e_small, e2e_large, engine_memory)
+    report = _report(size, engine_small, engine_large, e2e_small, e2e_large, engine_memory)
+    _where_the_time_goes(report, timed_small, timed_large)
+    return report
 
 
 def _sizes(run: Run) -> str:
@@ -474,6 +493,47 @@ def _report(
     return report
 
 
+def _where_the_time_goes(report: Report, small: EngineRun, large: EngineRun) -> None:
+    """The timed runs' rows and note: SQLite's part of a reservation and the rest."""
+
+    def rest_us(run: EngineRun) -> float:
+        return run.us_per_reservation(run.seconds - run.statement_seconds)
+
+    report.add(
+        Row(
+            "engine, statements timed: SQLite's part",
+            large.us_per_reservation(large.statement_seconds),
+            "us per reservation",
+            small.us_per_reservation(small.statement_seconds),
+        ),
+        Row(
+            "engine, statements timed: the rest (its Python, waits for the lock)",
+            rest_us(large),
+            "us per reservation",
+            rest_us(small),
+        ),
+    )
+
+    def heaviest(run: EngineRun) -> str:
+        return ", ".join(
+            f"{name} {run.us_per_reservation(seconds):.0f} us ({calls / run.tasks:.2f})"
+            for name, calls, seconds in run.heaviest
+        )
+
+    report.notes.append(
+        f"Where the engine's time goes: a further run of each size with every statement its "
+        "store's connections execute timed around the call (bench/statement_times.py; the "
+        f"checkpoint thread's left out), at {number(large.rate)} and {number(small.rate)} "
+        f"reservations/s. At {TARGET_ENGINE_RATE:,.0f} reservations/s a reservation has "
+        f"{1e6 / TARGET_ENGINE_RATE:g} us; at the larger size SQLite took "
+        f"{large.us_per_reservation(large.statement_seconds):.0f} us of it and the rest "
+        f"{rest_us(large):.0f} us (at the smaller "
+        f"{small.us_per_reservation(small.statement_seconds):.0f} and {rest_us(small):.0f}). "
+        f"The heaviest statements per reservation (how many), larger size: {heaviest(large)}; "
+        f"smaller: {heaviest(small)}."
+    )
+
+
 def _size(text: str) -> tuple[int, int]:
     tasks, _, workers = text.partition(":")
     try:
@@ -494,12 +554,21 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TASKS:WORKERS",
         help='one more run, last, on Store(":memory:"): no disk at all',
     )
+    parser.add_argument(
+        "--timed",
+        type=_size,
+        action="append",
+        default=[],
+        metavar="TASKS:WORKERS",
+        help="runs after the others with every statement timed (bench/statement_times.py)",
+    )
     args = parser.parse_args(argv)
-    runs = [(size, False) for size in args.sizes]
+    runs = [(size, False, False) for size in args.sizes]
     if args.memory is not None:
-        runs.append((args.memory, True))
-    for (tasks, workers), memory in runs:
-        result = engine_run(tasks, workers, memory=memory)
+        runs.append((args.memory, True, False))
+    runs += [(size, False, True) for size in args.timed]
+    for (tasks, workers), memory, timed in runs:
+        result = engine_run(tasks, workers, memory=memory, timed=timed)
         print(RESULT_MARK + json.dumps(result), flush=True)
     return 0
 

@@ -24,6 +24,7 @@ from bench import (
     floor_app,
     lifecycle,
     scale,
+    statement_times,
     statistics_endpoints,
     suite,
 )
@@ -127,6 +128,11 @@ def test_scale_benchmark_routes_every_task_in_the_engine_and_end_to_end():
     assert memory.value > 0 and memory.peer == rows["engine: reservations/s"].peer
     assert rows["end to end: server CPU per reservation"].value > 0
     assert rows["end to end: harness CPU per reservation"].value > 0
+    # Where the engine's time goes, from runs with every statement timed: both parts count.
+    sqlite_part = rows["engine, statements timed: SQLite's part"]
+    rest = rows["engine, statements timed: the rest (its Python, waits for the lock)"]
+    assert sqlite_part.value > 0 and sqlite_part.peer > 0 and rest.value > 0 and rest.peer > 0
+    assert any("UPDATE tasks" in note and "COMMIT" in note for note in report.notes)
     assert report.subject == "200 tasks / 20 workers"
 
 
@@ -369,6 +375,17 @@ def test_engine_run_on_memory_routes_every_task_with_no_file():
     assert result["accepted"] == 12 and result["statements"] > 0
     # Nothing on disk to count or to write again.
     assert result["wal_pages"] == 0 and result["floor_seconds"] == 0.0
+
+
+def test_statement_kinds_name_the_verb_and_the_table():
+    assert statement_times.kind("UPDATE tasks SET x = ? WHERE sid = ?") == "UPDATE tasks"
+    assert statement_times.kind("INSERT INTO events (a) SELECT a FROM j") == "INSERT INTO events"
+    assert statement_times.kind("DELETE FROM event_journal") == "DELETE FROM event_journal"
+    assert statement_times.kind(" SELECT r.* FROM reservations r JOIN w") == (
+        "SELECT ... FROM reservations"
+    )
+    assert statement_times.kind("COMMIT") == "COMMIT"
+    assert statement_times.kind("") == "?"
 
 
 def test_engine_child_refuses_bad_sizes(capsys):
