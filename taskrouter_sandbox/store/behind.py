@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from taskrouter_sandbox.store.checkpoints import Checkpointer
+from taskrouter_sandbox.store.checkpoints import IDLE_CHECK_SECONDS, Checkpointer
 from taskrouter_sandbox.store.files import private_opener
 from taskrouter_sandbox.store.transaction import StoreError
 
@@ -60,8 +60,6 @@ COMMIT_BEHIND_OPS = 256
 SHARE_SECONDS = 0.1
 # How long sync() waits for the after-commit hooks another thread is running.
 HOOKS_WAIT_SECONDS = 10.0
-# How often an idle committer looks whether its store is still there.
-_IDLE_CHECK_SECONDS = 1.0
 
 
 class _Syncable(Protocol):
@@ -104,10 +102,12 @@ class Batches:
         self.delay_ms = delay_ms
         self.open: Batch | None = None
         self._committer: Committer | None = None
-        # The WAL's checkpoints (store/checkpoints.py), from the first commit on; the one
-        # paused across a fork.
+        # The WAL's checkpoints (store/checkpoints.py): the thread starts at the first commit
+        # once the store has set checkpoints on (after its schema), and is paused across a
+        # fork.
+        self.checkpoints = False
         self._checkpointer: Checkpointer | None = None
-        self._paused: Checkpointer | None = None
+        self._paused = False
         self._waiting: WaitingWriters | None = None
         # Until when each operation commits as it ends (another process was waiting).
         self._share_until = 0.0
@@ -176,24 +176,28 @@ class Batches:
 
     def committed(self) -> None:
         """A write transaction has committed (a batch, or an operation of a store that commits
-        each as it ends): its WAL pages are for the checkpoint thread."""
+        each as it ends): its WAL pages are for the checkpoint thread. Never raises: the
+        write is committed whatever happens here, and a checkpoint missed is only later."""
         store = self._store()
-        if store is None or store.closed:
+        if not self.checkpoints or store is None or store.closed:
             return
-        if self._checkpointer is None:
-            self._checkpointer = Checkpointer(store)
-        self._checkpointer.committed()
+        try:
+            if self._checkpointer is None:
+                self._checkpointer = Checkpointer(store)
+            self._checkpointer.committed()
+        except Exception:  # such as no thread to be had: the writer checkpoints by itself
+            logger.warning("the checkpoint thread could not start", exc_info=True)
 
     def pause_checkpoints(self) -> None:
         """Before a fork: no checkpoint under way or started until resume_checkpoints()."""
-        if self._checkpointer is not None and self._paused is None:
-            self._paused = self._checkpointer
-            self._paused.pause()
+        if self._checkpointer is not None and not self._paused:
+            self._checkpointer.pause()
+            self._paused = True
 
     def resume_checkpoints(self) -> None:
-        paused, self._paused = self._paused, None
-        if paused is not None:
-            paused.resume()
+        if self._checkpointer is not None and self._paused:
+            self._paused = False
+            self._checkpointer.resume()
 
     def undo(self, connection: sqlite3.Connection) -> None:
         """Roll back a failed operation of the open batch alone (the earlier ones stay, to be
@@ -239,7 +243,8 @@ class Batches:
         self.open = None
         self._committer = None
         # Its thread is the parent's; the child starts its own at its first commit.
-        self._checkpointer = self._paused = None
+        self._checkpointer = None
+        self._paused = False
         if self._waiting is not None:
             self._waiting.close()
             self._waiting = None
@@ -283,7 +288,7 @@ class Committer:
         while True:
             with self._condition:
                 while not self._armed and not self._stopped:
-                    self._condition.wait(_IDLE_CHECK_SECONDS)
+                    self._condition.wait(IDLE_CHECK_SECONDS)
                     if self._store() is None:
                         return
                 if self._stopped:

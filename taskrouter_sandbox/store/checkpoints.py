@@ -29,8 +29,8 @@ logger = logging.getLogger(__name__)
 
 # The least time between two checkpoints while commits go on.
 CHECKPOINT_SECONDS = 0.25
-# How often an idle thread looks whether its store is still there.
-_IDLE_CHECK_SECONDS = 1.0
+# How often an idle thread (this one, the committer) looks whether its store is still there.
+IDLE_CHECK_SECONDS = 1.0
 
 
 class _Checkpointed(Protocol):
@@ -68,12 +68,12 @@ class Checkpointer:
     def resume(self) -> None:
         self.running.release()
 
-    def stop(self, wait: bool = True) -> None:
-        """End the thread (wait: until it has ended, so that its connection may be closed)."""
+    def stop(self) -> None:
+        """End the thread, and wait until it has ended: its connection may then be closed."""
         with self._condition:
             self._stopped = True
             self._condition.notify()
-        if wait and self._thread is not threading.current_thread():
+        if self._thread is not threading.current_thread():
             self._thread.join()
 
     def _run(self) -> None:
@@ -97,7 +97,7 @@ class Checkpointer:
         """Wait until a checkpoint is due; False once stopped or the store is gone."""
         with self._condition:
             while not self._wanted and not self._stopped:
-                self._condition.wait(_IDLE_CHECK_SECONDS)
+                self._condition.wait(IDLE_CHECK_SECONDS)
                 if self._store() is None:
                     return False
             rest = self._last + CHECKPOINT_SECONDS - time.monotonic()

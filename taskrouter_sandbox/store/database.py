@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -93,6 +94,11 @@ class _ConnectionHolder:
         self.close()
 
 
+def _existing_file(path: str) -> str:
+    """A URI for the database file that SQLite opens only if it is there (mode=rw)."""
+    return f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rw"
+
+
 def _use_wal(connection: sqlite3.Connection, busy_timeout_ms: int) -> None:
     # Switching a new file to WAL takes an exclusive lock and SQLite answers "database is
     # locked" at once, without the busy timeout, while another process does the same: retry
@@ -113,24 +119,26 @@ def _hold_across_fork(reference: weakref.ref[Store]) -> None:
     that no batch is open across it (the child would inherit SQLite's record that this
     process holds the database's write lock, and find the file locked for good)."""
     store = reference()
-    current = None if store is None else store.current_transaction()
-    if store is None or store.closed or store._batches is None or (current and current.write):
-        return  # forking inside its own write transaction: nothing can be done here
+    if store is None or store.closed or store._batches is None:
+        return
+    # No checkpoint under way: the child would inherit its connection in the middle of one.
+    store._batches.pause_checkpoints()
+    current = store.current_transaction()
+    if current is not None and current.write:
+        return  # forking inside its own write transaction: nothing more can be done here
     store._write_lock.acquire()
     store._held_for_fork = True
     with contextlib.suppress(StoreError):  # logged; lost either way
         store._fork_hooks = store._batches.commit()
-    # Nor a checkpoint under way: the child would inherit its connection in the middle of it.
-    store._batches.pause_checkpoints()
 
 
 def _release_after_fork(reference: weakref.ref[Store]) -> None:
     store = reference()
+    if store is not None and store._batches is not None:
+        store._batches.resume_checkpoints()
     if store is not None and store._held_for_fork:
         store._held_for_fork = False
         hooks, store._fork_hooks = store._fork_hooks, []
-        if store._batches is not None:
-            store._batches.resume_checkpoints()
         store._release(hooks)
 
 
@@ -238,6 +246,9 @@ class Store:
             if commit_behind_ms is None:
                 commit_behind_ms = behind.COMMIT_BEHIND_MS
             self._batches.delay_ms = commit_behind_ms
+            # From the next commit on: a store opened and left (a CLI command, a server's
+            # parent before it forks its workers) starts no thread.
+            self._batches.checkpoints = True
             # A SQLite connection must not cross fork(): a forked server worker opens its own.
             # Nor may an open batch (_hold_across_fork).
             reference = weakref.ref(self)
@@ -249,7 +260,7 @@ class Store:
 
     # -- connections -------------------------------------------------------------------
 
-    def _open(self) -> _ConnectionHolder:
+    def _open(self, *, existing: bool = False) -> _ConnectionHolder:
         if not self._memory and self.database and not self._made_private:
             # Made private before SQLite makes it (with the umask's 0644), once: before this
             # store's first connection, so that no lock of its own is at stake.
@@ -258,7 +269,8 @@ class Store:
                 tighten_if_present(self.database + suffix)
             self._made_private = True
         connection = sqlite3.connect(
-            self.database,
+            _existing_file(self.database) if existing else self.database,
+            uri=existing,
             timeout=self.busy_timeout_ms / 1000,
             isolation_level=None,
             check_same_thread=False,
@@ -309,8 +321,12 @@ class Store:
 
     def checkpoint_connection(self) -> sqlite3.Connection:
         """The checkpoint thread's own connection (store/checkpoints.py), closed with the
-        store's others (after the thread has stopped) and forgotten in a forked child."""
-        self._checkpoint_holder = self._open()
+        store's others (after the thread has stopped) and forgotten in a forked child. Opened
+        on the file as it is: a file removed meanwhile is not made anew, empty, beside the
+        old WAL."""
+        if self._closed:
+            raise StoreError("the sandbox store is closed")
+        self._checkpoint_holder = self._open(existing=True)
         return self._checkpoint_holder.connection
 
     def close(self) -> None:

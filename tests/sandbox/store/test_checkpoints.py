@@ -6,15 +6,16 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import sqlite3
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from taskrouter_sandbox.store import Store, checkpoints, database
+from taskrouter_sandbox.store import Store, behind, checkpoints, database
+from taskrouter_sandbox.store.checkpoints import Checkpointer
 
 # The WAL index's header (the -shm file): mxFrame, the WAL's last valid frame, at byte 16;
 # nBackfill, the frames copied back into the database, at byte 96 (after the header's two
@@ -70,8 +71,13 @@ def _checkpointed(path: str, timeout: float = 5.0) -> bool:
     return False
 
 
-def _threads() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name == "sandbox-checkpoint"]
+def _settled(store: Store) -> Checkpointer:
+    """Its checkpointer, once the checkpoint under way (if any) has let go of the WAL."""
+    checkpointer = store._batches._checkpointer
+    assert checkpointer is not None
+    checkpointer.pause()
+    checkpointer.resume()
+    return checkpointer
 
 
 def test_the_thread_copies_the_wal_back_after_commits(store: Store, path: str):
@@ -83,10 +89,7 @@ def test_a_copied_wal_starts_again_from_its_beginning(store: Store, path: str):
     _write(store, 50)
     assert _checkpointed(path)
     written, _ = _frames(path)
-    # Until the checkpoint that copied the last frame has let go of the WAL's locks.
-    checkpointer = store._batches._checkpointer
-    checkpointer.pause()
-    checkpointer.resume()
+    _settled(store)
     _write(store, 1)
     # Without the checkpoint the new commit's frames would follow the others.
     assert _frames(path)[0] < written
@@ -124,12 +127,16 @@ def test_no_checkpoint_runs_while_a_fork_is_under_way(store: Store, path: str):
 
 def test_a_forked_child_checkpoints_with_a_thread_of_its_own(store: Store, path: str):
     _write(store, 5)
+    assert _checkpointed(path)
+    parents = _settled(store)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         code = 1
         try:
             _write(store, 50)
-            code = 0 if _checkpointed(path) and store._batches._checkpointer.runs else 3
+            own = store._batches._checkpointer
+            fresh = own is not None and own is not parents and own._thread.is_alive()
+            code = 0 if fresh and _checkpointed(path) and own.runs >= 1 else 3
         finally:
             os._exit(code)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
@@ -139,23 +146,51 @@ def test_a_forked_child_checkpoints_with_a_thread_of_its_own(store: Store, path:
         assert tx.scalar("SELECT count(*) FROM settings WHERE key LIKE 'key-%'") == 60
 
 
+def test_a_store_opened_and_left_starts_no_thread(path: str):
+    opened = Store(path, commit_behind_ms=0)  # its schema committed
+    try:
+        assert opened._batches._checkpointer is None
+    finally:
+        opened.close()
+
+
 def test_the_thread_ends_with_its_store(path: str):
-    before = len(_threads())
     opened = Store(path, commit_behind_ms=0)
     _write(opened, 5)
-    assert len(_threads()) == before + 1
+    thread = opened._batches._checkpointer._thread
+    assert thread.is_alive()
     opened.close()
-    assert len(_threads()) == before
+    assert not thread.is_alive()
 
 
 def test_the_thread_ends_when_its_store_is_dropped_unclosed(path: str):
-    before = len(_threads())
     opened = Store(path, commit_behind_ms=0)
     _write(opened, 5)
     assert _checkpointed(path)
+    thread = opened._batches._checkpointer._thread
     del opened
     gc.collect()
-    deadline = time.monotonic() + 5
-    while len(_threads()) > before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(_threads()) == before
+    thread.join(checkpoints.IDLE_CHECK_SECONDS * 5)
+    assert not thread.is_alive()
+
+
+def test_a_removed_database_is_not_made_anew_by_the_thread(store: Store, path: str):
+    _write(store, 1)  # the thread started, its connection not yet opened
+    store._batches._checkpointer.pause()
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            Path(path + suffix).unlink()
+    finally:
+        store._batches._checkpointer.resume()
+    time.sleep(checkpoints.CHECKPOINT_SECONDS + 0.3)
+    assert not Path(path).exists()
+
+
+def test_a_thread_that_cannot_start_loses_no_write(monkeypatch, store: Store, path: str):
+    def refused(*args, **kwargs):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(behind, "Checkpointer", refused)
+    _write(store, 3)  # committed, not failed
+    with sqlite3.connect(path) as other:
+        assert other.execute("SELECT count(*) FROM settings WHERE key LIKE 'key-%'").fetchone()[0]
