@@ -324,8 +324,9 @@ def test_a_reset_in_another_process_is_followed_at_once(database: str):
         server.close()
 
 
-# A full disk, made by lowering the process's file size limit to the WAL's size: run in a
-# child process, since the limit is the whole process's.
+# A disk that refuses every write, made by lowering the process's file size limit to a byte
+# (not to the WAL's size: a WAL the checkpoint thread has copied back is written again from its
+# start, within that size): run in a child process, since the limit is the whole process's.
 _FULL_DISK = """
 import os, resource, signal, sqlite3, sys, time
 from taskrouter_sandbox.store import Store, StoreError
@@ -341,7 +342,7 @@ with store.transaction() as tx:
     tx.cached("t", "x", load(tx))
     tx.update("t", "x", {"v": "new"})
 soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(database + "-wal"), hard))
+resource.setrlimit(resource.RLIMIT_FSIZE, (1, hard))
 try:
     if case == "other thread":
         time.sleep(0.3)  # the committer thread's COMMIT fails meanwhile
