@@ -41,8 +41,8 @@ from bench.common import (
     percentile,
     write_results,
 )
+from bench.loadgen import LoadResult, run_load, wrk_available
 from bench.loadgen import main as loadgen_main
-from bench.loadgen import run_load, wrk_available
 from bench.receiver import ASSIGNMENT_PATH, CallbackReceiver
 
 
@@ -73,8 +73,34 @@ def test_callback_benchmark_runs_all_three_servers_without_errors():
     # The floor, the work no handler can skip, loaded in the same run.
     floor = rows["requests/s: the floor against the documented handler"]
     assert floor.value > 0 and floor.peer == documented.peer
+    floor_p99 = rows["p99 latency: the floor against bare Flask"]
+    assert floor_p99.value > 0 and floor_p99.peer == rows["p99 latency"].peer
     assert rows["requests/s against the floor"].peer == floor.value
     assert any(note.startswith("The floor (bench/floor_app.py") for note in report.notes)
+
+
+def test_a_missed_callback_p99_is_set_beside_the_floors_and_each_servers_rounds():
+    def loaded(p99_ms: float) -> callback.Loaded:
+        return callback.Loaded(LoadResult("wrk", 16, 10.0, 1000, 0, 100.0, 1.0, p99_ms), 200.0)
+
+    rounds = [
+        {
+            callback.OURS: loaded(7.5),
+            callback.BARE: loaded(4.0),
+            callback.FLOOR: loaded(6.0),
+            callback.DOCUMENTED: loaded(11.0),
+        },
+        {
+            callback.OURS: loaded(6.0),
+            callback.BARE: loaded(8.0),
+            callback.FLOOR: loaded(5.5),
+            callback.DOCUMENTED: loaded(10.0),
+        },
+    ]
+    note = callback._p99_missed(rounds, 7.5, 5.0, 6.5)
+    assert "ours 1.50x bare Flask's, the floor" in note and "1.30x, which misses 1.2x" in note
+    assert "ours 6.00-7.50 ms, bare Flask 4.00-8.00 ms" in note and "16 keep-alive" in note
+    assert "which meets 1.2x" in callback._p99_missed(rounds, 7.5, 5.0, 5.5)
 
 
 def test_the_documented_handler_refuses_a_request_twilio_did_not_sign():
