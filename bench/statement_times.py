@@ -78,31 +78,26 @@ class StatementTimes:
         """Time every connection opened from now on in this process."""
         clock = self
 
+        def timed(run: Any, sql: str, *args: Any, statements: int = 1) -> sqlite3.Cursor:
+            started = time.perf_counter()
+            try:
+                return run(sql, *args)
+            finally:
+                clock.add(sql, time.perf_counter() - started, statements)
+
         class TimedCursor(sqlite3.Cursor):
             def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-                started = time.perf_counter()
-                try:
-                    return super().execute(sql, *args)
-                finally:
-                    clock.add(sql, time.perf_counter() - started)
+                return timed(super().execute, sql, *args)
 
         class TimedConnection(sqlite3.Connection):
             def cursor(self, factory: Any = TimedCursor) -> sqlite3.Cursor:
                 return super().cursor(factory)
 
             def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-                started = time.perf_counter()
-                try:
-                    return super().execute(sql, *args)
-                finally:
-                    clock.add(sql, time.perf_counter() - started)
+                return timed(super().execute, sql, *args)
 
             def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
                 rows = list(rows)
-                started = time.perf_counter()
-                try:
-                    return super().executemany(sql, rows)
-                finally:
-                    clock.add(sql, time.perf_counter() - started, len(rows))
+                return timed(super().executemany, sql, rows, statements=len(rows))
 
         sqlite3.connect = functools.partial(sqlite3.connect, factory=TimedConnection)
