@@ -224,6 +224,23 @@ class Server:
         that exits takes its share with it: gunicorn's workers live as long as a benchmark)."""
         return sum(cpu_seconds(pid) for pid in self.pids())
 
+    def connection_split(self) -> tuple[int, ...]:
+        """How many established TCP connections to the server's port each of its workers
+        holds, fewest first: () where /proc cannot tell (not Linux, or no worker found)."""
+        if self.process is None:
+            return ()
+        sockets = established_sockets(self.port)
+        counts = []
+        for pid in self.pids():
+            if pid == self.process.pid:
+                continue  # gunicorn's master holds the listening socket alone
+            try:
+                links = [os.readlink(entry) for entry in Path(f"/proc/{pid}/fd").iterdir()]
+            except OSError:
+                continue
+            counts.append(sum(link in sockets for link in links))
+        return tuple(sorted(counts))
+
     def stop(self) -> None:
         process = self.process
         if process is None or process.poll() is not None:
@@ -244,6 +261,24 @@ class Server:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def established_sockets(port: int) -> set[str]:
+    """The sockets (as /proc/<pid>/fd links name them) of the established TCP connections
+    whose local port is `port`: the server's ends of its clients' connections. Empty where
+    /proc/net does not exist."""
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is HEXIP:HEXPORT; state 01 is ESTABLISHED; the inode is field 9.
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                sockets.add(f"socket:[{fields[9]}]")
+    return sockets
 
 
 def process_tree(root_pid: int) -> list[int]:

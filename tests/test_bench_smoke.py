@@ -77,6 +77,17 @@ def test_callback_benchmark_runs_all_three_servers_without_errors():
     assert floor_p99.value > 0 and floor_p99.peer == rows["p99 latency"].peer
     assert rows["requests/s against the floor"].peer == floor.value
     assert any(note.startswith("The floor (bench/floor_app.py") for note in report.notes)
+    # Each load's connections per worker, read from /proc at mid-load (Linux), in the rounds.
+    (rounds_note,) = [note for note in report.notes if note.startswith("Rounds (")]
+    assert ", split " in rounds_note and "unknown" not in rounds_note
+    assert any(note.startswith("A load counts when gunicorn's workers") for note in report.notes)
+
+
+def test_a_load_counts_when_no_worker_holds_more_than_one_past_an_even_share():
+    assert callback.even_split((8, 8), 16) and callback.even_split((7, 9), 16)
+    assert not callback.even_split((6, 10), 16) and not callback.even_split((0, 16), 16)
+    assert callback.even_split((16,), 16)  # one worker: nothing to share
+    assert callback.even_split((), 16)  # unread: taken as it came
 
 
 def test_a_missed_callback_p99_is_set_beside_the_floors_and_each_servers_rounds():
@@ -99,7 +110,7 @@ def test_a_missed_callback_p99_is_set_beside_the_floors_and_each_servers_rounds(
     ]
     note = callback._p99_missed(rounds, 7.5, 5.0, 6.5)
     assert "ours 1.50x bare Flask's, the floor" in note and "1.30x, which misses 1.2x" in note
-    assert "ours 6.00-7.50 ms, bare Flask 4.00-8.00 ms" in note and "16 keep-alive" in note
+    assert "ours 6.00-7.50 ms, bare Flask 4.00-8.00 ms" in note
     assert "which meets 1.2x" in callback._p99_missed(rounds, 7.5, 5.0, 5.5)
 
 
