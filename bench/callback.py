@@ -222,11 +222,12 @@ def run(size: Size = FULL, *, generator: str = "auto") -> Report:
                 return Loaded(result, cpu_us, split[0] if split else ())
 
             def even_load(server: Server) -> Loaded:
-                for _ in range(SPLIT_TRIES):
-                    loaded = load(server, size.duration)
+                loaded = load(server, size.duration)
+                for _ in range(SPLIT_TRIES - 1):
                     if even_split(loaded.split, size.connections):
                         break
                     uneven[server.name] += 1
+                    loaded = load(server, size.duration)
                 return loaded
 
             if size.warmup:
