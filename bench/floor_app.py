@@ -47,9 +47,10 @@ def callback_work(logger_name: str) -> Callable[[str, str, str], bool]:
     logger = logging.getLogger(logger_name)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(default_handler.formatter)
-    logger.addHandler(handler)
+    if not logger.handlers:  # a second app in the same process logs each line once, too
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(default_handler.formatter)
+        logger.addHandler(handler)
 
     def signed_and_logged(url: str, body: str, signature: str) -> bool:
         form = SignedForm(parse_form(body))

@@ -6,6 +6,7 @@ Real gunicorn servers on free loopback ports and real load; figures are checked 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import urllib.error
 import urllib.request
@@ -440,3 +441,9 @@ def test_engine_child_refuses_bad_sizes(capsys):
     with pytest.raises(SystemExit):
         scale.main(["ten:1"])
     assert "'ten:1' is not TASKS:WORKERS" in capsys.readouterr().err
+
+
+def test_a_second_floor_app_in_one_process_logs_each_line_once():
+    floor_app.create_flask_app()
+    floor_app.create_flask_app()
+    assert len(logging.getLogger("bench.floor_app.flask").handlers) == 1
