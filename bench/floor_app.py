@@ -47,7 +47,9 @@ def callback_work(logger_name: str) -> Callable[[str, str, str], bool]:
     logger = logging.getLogger(logger_name)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    if not logger.handlers:  # a second app in the same process logs each line once, too
+    # A second app in the same process logs each line once too (whatever else, such as a test
+    # runner's capture, hangs on the logger).
+    if not any(type(handler) is logging.StreamHandler for handler in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(default_handler.formatter)
         logger.addHandler(handler)
